@@ -1,0 +1,56 @@
+"""agentree: a structured-concurrency tree of trio actors, one process each.
+
+The public API; everything else lives in private modules.
+"""
+
+from . import log as log
+from ._exceptions import ActorTooSlowError as ActorTooSlowError
+from ._exceptions import AgentreeError as AgentreeError
+from ._exceptions import AuthenticationError as AuthenticationError
+from ._exceptions import ContextCancelled as ContextCancelled
+from ._exceptions import FrameTooLarge as FrameTooLarge
+from ._exceptions import FunctionNotFound as FunctionNotFound
+from ._exceptions import ModuleNotExposed as ModuleNotExposed
+from ._exceptions import MsgEncodeError as MsgEncodeError
+from ._exceptions import MsgTypeError as MsgTypeError
+from ._exceptions import NoRuntime as NoRuntime
+from ._exceptions import NotAddressable as NotAddressable
+from ._exceptions import ProtocolError as ProtocolError
+from ._exceptions import RemoteActorError as RemoteActorError
+from ._exceptions import SpawnError as SpawnError
+from ._exceptions import StreamOverrun as StreamOverrun
+from ._exceptions import TransportClosed as TransportClosed
+from ._nursery import ActorNursery as ActorNursery
+from ._nursery import open_nursery as open_nursery
+from ._portal import Portal as Portal
+from ._root import open_root_actor as open_root_actor
+from ._runtime import Actor as Actor
+from ._runtime import current_actor as current_actor
+from ._runtime import is_root_process as is_root_process
+
+__all__ = [
+    "Actor",
+    "ActorNursery",
+    "ActorTooSlowError",
+    "AgentreeError",
+    "AuthenticationError",
+    "ContextCancelled",
+    "FrameTooLarge",
+    "FunctionNotFound",
+    "ModuleNotExposed",
+    "MsgEncodeError",
+    "MsgTypeError",
+    "NoRuntime",
+    "NotAddressable",
+    "Portal",
+    "ProtocolError",
+    "RemoteActorError",
+    "SpawnError",
+    "StreamOverrun",
+    "TransportClosed",
+    "current_actor",
+    "is_root_process",
+    "log",
+    "open_nursery",
+    "open_root_actor",
+]

@@ -1,0 +1,52 @@
+"""Entry point of a child actor: ``python -m agentree._child FD PARENT_PID``.
+
+Imports only what the handshake needs. The forkserver calls :func:`run_from_fd` in a
+freshly forked process instead. Either way the child dies with its parent: Linux's
+``PR_SET_PDEATHSIG`` sends it SIGKILL, and end of file on the parent channel cancels
+its runtime.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import signal
+import socket
+import sys
+
+__all__ = ["run_from_fd", "set_parent_death_signal"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def set_parent_death_signal(expected_parent: int, sig: int = signal.SIGKILL) -> None:
+    """Ask Linux to send ``sig`` when our parent exits; exit now if it already has."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    if os.getppid() != expected_parent:
+        os._exit(70)
+
+
+def run_from_fd(fd: int, expected_parent: int) -> int:
+    """Become a child actor on the connected socket ``fd``; return the exit code."""
+    set_parent_death_signal(expected_parent)
+    # The root owns Ctrl-C: it cancels the tree over IPC.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    import trio
+
+    from ._runtime._serve import run_child
+
+    sock = socket.socket(fileno=fd)
+    return trio.run(run_child, sock)
+
+
+def main() -> None:
+    """Console entry for the ``subprocess`` start method."""
+    fd, parent = int(sys.argv[1]), int(sys.argv[2])
+    sys.exit(run_from_fd(fd, parent))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+"""The whole agentree exception hierarchy.
+
+Every error agentree raises on purpose derives from :class:`AgentreeError`::
+
+    AgentreeError
+    ├── RemoteActorError          an error boxed in another actor and shipped here
+    │   └── ContextCancelled      a remote dialog ended because someone cancelled it
+    ├── TransportClosed           the channel to a peer ended (EOF, reset, closed)
+    ├── ProtocolError             a malformed frame or an unexpected message
+    │   ├── FrameTooLarge         a frame over the channel's maximum size
+    │   └── MsgTypeError          a message or payload that does not match its spec
+    ├── MsgEncodeError            a value that msgspec cannot encode (also a TypeError)
+    ├── NotAddressable            a function that cannot be named as module:qualname
+    │                             (also a TypeError)
+    ├── ModuleNotExposed          a module outside the actor's enable_modules
+    │                             (also a ModuleNotFoundError)
+    ├── FunctionNotFound          no such function in an exposed module
+    │                             (also an AttributeError)
+    ├── AuthenticationError       a peer failed the TCP handshake
+    ├── SpawnError                a child process that failed to start or to handshake
+    ├── StreamOverrun             a stream's receive buffer overflowed
+    ├── ActorTooSlowError         a peer that did not answer within its deadline
+    └── NoRuntime                 an actor API used outside a running actor
+                                  (also a RuntimeError)
+
+This module imports nothing from agentree, so every layer may import it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ActorTooSlowError",
+    "AgentreeError",
+    "AuthenticationError",
+    "ContextCancelled",
+    "FrameTooLarge",
+    "FunctionNotFound",
+    "ModuleNotExposed",
+    "MsgEncodeError",
+    "MsgTypeError",
+    "NoRuntime",
+    "NotAddressable",
+    "ProtocolError",
+    "RemoteActorError",
+    "SpawnError",
+    "StreamOverrun",
+    "TransportClosed",
+]
+
+
+class AgentreeError(Exception):
+    """Root of every error agentree raises on purpose."""
+
+
+class RemoteActorError(AgentreeError):
+    """An error raised in another actor, boxed and shipped to this one.
+
+    Attributes:
+        boxed_type_str: ``module.qualname`` of the original exception type.
+        boxed_type: the original class when it is already imported here and is an
+            exception type; ``None`` otherwise (nothing is imported to find it).
+        src_uid: ``(name, uuid)`` of the actor where the error was raised.
+        tb_str: the remote traceback, as text.
+        relay_path: uids of the actors the error passed through, first the source,
+            last the actor that sent it here.
+        call: the ``module:qualname`` of the remote call that failed, if known.
+        message: the original exception's ``str()``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        boxed_type_str: str,
+        boxed_type: type[BaseException] | None,
+        src_uid: tuple[str, str],
+        tb_str: str,
+        relay_path: list[tuple[str, str]],
+        call: str = "",
+    ) -> None:
+        self.message = message
+        self.boxed_type_str = boxed_type_str
+        self.boxed_type = boxed_type
+        self.src_uid = src_uid
+        self.tb_str = tb_str
+        self.relay_path = relay_path
+        self.call = call
+        where = f"actor {src_uid[0]!r}"
+        if call:
+            where += f" in {call}()"
+        super().__init__(f"{boxed_type_str} raised in {where}: {message}")
+
+    def __str__(self) -> str:
+        head = str(self.args[0])
+        if not self.tb_str:
+            return head
+        tb = "\n".join("  | " + line for line in self.tb_str.rstrip().splitlines())
+        return f"{head}\n  Remote traceback:\n{tb}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_remote_error, (type(self), self.message, self._fields()))
+
+    def _fields(self) -> dict[str, object]:
+        return {
+            "boxed_type_str": self.boxed_type_str,
+            "boxed_type": self.boxed_type,
+            "src_uid": self.src_uid,
+            "tb_str": self.tb_str,
+            "relay_path": self.relay_path,
+            "call": self.call,
+        }
+
+
+def _rebuild_remote_error(
+    cls: type[RemoteActorError], message: str, fields: dict[str, object]
+) -> RemoteActorError:
+    return cls(message, **fields)  # type: ignore[arg-type]
+
+
+class ContextCancelled(RemoteActorError):
+    """A remote dialog ended because it was cancelled.
+
+    Attributes:
+        canceller: uid of the actor that asked for the cancellation.
+    """
+
+    canceller: tuple[str, str] | None = None
+
+
+class TransportClosed(AgentreeError):
+    """The channel to a peer is closed: the peer exited, died or hung up."""
+
+
+class ProtocolError(AgentreeError):
+    """A frame or message that breaks the wire protocol."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame larger than the channel's configured maximum."""
+
+
+class MsgTypeError(ProtocolError):
+    """A message or payload that does not match its declared type."""
+
+
+class MsgEncodeError(AgentreeError, TypeError):
+    """A value that cannot be encoded for the wire (msgspec does not support it)."""
+
+
+class NotAddressable(AgentreeError, TypeError):
+    """A callable that another process cannot find by ``module:qualname``."""
+
+
+class ModuleNotExposed(AgentreeError, ModuleNotFoundError):
+    """A call into a module that is not in the actor's ``enable_modules``."""
+
+
+class FunctionNotFound(AgentreeError, AttributeError):
+    """A call to a name that an exposed module does not define."""
+
+
+class AuthenticationError(AgentreeError):
+    """A peer failed (or did not finish) the authenticated handshake."""
+
+
+class SpawnError(AgentreeError):
+    """A child actor failed to start or to complete its handshake."""
+
+
+class StreamOverrun(AgentreeError):
+    """A stream's bounded receive buffer overflowed."""
+
+
+class ActorTooSlowError(AgentreeError):
+    """A peer did not answer within its deadline."""
+
+
+class NoRuntime(AgentreeError, RuntimeError):
+    """An actor API was used where no actor runtime is running."""

@@ -1,0 +1,39 @@
+"""Exception groups from trio nurseries, shaped for users.
+
+agentree's own nurseries (the root's service nursery, an actor nursery) are an
+implementation detail: one failure comes out bare, several as a group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import trio
+
+__all__ = ["collapse"]
+
+
+def collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """Drop cancellations riding along with real errors and flatten nested groups.
+
+    One error comes out bare; several as one flat group. A group of nothing but
+    ``trio.Cancelled`` is returned as is, so the cancel scope that owns the
+    cancellation still catches it.
+    """
+    rest = group.split(trio.Cancelled)[1]
+    if rest is None:
+        return group
+    leaves = list(_leaves(rest))
+    if len(leaves) == 1:
+        return leaves[0]
+    if all(isinstance(leaf, Exception) for leaf in leaves):
+        return ExceptionGroup(rest.message, leaves)  # type: ignore[type-var]
+    return BaseExceptionGroup(rest.message, leaves)
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc

@@ -1,0 +1,166 @@
+"""The Channel: length-prefixed msgpack frames over one trio stream.
+
+A frame is a 4-byte big-endian body length followed by the msgpack body of one
+:data:`agentree.msg.Msg`. Every OS-level failure of the stream is translated here, in
+one place, into :class:`~agentree.TransportClosed` (raised ``from`` the original).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+
+from .._exceptions import FrameTooLarge, MsgEncodeError, TransportClosed
+from ..msg import Msg, decode_msg, encode_into
+
+__all__ = ["DEFAULT_MAX_FRAME_SIZE", "Channel"]
+
+DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
+_HEADER = 4
+_READ_SIZE = 256 * 1024
+
+
+class Channel:
+    """A message channel to one peer over a trio stream.
+
+    Sends are serialised by a lock (trio streams allow one sender at a time);
+    receives must come from one task at a time (the connection's message loop).
+
+    Args:
+        stream: the connected byte stream (UDS, TCP, or in-memory for tests).
+        max_frame_size: the largest frame body accepted or sent, in bytes.
+        initiator: ``True`` on the side that started the connection (the child or
+            the connecting side). The two sides allocate dialog ids of opposite
+            parity, so an id names one dialog on both sides.
+        name: a label for errors and logs (usually the peer actor's name).
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        initiator: bool = False,
+        name: str = "peer",
+    ) -> None:
+        self.stream = stream
+        self.max_frame_size = max_frame_size
+        self.name = name
+        self._send_lock = trio.Lock()
+        self._rbuf = bytearray()
+        self._cids = itertools.count(1 if initiator else 2, 2)
+        self._closed = False
+        self._eof = False
+
+    def next_cid(self) -> int:
+        """Allocate a new dialog id, unique on this channel for both sides."""
+        return next(self._cids)
+
+    @property
+    def closed(self) -> bool:
+        """Whether this side closed the channel or saw the peer's end of file."""
+        return self._closed or self._eof
+
+    def _frame(self, msg: Msg | Any) -> bytearray:
+        buf = bytearray(_HEADER)
+        try:
+            encode_into(msg, buf, _HEADER)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise MsgEncodeError(f"cannot encode {type(msg).__name__} message: {exc}") from exc
+        size = len(buf) - _HEADER
+        if size > self.max_frame_size:
+            raise FrameTooLarge(
+                f"{type(msg).__name__} message to {self.name} is {size} bytes, over the "
+                f"maximum frame size of {self.max_frame_size} bytes; nothing was sent"
+            )
+        buf[:_HEADER] = size.to_bytes(_HEADER, "big")
+        return buf
+
+    async def send(self, msg: Msg) -> None:
+        """Encode and send one message.
+
+        Raises:
+            MsgEncodeError: the message holds a value msgspec cannot encode.
+            FrameTooLarge: the encoded message is over ``max_frame_size``.
+            TransportClosed: the channel or the peer is gone.
+        """
+        frame = self._frame(msg)
+        async with self._send_lock:
+            await self._send_bytes(frame)
+
+    async def _send_bytes(self, data: bytes | bytearray) -> None:
+        if self._closed:
+            raise TransportClosed(f"channel to {self.name} is closed")
+        try:
+            await self.stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise TransportClosed(f"channel to {self.name} broke while sending: {exc}") from exc
+
+    async def recv(self) -> Msg:
+        """Receive and decode one message.
+
+        Raises:
+            TransportClosed: the peer closed the channel or the stream failed.
+            FrameTooLarge: the peer announced a frame over ``max_frame_size``.
+            ProtocolError: the frame is not a valid message (``MsgTypeError`` when it
+                is msgpack of the wrong shape).
+        """
+        return decode_msg(await self.recv_frame())
+
+    async def recv_frame(self) -> bytes:
+        """Receive one raw frame body (the unit that :meth:`recv` decodes)."""
+        buf = self._rbuf
+        while True:
+            if len(buf) >= _HEADER:
+                size = int.from_bytes(buf[:_HEADER], "big")
+                if size > self.max_frame_size:
+                    raise FrameTooLarge(
+                        f"{self.name} announced a {size}-byte frame, over the maximum "
+                        f"frame size of {self.max_frame_size} bytes"
+                    )
+                end = _HEADER + size
+                if len(buf) >= end:
+                    frame = bytes(buf[_HEADER:end])
+                    del buf[:end]
+                    return frame
+                want = end - len(buf)
+            else:
+                want = _HEADER - len(buf)
+            data = await self._receive_some(max(want, _READ_SIZE))
+            if not data:
+                self._eof = True
+                if buf:
+                    raise TransportClosed(
+                        f"{self.name} closed the channel in the middle of a frame "
+                        f"({len(buf)} bytes of a frame received)"
+                    )
+                raise TransportClosed(f"{self.name} closed the channel")
+            buf += data
+
+    async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
+        if self._closed:
+            raise TransportClosed(f"channel to {self.name} is closed")
+        try:
+            return await self.stream.receive_some(max_bytes)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+            raise TransportClosed(f"channel to {self.name} broke: {exc}") from exc
+
+    async def __aiter__(self) -> AsyncIterator[Msg]:
+        """Yield messages until the peer closes the channel cleanly."""
+        while True:
+            try:
+                msg = await self.recv()
+            except TransportClosed:
+                if self._eof and not self._rbuf:
+                    return
+                raise
+            yield msg
+
+    async def aclose(self) -> None:
+        """Close the channel; further sends and receives raise ``TransportClosed``."""
+        self._closed = True
+        await self.stream.aclose()
+

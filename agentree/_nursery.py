@@ -1,0 +1,222 @@
+"""ActorNursery: spawn actors, supervise them, and tear them all down on exit.
+
+Each child has a supervisor task in the nursery's trio nursery. It spawns the
+process, serves the child's channel, and reaps it. A ``run_in_actor`` child's error
+is raised by its supervisor, which cancels the whole nursery: siblings are stopped,
+the block is cancelled, and the error comes out of ``async with``. When the block
+ends normally the nursery waits for every ``run_in_actor`` result, then cancels the
+daemons (``start_actor``) and reaps everything before returning.
+"""
+
+from __future__ import annotations
+
+import uuid as uuidlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from ._groups import collapse
+from ._portal import Portal
+from ._root import open_root_actor
+from ._runtime import Actor, current_actor_or_none, ns_of
+from ._spawn import Child, spawn_actor, stop_child
+from .msg import find_unencodable
+
+__all__ = ["ActorNursery", "open_nursery"]
+
+
+class ActorNursery:
+    """Spawns and supervises child actors. Get one from :func:`open_nursery`."""
+
+    def __init__(self, actor: Actor, tn: trio.Nursery) -> None:
+        self._actor = actor
+        self._tn = tn
+        self._children: dict[str, Child] = {}
+        self._portals: dict[str, Portal] = {}
+        self._one_shots: set[Portal] = set()
+        self._body_done = False
+        self._stop_daemons = trio.Event()
+        self._hard_kill = False
+        self.cancel_called = False
+
+    @property
+    def children(self) -> dict[tuple[str, str], Portal]:
+        """The running children's portals by uid."""
+        return {c.uid: self._portals[c.uuid] for c in self._children.values()}
+
+    async def start_actor(
+        self,
+        name: str,
+        *,
+        enable_modules: list[str] | None = None,
+        infect_asyncio: bool = False,
+        debug_mode: bool | None = None,
+        loglevel: str | None = None,
+    ) -> Portal:
+        """Start a long-lived (daemon) actor and return its portal.
+
+        The actor serves calls to functions in ``enable_modules`` until it is
+        cancelled: by ``portal.cancel_actor()``, ``an.cancel()``, or the nursery's exit.
+
+        Raises:
+            SpawnError: the child did not start or could not import its modules.
+        """
+        return await self._spawn(
+            name, list(enable_modules or ()), None, infect_asyncio, debug_mode, loglevel
+        )
+
+    async def run_in_actor(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        infect_asyncio: bool = False,
+        enable_modules: list[str] | None = None,
+        **kwargs: Any,
+    ) -> Portal:
+        """Run ``fn(**kwargs)`` in a new actor; its result comes from the portal.
+
+        ``fn``'s module is enabled in the child. If ``fn`` raises, the error is raised
+        from the nursery block and the other children are cancelled.
+
+        Raises:
+            NotAddressable: ``fn`` is a lambda or nested function.
+            MsgEncodeError: an argument cannot be sent; nothing was spawned.
+        """
+        ns = ns_of(fn)
+        _check_encodable(kwargs, ns)
+        modules = [ns.partition(":")[0], *(enable_modules or ())]
+        return await self._spawn(
+            name or ns.rpartition(".")[2].rpartition(":")[2], modules, (ns, kwargs),
+            infect_asyncio, None, None,
+        )
+
+    async def _spawn(
+        self,
+        name: str,
+        modules: list[str],
+        main: tuple[str, dict[str, Any]] | None,
+        infect_asyncio: bool,
+        debug_mode: bool | None,
+        loglevel: str | None,
+    ) -> Portal:
+        if self.cancel_called:
+            raise trio.Cancelled._create()  # type: ignore[attr-defined]
+        portal: Portal = await self._tn.start(
+            self._supervise, name, modules, main, infect_asyncio, debug_mode, loglevel
+        )
+        return portal
+
+    async def _supervise(
+        self,
+        name: str,
+        modules: list[str],
+        main: tuple[str, dict[str, Any]] | None,
+        infect_asyncio: bool,
+        debug_mode: bool | None,
+        loglevel: str | None,
+        task_status: trio.TaskStatus[Portal] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        uuid = uuidlib.uuid4().hex
+        child = await spawn_actor(
+            self._actor, name, uuid=uuid, enable_modules=modules, debug_mode=debug_mode,
+            loglevel=loglevel, infect_asyncio=infect_asyncio,
+        )
+        portal = Portal(child.conn)
+        self._children[uuid] = child
+        self._portals[uuid] = portal
+        try:
+            async with trio.open_nursery() as serving:
+                # The loop outlives outside cancellation: the graceful stop below needs
+                # it, and it ends by itself at the child's end of file.
+                serving.start_soon(_serve_shielded, child)
+                try:
+                    if main is not None:
+                        await portal._submit_main(*main)
+                        self._one_shots.add(portal)
+                    task_status.started(portal)
+                    if main is not None:
+                        try:
+                            await portal._collect_main()
+                        finally:
+                            self._one_shots.discard(portal)
+                            self._check_one_shots()
+                    else:
+                        await self._stop_daemons.wait()
+                finally:
+                    await stop_child(child, self._actor, hard=self._hard_kill)
+        finally:
+            del self._children[uuid]
+            del self._portals[uuid]
+
+    def _end_body(self) -> None:
+        self._body_done = True
+        self._check_one_shots()
+
+    def _check_one_shots(self) -> None:
+        if not self._one_shots and self._body_done:
+            self._stop_daemons.set()
+
+    async def cancel(self, hard_kill: bool = False) -> None:
+        """Cancel every child: a graceful request (unless ``hard_kill``), then kill.
+
+        Returns when every child has been reaped.
+        """
+        self.cancel_called = True
+        self._hard_kill = hard_kill
+        self._tn.cancel_scope.cancel()
+        await trio.lowlevel.checkpoint()
+
+
+async def _serve_shielded(child: Child) -> None:
+    with trio.CancelScope(shield=True):
+        await child.conn.process_messages()
+
+
+def _check_encodable(kwargs: dict[str, Any], ns: str) -> None:
+    from .msg import encode
+
+    try:
+        encode(kwargs)
+    except (TypeError, ValueError, OverflowError):
+        raise find_unencodable(kwargs, f"{ns}()") from None
+
+
+@asynccontextmanager
+async def _open_actor_nursery(actor: Actor) -> AsyncIterator[ActorNursery]:
+    try:
+        async with trio.open_nursery() as tn:
+            an = ActorNursery(actor, tn)
+            try:
+                yield an
+            except BaseException:
+                an.cancel_called = True
+                tn.cancel_scope.cancel()
+                raise
+            an._end_body()
+    except BaseExceptionGroup as group:
+        raise collapse(group) from None
+
+
+@asynccontextmanager
+async def open_nursery(**root_opts: Any) -> AsyncIterator[ActorNursery]:
+    """Open an actor nursery; in a program with no actor yet, open the root first.
+
+    Args:
+        **root_opts: passed to :func:`open_root_actor` when this opens the root
+            (``name``, ``start_method``, ``debug_mode``, ``loglevel``, ...). Ignored
+            inside an already-running actor.
+
+    Raises:
+        RemoteActorError: a ``run_in_actor`` child failed (several failures: a
+            ``BaseExceptionGroup`` of them).
+    """
+    actor = current_actor_or_none()
+    if actor is None:
+        async with open_root_actor(**root_opts) as root, _open_actor_nursery(root) as an:
+            yield an
+    else:
+        async with _open_actor_nursery(actor) as an:
+            yield an

@@ -1,0 +1,117 @@
+"""Portal: the caller's handle on another actor. Users never construct one."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from ._exceptions import AgentreeError, TransportClosed
+from ._runtime import Conn, Mailbox, ns_of
+
+__all__ = ["Portal"]
+
+
+class Portal:
+    """A handle for calling into one actor: returned by ``start_actor``/``run_in_actor``.
+
+    Every call is a dialog over the shared channel, so many may run concurrently.
+    """
+
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+        self._main: tuple[int, Mailbox, str] | None = None
+        self._result_ready = trio.Event()
+        self._result: Any = None
+        self._error: BaseException | None = None
+
+    @property
+    def channel(self) -> Conn:
+        """The connection to the actor (tractor's ``portal.channel``)."""
+        return self._conn
+
+    @property
+    def actor_uid(self) -> tuple[str, str]:
+        """``(name, uuid)`` of the actor behind this portal."""
+        return self._conn.peer_uid
+
+    def __repr__(self) -> str:
+        return f"<Portal to actor {self._conn.peer_name!r}>"
+
+    async def run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        """Call module-level ``fn(**kwargs)`` in the actor and return its result.
+
+        ``fn``'s module must be in the actor's ``enable_modules``. Cancelling the
+        caller cancels the remote call.
+
+        Raises:
+            RemoteActorError: ``fn`` raised in the actor (``ModuleNotExposed`` or
+                ``FunctionNotFound`` boxed inside when it may not or cannot be called).
+            NotAddressable: ``fn`` is a lambda or nested function.
+            MsgEncodeError: an argument cannot be sent; the error names it.
+            TransportClosed: the actor went away before answering.
+        """
+        return await self._conn.call(ns_of(fn), kwargs)
+
+    async def run_from_ns(self, namespace_path: str, function_name: str, **kwargs: Any) -> Any:
+        """Call ``namespace_path.function_name(**kwargs)`` in the actor, by name."""
+        return await self._conn.call(f"{namespace_path}:{function_name}", kwargs)
+
+    async def _submit_main(self, ns: str, kwargs: dict[str, Any]) -> None:
+        cid, box = self._conn.open_dialog()
+        self._main = (cid, box, ns)
+        await self._conn.send_start(cid, ns, kwargs, "func")
+
+    async def _collect_main(self) -> None:
+        assert self._main is not None
+        cid, box, ns = self._main
+        try:
+            self._result = self._conn.unwrap_final(
+                await self._conn.wait_final(cid, box, ns), ns
+            )
+        except trio.Cancelled:
+            raise
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            self._conn.close_dialog(cid)
+            if self._error is not None or not self._result_ready.is_set():
+                self._result_ready.set()
+
+    async def wait_for_result(self) -> Any:
+        """Wait for the result of the function given to ``run_in_actor``.
+
+        Raises:
+            RemoteActorError: the function raised in the actor.
+            AgentreeError: this portal is for a daemon (``start_actor``), which has
+                no single result.
+        """
+        if self._main is None:
+            raise AgentreeError(
+                f"actor {self._conn.peer_name!r} was started with start_actor(); only "
+                "run_in_actor() portals have a result"
+            )
+        await self._result_ready.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    result = wait_for_result
+
+    async def cancel_actor(self, timeout: float | None = None) -> bool:
+        """Ask the actor to cancel itself and exit; ``False`` if it did not answer.
+
+        Args:
+            timeout: seconds to wait for the acknowledgement (default: the tree's
+                ``cancel_timeout``).
+        """
+        if self._conn.closed.is_set():
+            return False
+        with trio.move_on_after(timeout or self._conn.actor.options.cancel_timeout):
+            try:
+                return bool(await self._conn.call("self:cancel", {}))
+            except (TransportClosed, AgentreeError):
+                return False
+        return False

@@ -1,0 +1,81 @@
+"""The root actor: the user's ``trio.run(main)`` becomes the top of the tree."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import trio
+
+from . import log as agentree_log
+from ._exceptions import AgentreeError
+from ._ipc import make_private_dir, remove_private_dir
+from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
+from ._spawn import Forkserver, start_forkserver
+
+__all__ = ["open_root_actor"]
+
+
+@asynccontextmanager
+async def open_root_actor(
+    *,
+    name: str = "root",
+    start_method: str = "forkserver",
+    debug_mode: bool = False,
+    loglevel: str | None = None,
+    enable_modules: list[str] | None = None,
+    max_frame_size: int | None = None,
+    cancel_timeout: float | None = None,
+    terminate_timeout: float | None = None,
+) -> AsyncIterator[Actor]:
+    """Run this trio program as the root actor of a new tree.
+
+    Makes the tree's private 0700 directory and, with the default ``forkserver``
+    start method, starts the forkserver; both are gone when the block exits.
+
+    Args:
+        name: the root actor's name.
+        start_method: ``"forkserver"`` (default, fast) or ``"subprocess"``
+            (``python -m agentree._child``, a fresh interpreter per child).
+        debug_mode: turn on the multi-process debugger for the whole tree.
+        loglevel: log agentree's records at this level to stderr, in every actor.
+        enable_modules: modules whose functions children may call in the root.
+        max_frame_size: the largest message in bytes (default 64 MiB).
+        cancel_timeout: seconds a child gets to exit after a cancel request before
+            SIGTERM (default 1.0).
+        terminate_timeout: seconds a child gets after SIGTERM before SIGKILL
+            (default 1.0).
+
+    Raises:
+        AgentreeError: an actor runtime is already running here.
+    """
+    if current_actor_or_none() is not None:
+        raise AgentreeError("an agentree actor is already running in this task tree")
+    main_path, main_name = main_origin()
+    options = RuntimeOptions(start_method=start_method).evolve(
+        debug_mode=debug_mode,
+        loglevel=loglevel,
+        max_frame_size=max_frame_size,
+        cancel_timeout=cancel_timeout,
+        terminate_timeout=terminate_timeout,
+        main_path=main_path,
+        main_name=main_name,
+    )
+    tmpdir = make_private_dir()
+    forkserver: Forkserver | None = None
+    try:
+        options = options.evolve(tmpdir=tmpdir)
+        if options.start_method == "forkserver":
+            forkserver = await start_forkserver(tmpdir)
+            options = options.evolve(forkserver_path=forkserver.path)
+        actor = Actor(
+            name, is_root=True, enable_modules=set(enable_modules or ()), options=options
+        )
+        agentree_log.configure(loglevel, name)
+        async with actor_runtime(actor):
+            yield actor
+    finally:
+        with trio.CancelScope(shield=True):
+            if forkserver is not None:
+                await forkserver.aclose()
+            remove_private_dir(tmpdir)

@@ -1,0 +1,20 @@
+"""L3 the actor runtime: state, connections and dialogs, serving calls."""
+
+from ._actor import Actor, RuntimeOptions
+from ._conn import Conn, Mailbox
+from ._lookup import main_origin, ns_of
+from ._serve import actor_runtime
+from ._state import current_actor, current_actor_or_none, is_root_process
+
+__all__ = [
+    "Actor",
+    "Conn",
+    "Mailbox",
+    "RuntimeOptions",
+    "actor_runtime",
+    "current_actor",
+    "current_actor_or_none",
+    "is_root_process",
+    "main_origin",
+    "ns_of",
+]

@@ -1,0 +1,205 @@
+"""The actor: identity, runtime options, and serving calls from its peers.
+
+An actor is one trio program (one process) in the tree. It serves ``Start`` requests
+from its parent and children by running the named function in a task of its service
+nursery, and answers with exactly one final message per dialog: ``Return``,
+``Error`` or ``CancelAck``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import uuid as uuidlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import trio
+
+from .._exceptions import AgentreeError, FrameTooLarge, MsgEncodeError, MsgTypeError
+from .._ipc import DEFAULT_MAX_FRAME_SIZE
+from ..msg import Aid, CancelAck, Error, Return, Start, decode_payload
+from ._boxing import box_error
+from ._conn import Conn
+from ._lookup import resolve
+
+__all__ = ["Actor", "RuntimeOptions"]
+
+log = logging.getLogger("agentree.runtime")
+
+Uid = tuple[str, str]
+
+START_METHODS = ("forkserver", "subprocess")
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """Settings a tree shares; children inherit them from their parent.
+
+    Attributes:
+        start_method: ``"forkserver"`` (default) or ``"subprocess"``.
+        debug_mode: whether the multi-process debugger is on.
+        loglevel: a stdlib logging level name for agentree's own logs, or ``None``.
+        max_frame_size: the largest frame any channel accepts or sends, in bytes.
+        cancel_timeout: seconds a child gets to exit after a graceful cancel request,
+            before it is sent SIGTERM.
+        terminate_timeout: seconds a child gets to exit after SIGTERM, before SIGKILL.
+        tmpdir: the tree's private 0700 directory (set by the root).
+        forkserver_path: the forkserver's socket path, when the tree has one.
+        main_path: the root's main script path, loaded in children on demand.
+        main_name: the root's main module name (``python -m``), instead of a path.
+    """
+
+    start_method: str = "forkserver"
+    debug_mode: bool = False
+    loglevel: str | None = None
+    max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
+    cancel_timeout: float = 1.0
+    terminate_timeout: float = 1.0
+    tmpdir: str | None = None
+    forkserver_path: str | None = None
+    main_path: str | None = None
+    main_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.start_method not in START_METHODS:
+            raise ValueError(
+                f"start_method must be one of {START_METHODS}, not {self.start_method!r}"
+            )
+
+    def evolve(self, **changes: Any) -> RuntimeOptions:
+        """Return a copy with ``changes`` applied (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+@dataclass(eq=False)
+class Actor:
+    """One actor in the tree. Users get it from :func:`agentree.current_actor`.
+
+    Attributes:
+        name: the actor's name (not unique).
+        uuid: a unique id, so ``uid = (name, uuid)`` names it in the tree.
+        is_root: whether this is the tree's root actor.
+        enable_modules: modules whose functions peers may call here.
+        options: the tree-wide runtime options.
+        parent_uid: the parent's uid, ``None`` in the root.
+        infect_asyncio: whether trio runs as a guest on an asyncio loop here.
+    """
+
+    name: str
+    uuid: str = field(default_factory=lambda: uuidlib.uuid4().hex)
+    is_root: bool = False
+    enable_modules: set[str] = field(default_factory=set)
+    options: RuntimeOptions = field(default_factory=RuntimeOptions)
+    parent_uid: Uid | None = None
+    infect_asyncio: bool = False
+
+    def __post_init__(self) -> None:
+        self.pid = os.getpid()
+        self.parent_conn: Conn | None = None
+        self._service: trio.Nursery | None = None
+        self._scope: trio.CancelScope | None = None
+        self.cancel_called = False
+        self._endpoints: dict[str, Callable[..., Any]] = {"self:cancel": self._rpc_cancel}
+
+    @property
+    def uid(self) -> Uid:
+        """``(name, uuid)``: the actor's id in the tree."""
+        return (self.name, self.uuid)
+
+    @property
+    def aid(self) -> Aid:
+        """The actor's identity message: name, uuid and pid."""
+        return Aid(name=self.name, uuid=self.uuid, pid=self.pid)
+
+    def is_infected_aio(self) -> bool:
+        """Whether this actor runs trio as a guest on an asyncio loop."""
+        return self.infect_asyncio
+
+    def __repr__(self) -> str:
+        return f"<Actor {self.name!r} uuid={self.uuid[:8]} pid={self.pid}>"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def bind(self, service: trio.Nursery, scope: trio.CancelScope) -> None:
+        """Attach the nursery that runs served calls and the runtime's cancel scope."""
+        self._service = service
+        self._scope = scope
+
+    def cancel_soon(self) -> None:
+        """Cancel the whole runtime: served calls, nurseries, and then the process."""
+        self.cancel_called = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    async def cancel(self) -> bool:
+        """Cancel this actor's runtime; returns ``True`` (tractor's API)."""
+        self.cancel_soon()
+        await trio.lowlevel.checkpoint()
+        return True
+
+    async def _rpc_cancel(self) -> bool:
+        # Reply first, then cancel: the caller learns the request was taken.
+        assert self._service is not None
+        self._service.start_soon(self._cancel_after_checkpoint)
+        return True
+
+    async def _cancel_after_checkpoint(self) -> None:
+        await trio.lowlevel.checkpoint()
+        self.cancel_soon()
+
+    # -- serving calls -------------------------------------------------------------------
+
+    async def start_rpc(self, conn: Conn, msg: Start) -> None:
+        """Look up and start the call that ``msg`` asks for, or answer with an Error."""
+        try:
+            fn = self._endpoints.get(msg.ns) or resolve(msg.ns, self.enable_modules, self.name)
+            kwargs = decode_payload(msg.kwargs)
+            if not isinstance(kwargs, dict):
+                raise MsgTypeError(f"arguments of {msg.ns} must be a map, not {type(kwargs)}")
+            if msg.kind != "func":
+                raise MsgTypeError(
+                    f"{msg.kind!r} dialogs are not served by this version; cannot run {msg.ns}"
+                )
+        except AgentreeError as exc:
+            log.info("refusing call %s from %r: %s", msg.ns, conn.peer_name, exc)
+            await conn.send_reply(box_error(exc, cid=msg.cid, uid=self.uid, call=msg.ns))
+            return
+        assert self._service is not None
+        self._service.start_soon(self._invoke, conn, msg.cid, msg.ns, fn, kwargs)
+
+    async def _invoke(
+        self, conn: Conn, cid: int, ns: str, fn: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> None:
+        scope = trio.CancelScope()
+        conn.track_task(cid, scope)
+        reply: Return | Error | CancelAck | None = None
+        try:
+            with scope:
+                result = fn(**kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+            if scope.cancelled_caught:
+                reply = CancelAck(cid=cid, canceller=conn.peer_uid)
+            else:
+                reply = Return(cid=cid, pld=result)
+        except trio.Cancelled:
+            reply = CancelAck(cid=cid, canceller=self.uid)
+            raise
+        except BaseException as exc:
+            reply = box_error(exc, cid=cid, uid=self.uid, call=ns)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            conn.untrack_task(cid)
+            if reply is not None:
+                await self._send_final(conn, reply, ns)
+
+    async def _send_final(self, conn: Conn, reply: Return | Error | CancelAck, ns: str) -> None:
+        try:
+            await conn.send_reply(reply)
+        except (MsgEncodeError, FrameTooLarge) as exc:
+            err = type(exc)(f"the return value of {ns} cannot be sent back: {exc}")
+            await conn.send_reply(box_error(err, cid=reply.cid, uid=self.uid, call=ns))

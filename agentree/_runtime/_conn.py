@@ -1,0 +1,250 @@
+"""A connection to one peer actor: its message loop and its dialogs.
+
+The loop is the only reader of the channel. It hands ``Start`` requests to the actor
+(which runs each call in a task), cancels callee tasks on ``Cancel``, and routes every
+other dialog message to the mailbox of the dialog this side opened. When the channel
+ends, every open dialog learns why, and every call the peer made here is cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .._exceptions import (
+    AgentreeError,
+    MsgEncodeError,
+    ProtocolError,
+    TransportClosed,
+)
+from .._ipc import Channel
+from ..msg import (
+    Cancel,
+    CancelAck,
+    Error,
+    Msg,
+    Return,
+    Start,
+    StartAck,
+    Started,
+    Stop,
+    Yield,
+    decode_payload,
+    find_unencodable,
+)
+from ._boxing import box_error, cancelled_error, unbox_error
+
+if TYPE_CHECKING:
+    from ._actor import Actor
+
+__all__ = ["Conn", "Mailbox"]
+
+log = logging.getLogger("agentree.runtime")
+
+Uid = tuple[str, str]
+_SEND_REPLY_TIMEOUT = 2.0
+
+
+class Mailbox:
+    """Unbounded single-consumer queue of one dialog's incoming messages."""
+
+    __slots__ = ("_closed", "_lot", "_queue")
+
+    def __init__(self) -> None:
+        self._queue: deque[Msg] = deque()
+        self._lot = trio.lowlevel.ParkingLot()
+        self._closed: BaseException | None = None
+
+    def put(self, msg: Msg) -> None:
+        self._queue.append(msg)
+        self._lot.unpark()
+
+    def close(self, exc: BaseException) -> None:
+        """Fail the consumer with ``exc`` once the queued messages are read."""
+        self._closed = exc
+        self._lot.unpark_all()
+
+    async def get(self) -> Msg:
+        while not self._queue:
+            if self._closed is not None:
+                raise self._closed
+            await self._lot.park()
+        return self._queue.popleft()
+
+
+class Conn:
+    """One channel to a peer actor, with the dialogs on it in both directions.
+
+    Args:
+        actor: the local actor, which serves the peer's calls.
+        chan: the channel, already through its handshake.
+        peer_uid: the peer's ``(name, uuid)``.
+    """
+
+    def __init__(self, actor: Actor, chan: Channel, peer_uid: Uid) -> None:
+        self.actor = actor
+        self.chan = chan
+        self.peer_uid = peer_uid
+        self.peer_name = peer_uid[0]
+        self._dialogs: dict[int, Mailbox] = {}
+        self._tasks: dict[int, trio.CancelScope] = {}
+        self._closed_by: AgentreeError | None = None
+        self.closed = trio.Event()
+
+    # -- the message loop ----------------------------------------------------------
+
+    async def process_messages(self) -> None:
+        """Read and dispatch messages until the channel ends. Never raises for EOF."""
+        reason: AgentreeError = TransportClosed(f"connection to {self.peer_name!r} ended")
+        try:
+            while True:
+                msg = await self.chan.recv()
+                kind = type(msg)
+                if kind is Start:
+                    await self.actor.start_rpc(self, msg)  # type: ignore[arg-type]
+                elif kind is Cancel:
+                    scope = self._tasks.get(msg.cid)  # type: ignore[union-attr]
+                    if scope is not None:
+                        scope.cancel()
+                elif kind in _DIALOG_MSGS and msg.cid is not None:  # type: ignore[union-attr]
+                    box = self._dialogs.get(msg.cid)  # type: ignore[union-attr]
+                    if box is not None:
+                        box.put(msg)
+                    else:
+                        log.debug("dropping %s for finished dialog from %s", kind, self.peer_name)
+                elif kind is Error:
+                    log.error("actor %r reports a channel error: %s", self.peer_name, msg)
+                else:
+                    raise ProtocolError(
+                        f"unexpected {kind.__name__} message from actor {self.peer_name!r}"
+                    )
+        except TransportClosed as exc:
+            reason = TransportClosed(f"actor {self.peer_name!r} closed its channel: {exc}")
+            reason.__cause__ = exc
+        except ProtocolError as exc:
+            reason = exc
+            log.error("protocol error from actor %r, closing its channel: %s", self.peer_name, exc)
+            with trio.move_on_after(_SEND_REPLY_TIMEOUT):
+                try:
+                    await self.chan.send(box_error(exc, cid=None, uid=self.actor.uid))
+                except AgentreeError:
+                    pass
+        finally:
+            self._shut(reason)
+        with trio.CancelScope(shield=True):
+            await self.chan.aclose()
+
+    def _shut(self, reason: AgentreeError) -> None:
+        self._closed_by = reason
+        for box in self._dialogs.values():
+            box.close(reason)
+        for scope in self._tasks.values():
+            scope.cancel()
+        self.closed.set()
+
+    # -- caller side ---------------------------------------------------------------
+
+    def open_dialog(self) -> tuple[int, Mailbox]:
+        """Allocate a dialog id and its mailbox on this connection."""
+        if self._closed_by is not None:
+            raise TransportClosed(f"channel to actor {self.peer_name!r} is closed") from (
+                self._closed_by
+            )
+        cid = self.chan.next_cid()
+        box = self._dialogs[cid] = Mailbox()
+        return cid, box
+
+    def close_dialog(self, cid: int) -> None:
+        self._dialogs.pop(cid, None)
+
+    async def send_start(self, cid: int, ns: str, kwargs: dict[str, Any], kind: str) -> None:
+        """Send the ``Start`` of a dialog; name the bad argument if encoding fails."""
+        try:
+            await self.chan.send(Start(cid=cid, ns=ns, kwargs=kwargs, kind=kind))  # type: ignore[arg-type]
+        except MsgEncodeError:
+            raise find_unencodable(
+                kwargs, f"{ns}() in actor {self.peer_name!r}"
+            ) from None
+
+    async def call(self, ns: str, kwargs: dict[str, Any]) -> Any:
+        """Call ``ns`` in the peer with ``kwargs`` and return its result.
+
+        Cancelling the caller asks the peer to cancel the call.
+
+        Raises:
+            RemoteActorError: the call raised in the peer (``ContextCancelled`` when
+                the peer's task was cancelled).
+            TransportClosed: the peer went away before answering.
+            MsgEncodeError: an argument cannot be encoded (nothing was sent).
+        """
+        cid, box = self.open_dialog()
+        try:
+            await self.send_start(cid, ns, kwargs, "func")
+            return self.unwrap_final(await self.wait_final(cid, box, ns), ns)
+        finally:
+            self.close_dialog(cid)
+
+    async def wait_final(self, cid: int, box: Mailbox, ns: str) -> Msg:
+        """Wait for dialog ``cid``'s next message; cancel the remote task if cancelled."""
+        try:
+            return await box.get()
+        except trio.Cancelled:
+            await self.cancel_dialog(cid)
+            raise
+        except TransportClosed as exc:
+            raise TransportClosed(
+                f"actor {self.peer_name!r} went away during {ns}(): {exc}"
+            ) from exc
+
+    def unwrap_final(self, msg: Msg, ns: str) -> Any:
+        """Turn a dialog's final message into its value, or raise its error."""
+        kind = type(msg)
+        if kind is Return:
+            return decode_payload(msg.pld)  # type: ignore[union-attr]
+        if kind is Error:
+            raise unbox_error(msg)  # type: ignore[arg-type]
+        if kind is CancelAck:
+            raise cancelled_error(msg, self.peer_uid, ns)  # type: ignore[arg-type]
+        raise ProtocolError(f"unexpected {kind.__name__} as the answer to {ns}() from {self.peer_name!r}")
+
+    async def cancel_dialog(self, cid: int) -> None:
+        """Ask the peer to cancel dialog ``cid`` (best effort, never blocks long)."""
+        if self._closed_by is not None:
+            return
+        with trio.CancelScope(shield=True), trio.move_on_after(_SEND_REPLY_TIMEOUT):
+            try:
+                await self.chan.send(Cancel(cid=cid))
+            except AgentreeError:
+                pass
+
+    # -- callee side -----------------------------------------------------------------
+
+    def track_task(self, cid: int, scope: trio.CancelScope) -> None:
+        self._tasks[cid] = scope
+        if self._closed_by is not None:
+            scope.cancel()
+
+    def untrack_task(self, cid: int) -> None:
+        self._tasks.pop(cid, None)
+
+    async def send_reply(self, msg: Msg) -> bool:
+        """Send a dialog's final message, shielded and bounded; ``False`` if lost.
+
+        A reply must go out even when the task that owes it is being cancelled.
+        """
+        if self._closed_by is not None:
+            return False
+        with trio.CancelScope(shield=True), trio.move_on_after(_SEND_REPLY_TIMEOUT):
+            try:
+                await self.chan.send(msg)
+                return True
+            except TransportClosed:
+                return False
+        log.warning("reply to actor %r timed out and was dropped", self.peer_name)
+        return False
+
+
+_DIALOG_MSGS = frozenset({StartAck, Started, Yield, Stop, Return, Error, CancelAck})

@@ -1,0 +1,333 @@
+"""The forkserver: one clean, pre-imported process per tree that forks every child.
+
+Starting an interpreter and importing trio and msgspec costs ~190 ms; forking a
+process that already did costs a few. The root starts the forkserver with a bound UDS
+listening socket (in the tree's private directory) and a control pipe. Any actor in
+the tree asks for a child by connecting and passing the child's end of a socketpair
+(``SCM_RIGHTS``); the forkserver forks, and the child becomes an actor on that socket.
+
+Per-child protocol on the request connection (all integers big-endian):
+
+- client -> server: ``b"F"`` with the socket fd attached;
+- server -> client: ``b"P"`` + pid (8 bytes), then, when the child exits,
+  ``b"X"`` + exit code (8 bytes, signed; ``-N`` for death by signal N);
+- client -> server: ``b"S"`` + signal number (4 bytes), any number of times;
+- client hangs up before the child exits -> the server SIGKILLs the child: a child
+  never outlives the actor that asked for it.
+
+The forkserver is the OS parent of every forked child, so it alone can signal and
+reap them without pid-reuse races. When the control pipe closes (the root exited or
+died) it kills what is left, reaps it, removes the tree's private directory and exits.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import selectors
+import shutil
+import signal
+import socket
+import sys
+import traceback
+from dataclasses import dataclass, field
+
+import trio
+
+from .._exceptions import SpawnError
+from ._proc import child_env
+
+__all__ = ["ForkedProcess", "Forkserver", "fork_child", "serve_main", "start_forkserver"]
+
+_REC = 9  # one tag byte + 8 bytes of value
+_ENTRY = "from agentree._spawn._forkserver import serve_main; serve_main()"
+
+
+@dataclass
+class _Child:
+    pid: int
+    conn: socket.socket | None
+    pidfd: int
+    buf: bytearray = field(default_factory=bytearray)
+
+
+class _Server:
+    def __init__(self, listener: socket.socket, control_fd: int) -> None:
+        self.listener = listener
+        self.control_fd = control_fd
+        self.sel = selectors.DefaultSelector()
+        self.children: dict[int, _Child] = {}
+        self.pending: set[socket.socket] = set()
+        self.sel.register(listener, selectors.EVENT_READ, ("accept", None))
+        self.sel.register(control_fd, selectors.EVENT_READ, ("control", None))
+
+    def serve(self) -> None:
+        while True:
+            for key, _ in self.sel.select():
+                kind, data = key.data
+                if kind == "accept":
+                    self._accept()
+                elif kind == "request":
+                    self._request(data)
+                elif kind == "client":
+                    self._client(data)
+                elif kind == "exit":
+                    self._reap(data)
+                elif kind == "control" and not os.read(self.control_fd, 64):
+                    self._shutdown()
+                    return
+
+    def _accept(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        self.pending.add(conn)
+        self.sel.register(conn, selectors.EVENT_READ, ("request", conn))
+
+    def _drop_pending(self, conn: socket.socket) -> None:
+        self.sel.unregister(conn)
+        self.pending.discard(conn)
+        conn.close()
+
+    def _request(self, conn: socket.socket) -> None:
+        try:
+            data, fds, _, _ = socket.recv_fds(conn, 16, 1)
+        except OSError:
+            data, fds = b"", []
+        if data != b"F" or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            self._drop_pending(conn)
+            return
+        self.sel.unregister(conn)
+        self.pending.discard(conn)
+        pid = os.fork()
+        if pid == 0:
+            self._become_child(fds[0])
+        os.close(fds[0])
+        pidfd = os.pidfd_open(pid)
+        child = self.children[pid] = _Child(pid, conn, pidfd)
+        try:
+            conn.sendall(b"P" + pid.to_bytes(8, "big"))
+        except OSError:
+            self._hang_up(child)
+        else:
+            self.sel.register(conn, selectors.EVENT_READ, ("client", child))
+        self.sel.register(pidfd, selectors.EVENT_READ, ("exit", child))
+
+    def _become_child(self, fd: int) -> None:
+        code = 1
+        try:
+            parent = os.getppid()
+            self.sel.close()
+            self.listener.close()
+            os.close(self.control_fd)
+            for other in self.pending:
+                other.close()
+            for other_child in self.children.values():
+                os.close(other_child.pidfd)
+                if other_child.conn is not None:
+                    other_child.conn.close()
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            from .._child import run_from_fd
+
+            code = run_from_fd(fd, parent)
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    def _client(self, child: _Child) -> None:
+        assert child.conn is not None
+        try:
+            data = child.conn.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            self._hang_up(child)
+            return
+        child.buf += data
+        while len(child.buf) >= 5:
+            tag, sig = child.buf[0:1], int.from_bytes(child.buf[1:5], "big")
+            del child.buf[:5]
+            if tag == b"S":
+                self._signal(child, sig)
+
+    def _signal(self, child: _Child, sig: int) -> None:
+        # Still ours until reaped, so the pid cannot have been reused.
+        try:
+            os.kill(child.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _hang_up(self, child: _Child) -> None:
+        if child.conn is not None:
+            try:
+                self.sel.unregister(child.conn)
+            except (KeyError, ValueError):
+                pass
+            child.conn.close()
+            child.conn = None
+        if child.pid in self.children:
+            self._signal(child, signal.SIGKILL)
+
+    def _reap(self, child: _Child) -> None:
+        _, status = os.waitpid(child.pid, 0)
+        code = os.waitstatus_to_exitcode(status)
+        self.sel.unregister(child.pidfd)
+        os.close(child.pidfd)
+        del self.children[child.pid]
+        if child.conn is not None:
+            try:
+                child.conn.sendall(b"X" + code.to_bytes(8, "big", signed=True))
+            except OSError:
+                pass
+            self._hang_up(child)
+
+    def _shutdown(self) -> None:
+        for child in list(self.children.values()):
+            self._signal(child, signal.SIGKILL)
+        for child in list(self.children.values()):
+            self._reap(child)
+        path = self.listener.getsockname()
+        self.listener.close()
+        if isinstance(path, str) and path:
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+
+
+def serve_main() -> None:
+    """The forkserver process's main: ``python -c _ENTRY LISTEN_FD CONTROL_FD``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    listen_fd, control_fd = int(sys.argv[1]), int(sys.argv[2])
+    import agentree  # noqa: F401  (the preload: every child starts with it imported)
+    import agentree._runtime._serve  # noqa: F401
+
+    listener = socket.socket(fileno=listen_fd)
+    listener.setblocking(False)
+    _Server(listener, control_fd).serve()
+
+
+class Forkserver:
+    """The root's handle on its forkserver process."""
+
+    def __init__(self, proc: trio.Process, control_w: int, path: str) -> None:
+        self._proc = proc
+        self._control_w: int | None = control_w
+        self.path = path
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Stop the forkserver (it kills and reaps any child still running) and wait."""
+        if self._control_w is not None:
+            os.close(self._control_w)
+            self._control_w = None
+        with trio.CancelScope(shield=True):
+            with trio.move_on_after(timeout):
+                await self._proc.wait()
+            if self._proc.returncode is None:
+                self._proc.kill()
+                await self._proc.wait()
+
+
+async def start_forkserver(tmpdir: str) -> Forkserver:
+    """Start the tree's forkserver, listening in ``tmpdir``. Returns at once.
+
+    The socket is bound and listening before the forkserver process even starts, so
+    requests can be made right away; they wait until it has finished its imports.
+    """
+    path = os.path.join(tmpdir, "forkserver.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    control_r, control_w = os.pipe()
+    try:
+        listener.bind(path)
+        listener.listen(128)
+        proc = await trio.lowlevel.open_process(
+            [sys.executable, "-c", _ENTRY, str(listener.fileno()), str(control_r)],
+            pass_fds=(listener.fileno(), control_r),
+            env=child_env(),
+        )
+    except BaseException:
+        os.close(control_w)
+        raise
+    finally:
+        listener.close()
+        os.close(control_r)
+    return Forkserver(proc, control_w, path)
+
+
+class ForkedProcess:
+    """A child forked by the forkserver, seen from the actor that asked for it."""
+
+    def __init__(self, stream: trio.SocketStream, pid: int) -> None:
+        self._stream = stream
+        self.pid = pid
+        self._returncode: int | None = None
+        self._lock = trio.Lock()
+
+    @property
+    def returncode(self) -> int | None:
+        return self._returncode
+
+    async def wait(self) -> int:
+        """Wait for the exit code the forkserver reports (-9 if it vanished)."""
+        async with self._lock:
+            if self._returncode is None:
+                try:
+                    record = await _read_exact(self._stream, _REC)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    record = b""
+                if len(record) == _REC and record[:1] == b"X":
+                    self._returncode = int.from_bytes(record[1:], "big", signed=True)
+                else:
+                    self._returncode = -int(signal.SIGKILL)
+                await self._stream.aclose()
+        return self._returncode
+
+    async def send_signal(self, sig: int) -> None:
+        """Have the forkserver send ``sig`` to the child, unless it already exited."""
+        if self._returncode is not None:
+            return
+        try:
+            await self._stream.send_all(b"S" + int(sig).to_bytes(4, "big"))
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError,
+                OSError):
+            pass
+
+
+async def _read_exact(stream: trio.SocketStream, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = await stream.receive_some(size - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+async def fork_child(forkserver_path: str, fd: int) -> ForkedProcess:
+    """Ask the forkserver for a child actor on the connected socket ``fd``.
+
+    Raises:
+        SpawnError: the forkserver is unreachable or refused.
+    """
+    try:
+        stream = await trio.open_unix_socket(forkserver_path)
+    except OSError as exc:
+        raise SpawnError(f"cannot reach the forkserver at {forkserver_path}: {exc}") from exc
+    try:
+        await stream.socket.sendmsg(
+            [b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]
+        )
+        record = await _read_exact(stream, _REC)
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    if len(record) != _REC or record[:1] != b"P":
+        await stream.aclose()
+        raise SpawnError("the forkserver did not start the child")
+    return ForkedProcess(stream, int.from_bytes(record[1:], "big"))
+

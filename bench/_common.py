@@ -1,0 +1,171 @@
+"""Shared configuration, result types and timing helpers for the benchmark."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+Kind = Literal["time", "rate"]
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Knobs shared by every case.
+
+    Attributes:
+        repeat: Timed repetitions per case (after one untimed warm-up).
+        quick: Whether this is a ``--quick`` smoke run.
+        seq_calls: Calls per repetition for the sequential round-trip rows.
+        inflight_calls: Calls per repetition for the 64-in-flight rows.
+        inflight: Number of calls kept in flight for the concurrent rows.
+        many: Worker count for the "8 workers" spawn and teardown rows.
+        case_timeout: Seconds after which an agentree case is abandoned.
+    """
+
+    repeat: int
+    quick: bool
+    seq_calls: int
+    inflight_calls: int
+    inflight: int = 64
+    many: int = 8
+    case_timeout: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One row group of the table.
+
+    Attributes:
+        key: Short name used by ``--only``.
+        title: Human-readable name printed in the first column.
+        kind: ``"time"`` (seconds, lower is better) or ``"rate"`` (ops/s, higher is better).
+        ref: Impl label of the default reference peer for ratios.
+        ref_for: Per-impl overrides of ``ref`` (e.g. agentree subprocess vs ppe spawn).
+    """
+
+    key: str
+    title: str
+    kind: Kind
+    ref: str
+    ref_for: dict[str, str] = field(default_factory=dict)
+
+    def ref_of(self, impl: str) -> str:
+        """Return the reference impl label that ``impl`` is compared against.
+
+        Args:
+            impl: Impl label of the row.
+
+        Returns:
+            The label of the reference row for ``impl``.
+        """
+        return self.ref_for.get(impl, self.ref)
+
+
+@dataclass(slots=True)
+class Measurement:
+    """Samples (or the failure) of one implementation on one workload.
+
+    Attributes:
+        workload: ``Workload.key`` this belongs to.
+        impl: Impl label printed in the second column.
+        samples: Seconds per repetition (time rows) or ops/s per repetition (rate rows).
+        error: Set instead of samples when the case could not be measured.
+        note: Optional remark printed in the footnotes.
+    """
+
+    workload: str
+    impl: str
+    samples: list[float] = field(default_factory=list)
+    error: str | None = None
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the measurement has usable samples."""
+        return self.error is None and bool(self.samples)
+
+    @property
+    def minimum(self) -> float:
+        """Smallest sample."""
+        return min(self.samples)
+
+    @property
+    def median(self) -> float:
+        """Median sample."""
+        return statistics.median(self.samples)
+
+
+def repeat_timed(fn: Callable[[], None], repeat: int, warmup: int = 1) -> list[float]:
+    """Call ``fn`` ``warmup`` times untimed, then ``repeat`` times timed.
+
+    Args:
+        fn: Zero-argument callable performing one repetition.
+        repeat: Number of timed calls.
+        warmup: Number of untimed calls first.
+
+    Returns:
+        Wall-clock seconds of each timed call.
+    """
+    for _ in range(warmup):
+        fn()
+    out: list[float] = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def descendants(root: int | None = None) -> list[tuple[int, str]]:
+    """List live descendant processes of ``root`` by scanning ``/proc``.
+
+    Args:
+        root: Pid whose descendants to list; defaults to the current process.
+
+    Returns:
+        ``(pid, cmdline)`` pairs of every live (non-zombie) descendant.
+    """
+    root = os.getpid() if root is None else root
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if fields[0] == b"Z":
+            continue
+        parent[int(entry)] = int(fields[1])
+    out: list[tuple[int, str]] = []
+    for pid in parent:
+        p = parent.get(pid)
+        while p is not None and p != root and p > 1:
+            p = parent.get(p)
+        if p == root:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+            except OSError:
+                cmd = "?"
+            out.append((pid, cmd))
+    return sorted(out)
+
+
+def format_error(exc: BaseException) -> str:
+    """Render an exception compactly for a table cell.
+
+    Args:
+        exc: The exception.
+
+    Returns:
+        ``"TypeName: message"`` truncated to one line.
+    """
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:160]

@@ -1,0 +1,283 @@
+"""Command line, orchestration and output of the benchmark (entry point: ``run.py``)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+
+from _common import Config, Measurement, Workload, descendants, format_error
+from _report import render_agentree_vs_peers, render_table
+
+AGENTREE_METHODS = {"forkserver": "agentree forkserver", "subprocess": "agentree subprocess"}
+RAW = "raw msgspec UDS baseline"
+
+WORKLOADS = [
+    Workload(
+        "spawn1",
+        "cold spawn -> result (1)",
+        "time",
+        ref="ppe forkserver",
+        ref_for={"agentree subprocess": "ppe spawn"},
+    ),
+    Workload(
+        "spawn8",
+        "cold spawn -> results (8)",
+        "time",
+        ref="ppe forkserver",
+        ref_for={"agentree subprocess": "ppe spawn"},
+    ),
+    Workload("seq", "sequential round trips/s", "rate", ref=RAW),
+    Workload("inflight", "round trips/s, 64 in flight", "rate", ref=RAW),
+    Workload("teardown", "teardown of 8 after error", "time", ref="mp terminate()+join()"),
+]
+
+FOOTNOTES = {
+    "general": [
+        "Every case runs 1 untimed warm-up repetition, then --repeat timed ones. min and median "
+        "are over repetitions; for rate rows they are over the per-repetition rates (min = the "
+        "slowest repetition). Ratios are row median / reference median: for times < 1 is faster "
+        "than the reference, for rates > 1 is faster. Peers run first, agentree last.",
+        "ppe = concurrent.futures.ProcessPoolExecutor. 'forkserver' peers share multiprocessing's "
+        "fork server, started once before any timing (it persists for the life of this process), "
+        "so they measure a fork from a warm server, not the server's own startup. agentree's "
+        "root actor stays open across repetitions and workloads of one start method, and one "
+        "untimed spawn warms it before timing.",
+    ],
+    "spawn1": [
+        "cold spawn: timed from creating the executor / worker context / actor nursery until "
+        "the parent holds the return value of getpid() from every worker. Executor shutdown, "
+        "Process.join() and nursery exit (reaping) are outside the timed region. ppe: "
+        "ProcessPoolExecutor(N, mp_context=get_context(m)) + submit + result. trio_parallel: "
+        "fresh open_worker_context(worker_type=m) each time (cold workers), "
+        "CapacityLimiter(N). mp.Process+Pipe: N Processes started back to back, each sends "
+        "os.getpid() over its own Pipe. agentree: open_nursery() + N concurrent "
+        "run_in_actor(getpid) + wait_for_result().",
+    ],
+    "spawn8": [
+        "ppe with 8 workers uses an initializer-shared multiprocessing.Barrier(8) so that the "
+        "8 results come from 8 distinct workers (without it the first worker to boot drains "
+        "the queue and the row would measure ~1 worker).",
+    ],
+    "seq": [
+        "sequential: N calls echo(i), each awaited before the next, in an already-running "
+        "worker. raw baseline: parent and subprocess child (pass_fds socketpair end) both run "
+        "trio over trio.SocketStream on a UDS socketpair; a round trip = msgspec-msgpack encode "
+        "{cid, fn, kwargs}, 4-byte big-endian length prefix, send_all, receive + decode reply. "
+        "mp.Pipe ping-pong: blocking conn.send(i)/conn.recv() (pickle) with one forkserver "
+        "Process in a recv/send loop, no trio. ppe: ProcessPoolExecutor(1, forkserver)"
+        ".submit(echo, i).result(). trio_parallel: WorkerContext.run_sync(echo, i), warm spawn "
+        "worker. agentree: portal.run(echo, x=i) on a start_actor() daemon.",
+    ],
+    "inflight": [
+        "64 in flight: raw baseline = 64 trio tasks sharing one send lock plus one reader task "
+        "that matches replies to callers by cid (the child answers frames in order). ppe: one "
+        "worker, sliding window of 64 outstanding futures (semaphore released by done "
+        "callbacks). trio_parallel: 64 trio tasks with its default limiter (os.cpu_count() "
+        "tokens, hence that many workers). agentree: 64 trio tasks calling portal.run on one "
+        "daemon.",
+    ],
+    "teardown": [
+        "teardown: 8 warm, idle workers; timed from the raise (or the first kill call) to the "
+        "exception leaving the block with every worker reaped. mp terminate()+join(): 8 "
+        "forkserver Processes in time.sleep(), SIGTERM then join each. trio nursery "
+        "run_process: 8 'python -c' sleepers under trio.run_process in a nursery; the raise "
+        "cancels them (trio default: SIGTERM, SIGKILL after 5 s) and the nursery waits. ppe: "
+        "raise inside 'with ProcessPoolExecutor(8, forkserver)' -> shutdown(wait=True); ppe "
+        "cannot interrupt running tasks, so its workers are idle. trio_parallel: raise inside "
+        "'async with open_worker_context(FORKSERVER)' holding 8 cached idle workers (graceful "
+        "stop). agentree: 8 start_actor() daemons, raise inside the open_nursery() block.",
+    ],
+}
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _header(cfg: Config, agentree_status: str) -> list[str]:
+    affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
+    return [
+        f"agentree benchmark, {datetime.datetime.now().isoformat(timespec='seconds')}",
+        f"python {platform.python_version()} ({platform.python_implementation()}) | "
+        f"trio {_version('trio')} | msgspec {_version('msgspec')} | "
+        f"trio-parallel {_version('trio-parallel')} | agentree {agentree_status}",
+        f"nproc {affinity} (os.cpu_count() {os.cpu_count()}) | {platform.platform()}",
+        f"repeat {cfg.repeat} (+1 warm-up){' [quick]' if cfg.quick else ''} | sequential calls/rep "
+        f"{cfg.seq_calls:,} | in-flight calls/rep {cfg.inflight_calls:,} ({cfg.inflight} in flight)",
+        "",
+    ]
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    keys = [w.key for w in WORKLOADS]
+    parser = argparse.ArgumentParser(
+        prog="bench/run.py",
+        description="Benchmark agentree against ProcessPoolExecutor, trio_parallel, "
+        "multiprocessing and a raw msgspec-over-UDS baseline; prints one table.",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=None, help="timed repetitions per case (default 5, quick 2)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke test: 2 repetitions, small call counts"
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only workloads whose key starts with NAME (repeatable or comma-separated); "
+        f"keys: {', '.join(keys)}",
+    )
+    parser.add_argument(
+        "--seq-calls", type=int, default=None, help="calls per sequential repetition (2000)"
+    )
+    parser.add_argument(
+        "--inflight-calls", type=int, default=None, help="calls per 64-in-flight repetition (4096)"
+    )
+    parser.add_argument(
+        "--agentree-methods",
+        default=",".join(AGENTREE_METHODS),
+        metavar="M[,M]",
+        help="agentree start methods to measure (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--case-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="abandon an agentree case after this long (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
+    wanted = [w for item in args.only for w in item.split(",") if w]
+    args.workloads = [k for k in keys if not wanted or any(k.startswith(w) for w in wanted)]
+    if not args.workloads:
+        parser.error(f"--only {','.join(wanted)} matches no workload; keys: {', '.join(keys)}")
+    args.agentree_methods = [m for m in args.agentree_methods.split(",") if m]
+    unknown = [m for m in args.agentree_methods if m not in AGENTREE_METHODS]
+    if unknown:
+        parser.error(f"unknown agentree start method(s): {', '.join(unknown)}")
+    for name in ("repeat", "seq_calls", "inflight_calls"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1")
+    return args
+
+
+def _run_peers(cfg: Config, keys: list[str]) -> list[Measurement]:
+    import _peers
+
+    cases = [c for c in _peers.peer_cases() if c.workload in keys]
+    _peers.warm_forkserver()
+    out: list[Measurement] = []
+    for i, case in enumerate(cases, 1):
+        t0 = time.perf_counter()
+        m = Measurement(case.workload, case.impl)
+        try:
+            m.samples, m.note = case.run(cfg)
+        except Exception as exc:
+            m.error = f"error: {format_error(exc)}"
+        _progress(
+            f"[peer {i}/{len(cases)}] {case.workload:<9} {case.impl:<28} "
+            f"{time.perf_counter() - t0:5.1f}s{'  ' + m.error if m.error else ''}"
+        )
+        out.append(m)
+    return out
+
+
+def _run_agentree(
+    cfg: Config, keys: list[str], methods: list[str]
+) -> tuple[list[Measurement], str]:
+    labels = [AGENTREE_METHODS[m] for m in methods]
+    try:
+        import _agentree_cases
+        import agentree
+    except Exception as exc:
+        reason = f"n/a (agentree not importable: {format_error(exc)})"
+        return [Measurement(k, label, error=reason) for k in keys for label in labels], "n/a"
+    status = str(getattr(agentree, "__version__", None) or _version("agentree"))
+    out: list[Measurement] = []
+    for method, label in zip(methods, labels, strict=True):
+        t0 = time.perf_counter()
+        results = _agentree_cases.run_agentree(method, label, cfg, keys)
+        for m in results:
+            if m.error is not None:
+                m.error = f"error: {m.error}"
+        _progress(f"[agentree] {label:<28} {time.perf_counter() - t0:5.1f}s")
+        out += results
+    return out, status
+
+
+def _leftovers() -> list[str]:
+    """Stop multiprocessing's helper processes, then report any live descendants."""
+    import _peers
+
+    _peers.stop_mp_helpers()
+    deadline = time.monotonic() + 5.0
+    left = descendants()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = descendants()
+    if not left:
+        return ["descendant processes left at exit: none"]
+    return [f"descendant processes left at exit: {len(left)}"] + [
+        f"  pid {pid}: {cmd[:100]}" for pid, cmd in left
+    ]
+
+
+def _footnotes(workloads: list[Workload], results: list[Measurement]) -> list[str]:
+    lines = ["notes:"]
+    for text in FOOTNOTES["general"]:
+        lines.append(f"- {text}")
+    for w in workloads:
+        lines += [f"- {text}" for text in FOOTNOTES.get(w.key, [])]
+    by_key = {w.key: w for w in workloads}
+    for m in results:
+        if m.note:
+            lines.append(f"- [{by_key[m.workload].title} / {m.impl}] {m.note}")
+    return lines
+
+
+def cli(argv: list[str]) -> int:
+    """Parse ``argv``, run the selected workloads and print the report.
+
+    Args:
+        argv: Command-line arguments without the program name.
+
+    Returns:
+        Process exit code (0 unless argument parsing fails).
+    """
+    args = _parse_args(argv)
+    quick: bool = args.quick
+    cfg = Config(
+        repeat=args.repeat or (2 if quick else 5),
+        quick=quick,
+        seq_calls=args.seq_calls or (300 if quick else 2000),
+        inflight_calls=args.inflight_calls or (640 if quick else 4096),
+        case_timeout=args.case_timeout,
+    )
+    keys: list[str] = args.workloads
+    workloads = [w for w in WORKLOADS if w.key in keys]
+    started = time.perf_counter()
+    results = _run_peers(cfg, keys)
+    ours, status = _run_agentree(cfg, keys, args.agentree_methods)
+    results += ours
+    lines = _header(cfg, status)
+    lines += render_table(workloads, results)
+    lines += render_agentree_vs_peers(workloads, results)
+    lines += _footnotes(workloads, results)
+    lines += ["", *_leftovers(), f"total wall time {time.perf_counter() - started:.1f} s"]
+    print("\n".join(lines), flush=True)
+    return 0
