@@ -61,13 +61,14 @@ async def open_root_actor(
         main_path=main_path,
         main_name=main_name,
     )
-    tmpdir = make_private_dir()
+    # The private dir holds the forkserver's socket; the forkserver removes it even
+    # when the root dies. Without a forkserver there is nothing to hold.
+    tmpdir = make_private_dir() if options.start_method == "forkserver" else None
     forkserver: Forkserver | None = None
     try:
-        options = options.evolve(tmpdir=tmpdir)
-        if options.start_method == "forkserver":
+        if tmpdir is not None:
             forkserver = await start_forkserver(tmpdir)
-            options = options.evolve(forkserver_path=forkserver.path)
+            options = options.evolve(tmpdir=tmpdir, forkserver_path=forkserver.path)
         actor = Actor(
             name, is_root=True, enable_modules=set(enable_modules or ()), options=options
         )
@@ -78,4 +79,5 @@ async def open_root_actor(
         with trio.CancelScope(shield=True):
             if forkserver is not None:
                 await forkserver.aclose()
-            remove_private_dir(tmpdir)
+            if tmpdir is not None:
+                remove_private_dir(tmpdir)

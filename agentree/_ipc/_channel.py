@@ -21,6 +21,13 @@ __all__ = ["DEFAULT_MAX_FRAME_SIZE", "Channel"]
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 _HEADER = 4
 _READ_SIZE = 256 * 1024
+# How long a started frame may take to write: generous next to local socket speeds.
+_WRITE_GRACE = 10.0
+_WRITE_MIN_RATE = 10 * 1024 * 1024
+
+
+def _write_timeout(size: int) -> float:
+    return _WRITE_GRACE + size / _WRITE_MIN_RATE
 
 
 class Channel:
@@ -92,12 +99,26 @@ class Channel:
             await self._send_bytes(frame)
 
     async def _send_bytes(self, data: bytes | bytearray) -> None:
+        # A frame is written whole or not at all: cancelling a half-written frame would
+        # corrupt the channel for every dialog on it. So the write is shielded, and
+        # bounded instead; a peer that stops reading for that long breaks the channel.
         if self._closed:
             raise TransportClosed(f"channel to {self.name} is closed")
-        try:
-            await self.stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
-            raise TransportClosed(f"channel to {self.name} broke while sending: {exc}") from exc
+        timeout = _write_timeout(len(data))
+        with trio.CancelScope(shield=True, deadline=trio.current_time() + timeout) as scope:
+            try:
+                await self.stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                raise TransportClosed(
+                    f"channel to {self.name} broke while sending: {exc}"
+                ) from exc
+        if scope.cancelled_caught:
+            self._closed = True
+            await trio.aclose_forcefully(self.stream)
+            raise TransportClosed(
+                f"{self.name} did not read a {len(data)}-byte frame within {timeout:.1f} s; "
+                "the channel is closed"
+            )
 
     async def recv(self) -> Msg:
         """Receive and decode one message.

@@ -102,7 +102,8 @@ class Actor:
         self._service: trio.Nursery | None = None
         self._scope: trio.CancelScope | None = None
         self.cancel_called = False
-        self._endpoints: dict[str, Callable[..., Any]] = {"self:cancel": self._rpc_cancel}
+        # Resolved functions by ns: the runtime endpoints, then what peers called.
+        self._functions: dict[str, Callable[..., Any]] = {"self:cancel": self._rpc_cancel}
 
     @property
     def uid(self) -> Uid:
@@ -155,7 +156,9 @@ class Actor:
     async def start_rpc(self, conn: Conn, msg: Start) -> None:
         """Look up and start the call that ``msg`` asks for, or answer with an Error."""
         try:
-            fn = self._endpoints.get(msg.ns) or resolve(msg.ns, self.enable_modules, self.name)
+            fn = self._functions.get(msg.ns)
+            if fn is None:
+                fn = self._functions[msg.ns] = resolve(msg.ns, self.enable_modules, self.name)
             kwargs = decode_payload(msg.kwargs)
             if not isinstance(kwargs, dict):
                 raise MsgTypeError(f"arguments of {msg.ns} must be a map, not {type(kwargs)}")

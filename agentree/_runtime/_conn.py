@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from math import inf
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -231,18 +232,22 @@ class Conn:
         self._tasks.pop(cid, None)
 
     async def send_reply(self, msg: Msg) -> bool:
-        """Send a dialog's final message, shielded and bounded; ``False`` if lost.
+        """Send a dialog's final message; ``False`` if the peer is gone.
 
-        A reply must go out even when the task that owes it is being cancelled.
+        The reply goes out even when the task that owes it is being cancelled: then
+        it is shielded, and bounded so that a stuck peer cannot hold up a teardown.
         """
         if self._closed_by is not None:
             return False
-        with trio.CancelScope(shield=True), trio.move_on_after(_SEND_REPLY_TIMEOUT):
-            try:
+        try:
+            if trio.current_effective_deadline() != -inf:
                 await self.chan.send(msg)
                 return True
-            except TransportClosed:
-                return False
+            with trio.CancelScope(shield=True), trio.move_on_after(_SEND_REPLY_TIMEOUT):
+                await self.chan.send(msg)
+                return True
+        except TransportClosed:
+            return False
         log.warning("reply to actor %r timed out and was dropped", self.peer_name)
         return False
 

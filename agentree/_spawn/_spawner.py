@@ -22,6 +22,7 @@ from .._exceptions import AgentreeError, SpawnError, TransportClosed
 from .._ipc import Channel, socketpair
 from .._runtime import Actor, Conn
 from .._runtime._boxing import unbox_error
+from .._runtime._lookup import wire_module_name
 from .._runtime._serve import HANDSHAKE_TIMEOUT
 from ..msg import Aid, Error, SpawnSpec
 from ._forkserver import fork_child
@@ -79,7 +80,7 @@ async def spawn_actor(
         name=name,
         uuid=uuid,
         parent_uid=parent.uid,
-        enable_modules=enable_modules,
+        enable_modules=[wire_module_name(m) for m in enable_modules],
         sys_path=list(sys.path),
         main_path=opts.main_path,
         main_name=opts.main_name,
