@@ -89,8 +89,12 @@ class ActorNursery:
         _check_encodable(kwargs, ns)
         modules = [ns.partition(":")[0], *(enable_modules or ())]
         return await self._spawn(
-            name or ns.rpartition(".")[2].rpartition(":")[2], modules, (ns, kwargs),
-            infect_asyncio, None, None,
+            name or ns.rpartition(".")[2].rpartition(":")[2],
+            modules,
+            (ns, kwargs),
+            infect_asyncio,
+            None,
+            None,
         )
 
     async def _spawn(
@@ -102,8 +106,6 @@ class ActorNursery:
         debug_mode: bool | None,
         loglevel: str | None,
     ) -> Portal:
-        if self.cancel_called:
-            raise trio.Cancelled._create()  # type: ignore[attr-defined]
         portal: Portal = await self._tn.start(
             self._supervise, name, modules, main, infect_asyncio, debug_mode, loglevel
         )
@@ -121,8 +123,13 @@ class ActorNursery:
     ) -> None:
         uuid = uuidlib.uuid4().hex
         child = await spawn_actor(
-            self._actor, name, uuid=uuid, enable_modules=modules, debug_mode=debug_mode,
-            loglevel=loglevel, infect_asyncio=infect_asyncio,
+            self._actor,
+            name,
+            uuid=uuid,
+            enable_modules=modules,
+            debug_mode=debug_mode,
+            loglevel=loglevel,
+            infect_asyncio=infect_asyncio,
         )
         portal = Portal(child.conn)
         self._children[uuid] = child

@@ -67,9 +67,7 @@ class Portal:
         assert self._main is not None
         cid, box, ns = self._main
         try:
-            self._result = self._conn.unwrap_final(
-                await self._conn.wait_final(cid, box, ns), ns
-            )
+            self._result = self._conn.unwrap_final(await self._conn.wait_final(cid, box, ns), ns)
         except trio.Cancelled:
             raise
         except BaseException as exc:
@@ -100,7 +98,7 @@ class Portal:
 
     result = wait_for_result
 
-    async def cancel_actor(self, timeout: float | None = None) -> bool:
+    async def cancel_actor(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Ask the actor to cancel itself and exit; ``False`` if it did not answer.
 
         Args:

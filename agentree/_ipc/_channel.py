@@ -184,4 +184,3 @@ class Channel:
         """Close the channel; further sends and receives raise ``TransportClosed``."""
         self._closed = True
         await self.stream.aclose()
-

@@ -14,7 +14,7 @@ import socket
 import stat
 import tempfile
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 
 import trio
@@ -106,10 +106,8 @@ class Listener:
         """Stop listening and remove the socket file, if any."""
         await self._listener.aclose()
         if isinstance(self.address, UdsAddress):
-            try:
+            with suppress(FileNotFoundError):
                 os.unlink(self.address.path)
-            except FileNotFoundError:
-                pass
 
 
 @asynccontextmanager

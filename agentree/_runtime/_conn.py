@@ -8,6 +8,7 @@ ends, every open dialog learns why, and every call the peer made here is cancell
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import deque
 from math import inf
@@ -103,25 +104,24 @@ class Conn:
         try:
             while True:
                 msg = await self.chan.recv()
-                kind = type(msg)
-                if kind is Start:
-                    await self.actor.start_rpc(self, msg)  # type: ignore[arg-type]
-                elif kind is Cancel:
-                    scope = self._tasks.get(msg.cid)  # type: ignore[union-attr]
-                    if scope is not None:
-                        scope.cancel()
-                elif kind in _DIALOG_MSGS and msg.cid is not None:  # type: ignore[union-attr]
-                    box = self._dialogs.get(msg.cid)  # type: ignore[union-attr]
-                    if box is not None:
-                        box.put(msg)
-                    else:
-                        log.debug("dropping %s for finished dialog from %s", kind, self.peer_name)
-                elif kind is Error:
-                    log.error("actor %r reports a channel error: %s", self.peer_name, msg)
-                else:
-                    raise ProtocolError(
-                        f"unexpected {kind.__name__} message from actor {self.peer_name!r}"
-                    )
+                match msg:
+                    case Return() | Yield() | Started() | Stop() | StartAck() | CancelAck():
+                        self._deliver(msg.cid, msg)
+                    case Start():
+                        await self.actor.start_rpc(self, msg)
+                    case Cancel():
+                        scope = self._tasks.get(msg.cid)
+                        if scope is not None:
+                            scope.cancel()
+                    case Error(cid=int(cid)):
+                        self._deliver(cid, msg)
+                    case Error():
+                        log.error("actor %r reports a channel error: %s", self.peer_name, msg)
+                    case _:
+                        raise ProtocolError(
+                            f"unexpected {type(msg).__name__} message from actor "
+                            f"{self.peer_name!r}"
+                        )
         except TransportClosed as exc:
             reason = TransportClosed(f"actor {self.peer_name!r} closed its channel: {exc}")
             reason.__cause__ = exc
@@ -129,14 +129,19 @@ class Conn:
             reason = exc
             log.error("protocol error from actor %r, closing its channel: %s", self.peer_name, exc)
             with trio.move_on_after(_SEND_REPLY_TIMEOUT):
-                try:
+                with contextlib.suppress(AgentreeError):
                     await self.chan.send(box_error(exc, cid=None, uid=self.actor.uid))
-                except AgentreeError:
-                    pass
         finally:
             self._shut(reason)
         with trio.CancelScope(shield=True):
             await self.chan.aclose()
+
+    def _deliver(self, cid: int, msg: Msg) -> None:
+        box = self._dialogs.get(cid)
+        if box is not None:
+            box.put(msg)
+        else:
+            log.debug("dropping %s for a finished dialog from %r", msg, self.peer_name)
 
     def _shut(self, reason: AgentreeError) -> None:
         self._closed_by = reason
@@ -166,9 +171,7 @@ class Conn:
         try:
             await self.chan.send(Start(cid=cid, ns=ns, kwargs=kwargs, kind=kind))  # type: ignore[arg-type]
         except MsgEncodeError:
-            raise find_unencodable(
-                kwargs, f"{ns}() in actor {self.peer_name!r}"
-            ) from None
+            raise find_unencodable(kwargs, f"{ns}() in actor {self.peer_name!r}") from None
 
     async def call(self, ns: str, kwargs: dict[str, Any]) -> Any:
         """Call ``ns`` in the peer with ``kwargs`` and return its result.
@@ -209,17 +212,20 @@ class Conn:
             raise unbox_error(msg)  # type: ignore[arg-type]
         if kind is CancelAck:
             raise cancelled_error(msg, self.peer_uid, ns)  # type: ignore[arg-type]
-        raise ProtocolError(f"unexpected {kind.__name__} as the answer to {ns}() from {self.peer_name!r}")
+        raise ProtocolError(
+            f"unexpected {kind.__name__} as the answer to {ns}() from {self.peer_name!r}"
+        )
 
     async def cancel_dialog(self, cid: int) -> None:
         """Ask the peer to cancel dialog ``cid`` (best effort, never blocks long)."""
         if self._closed_by is not None:
             return
-        with trio.CancelScope(shield=True), trio.move_on_after(_SEND_REPLY_TIMEOUT):
-            try:
-                await self.chan.send(Cancel(cid=cid))
-            except AgentreeError:
-                pass
+        with (
+            trio.CancelScope(shield=True),
+            trio.move_on_after(_SEND_REPLY_TIMEOUT),
+            contextlib.suppress(AgentreeError),
+        ):
+            await self.chan.send(Cancel(cid=cid))
 
     # -- callee side -----------------------------------------------------------------
 
@@ -250,6 +256,3 @@ class Conn:
             return False
         log.warning("reply to actor %r timed out and was dropped", self.peer_name)
         return False
-
-
-_DIALOG_MSGS = frozenset({StartAck, Started, Yield, Stop, Return, Error, CancelAck})

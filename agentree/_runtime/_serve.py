@@ -109,4 +109,3 @@ async def run_child(sock: socket.socket) -> int:
             log.info("actor %r: parent channel closed, cancelling", actor.name)
             actor.cancel_soon()
     return 0
-

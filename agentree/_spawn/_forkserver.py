@@ -23,6 +23,7 @@ died) it kills what is left, reaps it, removes the tree's private directory and 
 from __future__ import annotations
 
 import array
+import contextlib
 import os
 import selectors
 import shutil
@@ -40,6 +41,7 @@ from ._proc import child_env
 __all__ = ["ForkedProcess", "Forkserver", "fork_child", "serve_main", "start_forkserver"]
 
 _REC = 9  # one tag byte + 8 bytes of value
+_STOP_TIMEOUT = 5.0  # seconds the forkserver gets to reap its children and exit
 _ENTRY = "from agentree._spawn._forkserver import serve_main; serve_main()"
 
 
@@ -160,17 +162,13 @@ class _Server:
 
     def _signal(self, child: _Child, sig: int) -> None:
         # Still ours until reaped, so the pid cannot have been reused.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child.pid, sig)
-        except ProcessLookupError:
-            pass
 
     def _hang_up(self, child: _Child) -> None:
         if child.conn is not None:
-            try:
+            with contextlib.suppress(KeyError, ValueError):
                 self.sel.unregister(child.conn)
-            except (KeyError, ValueError):
-                pass
             child.conn.close()
             child.conn = None
         if child.pid in self.children:
@@ -183,10 +181,8 @@ class _Server:
         os.close(child.pidfd)
         del self.children[child.pid]
         if child.conn is not None:
-            try:
+            with contextlib.suppress(OSError):
                 child.conn.sendall(b"X" + code.to_bytes(8, "big", signed=True))
-            except OSError:
-                pass
             self._hang_up(child)
 
     def _shutdown(self) -> None:
@@ -204,7 +200,7 @@ def serve_main() -> None:
     """The forkserver process's main: ``python -c _ENTRY LISTEN_FD CONTROL_FD``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     listen_fd, control_fd = int(sys.argv[1]), int(sys.argv[2])
-    import agentree  # noqa: F401  (the preload: every child starts with it imported)
+    import agentree
     import agentree._runtime._serve  # noqa: F401
 
     listener = socket.socket(fileno=listen_fd)
@@ -220,13 +216,13 @@ class Forkserver:
         self._control_w: int | None = control_w
         self.path = path
 
-    async def aclose(self, timeout: float = 5.0) -> None:
+    async def aclose(self) -> None:
         """Stop the forkserver (it kills and reaps any child still running) and wait."""
         if self._control_w is not None:
             os.close(self._control_w)
             self._control_w = None
         with trio.CancelScope(shield=True):
-            with trio.move_on_after(timeout):
+            with trio.move_on_after(_STOP_TIMEOUT):
                 await self._proc.wait()
             if self._proc.returncode is None:
                 self._proc.kill()
@@ -291,11 +287,10 @@ class ForkedProcess:
         """Have the forkserver send ``sig`` to the child, unless it already exited."""
         if self._returncode is not None:
             return
-        try:
+        with contextlib.suppress(
+            trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError
+        ):
             await self._stream.send_all(b"S" + int(sig).to_bytes(4, "big"))
-        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError,
-                OSError):
-            pass
 
 
 async def _read_exact(stream: trio.SocketStream, size: int) -> bytes:
@@ -330,4 +325,3 @@ async def fork_child(forkserver_path: str, fd: int) -> ForkedProcess:
         await stream.aclose()
         raise SpawnError("the forkserver did not start the child")
     return ForkedProcess(stream, int.from_bytes(record[1:], "big"))
-

@@ -60,4 +60,3 @@ async def spawn_subprocess(fd: int) -> SubprocessHandle:
         env=child_env(),
     )
     return SubprocessHandle(proc)
-

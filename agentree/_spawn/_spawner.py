@@ -11,6 +11,7 @@ subprocess), sends it a ``SpawnSpec`` and waits for its ``Aid``. Stopping escala
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
 import sys
@@ -124,10 +125,8 @@ async def _kill(proc: ProcessHandle) -> None:
 
 
 async def _request_cancel(conn: Conn) -> None:
-    try:
+    with contextlib.suppress(AgentreeError):
         await conn.call("self:cancel", {})
-    except AgentreeError:
-        pass
 
 
 async def stop_child(child: Child, parent: Actor, *, hard: bool = False) -> int:
@@ -153,4 +152,6 @@ async def stop_child(child: Child, parent: Actor, *, hard: bool = False) -> int:
                 log.warning("actor %r ignored SIGTERM; killing", child.name)
             await _kill(proc)
         await child.conn.chan.aclose()
-        return await proc.wait()
+        await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode

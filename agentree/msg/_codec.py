@@ -39,11 +39,12 @@ def decode_msg(data: bytes | memoryview) -> Msg:
         ProtocolError: the body is not msgpack at all.
     """
     try:
-        return _msg_decoder.decode(data)
+        msg: Msg = _msg_decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise MsgTypeError(f"invalid message: {exc}") from exc
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"malformed frame: {exc}") from exc
+    return msg
 
 
 def decode_payload(raw: msgspec.Raw | bytes, spec: Any = None) -> Any:

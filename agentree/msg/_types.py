@@ -146,4 +146,16 @@ class CancelAck(_Base, tag="cancelack"):
     canceller: Uid | None = None
 
 
-Msg = Aid | SpawnSpec | Start | StartAck | Started | Yield | Stop | Return | Error | Cancel | CancelAck
+Msg = (
+    Aid
+    | SpawnSpec
+    | Start
+    | StartAck
+    | Started
+    | Yield
+    | Stop
+    | Return
+    | Error
+    | Cancel
+    | CancelAck
+)
