@@ -8,6 +8,7 @@ one place, into :class:`~agentree.TransportClosed` (raised ``from`` the original
 from __future__ import annotations
 
 import itertools
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,7 +21,7 @@ __all__ = ["DEFAULT_MAX_FRAME_SIZE", "Channel"]
 
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 _HEADER = 4
-_READ_SIZE = 256 * 1024
+_READ_SIZE = 64 * 1024
 # How long a started frame may take to write: generous next to local socket speeds.
 _WRITE_GRACE = 10.0
 _WRITE_MIN_RATE = 10 * 1024 * 1024
@@ -30,11 +31,23 @@ def _write_timeout(size: int) -> float:
     return _WRITE_GRACE + size / _WRITE_MIN_RATE
 
 
+class _Batch:
+    """Frames queued while another task writes, sent together in one write."""
+
+    __slots__ = ("done", "error", "frames")
+
+    def __init__(self) -> None:
+        self.frames: list[bytearray] = []
+        self.done = trio.Event()
+        self.error: BaseException | None = None
+
+
 class Channel:
     """A message channel to one peer over a trio stream.
 
-    Sends are serialised by a lock (trio streams allow one sender at a time);
-    receives must come from one task at a time (the connection's message loop).
+    One task writes at a time (trio streams allow one sender); frames sent meanwhile
+    are batched into the next write. Receives must come from one task at a time (the
+    connection's message loop).
 
     Args:
         stream: the connected byte stream (UDS, TCP, or in-memory for tests).
@@ -43,6 +56,9 @@ class Channel:
             the connecting side). The two sides allocate dialog ids of opposite
             parity, so an id names one dialog on both sides.
         name: a label for errors and logs (usually the peer actor's name).
+        sock: the plain socket under ``stream``, when this side made it. Reads and
+            writes then try it directly first, skipping trio's generic stream layers
+            (the hot path of every call); they fall back to ``stream`` to wait.
     """
 
     def __init__(
@@ -52,15 +68,24 @@ class Channel:
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         initiator: bool = False,
         name: str = "peer",
+        sock: socket.socket | None = None,
     ) -> None:
         self.stream = stream
+        self._sock = sock
         self.max_frame_size = max_frame_size
         self.name = name
-        self._send_lock = trio.Lock()
+        self._writing = False
+        self._batch: _Batch | None = None
         self._rbuf = bytearray()
         self._cids = itertools.count(1 if initiator else 2, 2)
         self._closed = False
         self._eof = False
+
+    @classmethod
+    def from_socket(cls, sock: socket.socket, **kwargs: Any) -> Channel:
+        """Make a channel over a connected stdlib socket (which it then owns)."""
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
+        return cls(stream, sock=sock, **kwargs)
 
     def next_cid(self) -> int:
         """Allocate a new dialog id, unique on this channel for both sides."""
@@ -89,26 +114,75 @@ class Channel:
     async def send(self, msg: Msg) -> None:
         """Encode and send one message.
 
+        Messages sent while another task is writing are batched: they go out together
+        in one write as soon as the current one finishes, in the order they were sent.
+
         Raises:
             MsgEncodeError: the message holds a value msgspec cannot encode.
             FrameTooLarge: the encoded message is over ``max_frame_size``.
             TransportClosed: the channel or the peer is gone.
         """
         frame = self._frame(msg)
-        async with self._send_lock:
+        if self._writing:
+            await self._join_batch(frame)
+            return
+        await trio.lowlevel.checkpoint_if_cancelled()
+        self._writing = True
+        try:
             await self._send_bytes(frame)
+            while self._batch is not None:
+                batch, self._batch = self._batch, None
+                try:
+                    await self._send_bytes(b"".join(batch.frames))
+                except BaseException as exc:
+                    batch.error = exc
+                    raise
+                finally:
+                    batch.done.set()
+        finally:
+            self._writing = False
+            if self._batch is not None:
+                # The write failed: nobody will send what is queued.
+                self._batch.error = TransportClosed(f"channel to {self.name} broke")
+                self._batch.done.set()
+                self._batch = None
 
-    async def _send_bytes(self, data: bytes | bytearray) -> None:
+    async def _join_batch(self, frame: bytearray) -> None:
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _Batch()
+        batch.frames.append(frame)
+        # Once queued the frame goes out even if we are cancelled while waiting.
+        await batch.done.wait()
+        if batch.error is not None:
+            raise TransportClosed(f"channel to {self.name} broke while sending") from (batch.error)
+
+    async def _send_bytes(self, data: bytes | bytearray | memoryview) -> None:
         # A frame is written whole or not at all: cancelling a half-written frame would
         # corrupt the channel for every dialog on it. So the write is shielded, and
         # bounded instead; a peer that stops reading for that long breaks the channel.
         if self._closed:
             raise TransportClosed(f"channel to {self.name} is closed")
+        if self._sock is not None:
+            try:
+                sent = self._sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self._closed = True
+                raise TransportClosed(
+                    f"channel to {self.name} broke while sending: {exc}"
+                ) from exc
+            if sent == len(data):
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return
+            data = memoryview(data)[sent:]
         timeout = _write_timeout(len(data))
         with trio.CancelScope(shield=True, deadline=trio.current_time() + timeout) as scope:
             try:
                 await self.stream.send_all(data)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+                self._closed = True
                 raise TransportClosed(
                     f"channel to {self.name} broke while sending: {exc}"
                 ) from exc
@@ -164,6 +238,21 @@ class Channel:
     async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
         if self._closed:
             raise TransportClosed(f"channel to {self.name} is closed")
+        if self._sock is not None:
+            await trio.lowlevel.checkpoint_if_cancelled()
+            while True:
+                try:
+                    data = self._sock.recv(max_bytes)
+                except BlockingIOError:
+                    try:
+                        await trio.lowlevel.wait_readable(self._sock)
+                    except trio.ClosedResourceError as exc:
+                        raise TransportClosed(f"channel to {self.name} is closed") from exc
+                    continue
+                except OSError as exc:
+                    raise TransportClosed(f"channel to {self.name} broke: {exc}") from exc
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return data
         try:
             return await self.stream.receive_some(max_bytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:

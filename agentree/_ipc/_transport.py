@@ -66,10 +66,11 @@ def remove_private_dir(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def socketpair() -> tuple[trio.SocketStream, socket.socket]:
-    """Make a connected UDS pair: a trio stream for us, a plain socket to hand over."""
+def socketpair() -> tuple[socket.socket, socket.socket]:
+    """Make a connected UDS pair: one end for us, one to hand to a child."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    return trio.SocketStream(trio.socket.from_stdlib_socket(ours)), theirs
+    ours.setblocking(False)
+    return ours, theirs
 
 
 class Listener:

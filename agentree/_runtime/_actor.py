@@ -179,6 +179,7 @@ class Actor:
         scope = trio.CancelScope()
         conn.track_task(cid, scope)
         reply: Return | Error | CancelAck | None = None
+        cancelled = True
         try:
             with scope:
                 result = fn(**kwargs)
@@ -188,6 +189,7 @@ class Actor:
                 reply = CancelAck(cid=cid, canceller=conn.peer_uid)
             else:
                 reply = Return(cid=cid, pld=result)
+                cancelled = False
         except trio.Cancelled:
             reply = CancelAck(cid=cid, canceller=self.uid)
             raise
@@ -198,11 +200,15 @@ class Actor:
         finally:
             conn.untrack_task(cid)
             if reply is not None:
-                await self._send_final(conn, reply, ns)
+                await self._send_final(conn, reply, ns, shield=cancelled)
 
-    async def _send_final(self, conn: Conn, reply: Return | Error | CancelAck, ns: str) -> None:
+    async def _send_final(
+        self, conn: Conn, reply: Return | Error | CancelAck, ns: str, *, shield: bool
+    ) -> None:
         try:
-            await conn.send_reply(reply)
+            await conn.send_reply(reply, shield=shield)
         except (MsgEncodeError, FrameTooLarge) as exc:
             err = type(exc)(f"the return value of {ns} cannot be sent back: {exc}")
-            await conn.send_reply(box_error(err, cid=reply.cid, uid=self.uid, call=ns))
+            await conn.send_reply(
+                box_error(err, cid=reply.cid, uid=self.uid, call=ns), shield=True
+            )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import deque
-from math import inf
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -53,27 +52,38 @@ _SEND_REPLY_TIMEOUT = 2.0
 class Mailbox:
     """Unbounded single-consumer queue of one dialog's incoming messages."""
 
-    __slots__ = ("_closed", "_lot", "_queue")
+    __slots__ = ("_closed", "_queue", "_waiter")
 
     def __init__(self) -> None:
         self._queue: deque[Msg] = deque()
-        self._lot = trio.lowlevel.ParkingLot()
+        self._waiter: trio.lowlevel.Task | None = None
         self._closed: BaseException | None = None
 
     def put(self, msg: Msg) -> None:
         self._queue.append(msg)
-        self._lot.unpark()
+        self._wake()
 
     def close(self, exc: BaseException) -> None:
         """Fail the consumer with ``exc`` once the queued messages are read."""
         self._closed = exc
-        self._lot.unpark_all()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            trio.lowlevel.reschedule(self._waiter)
+            self._waiter = None
+
+    def _abort(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
 
     async def get(self) -> Msg:
+        """Wait for the next message (a checkpoint only when it has to wait)."""
         while not self._queue:
             if self._closed is not None:
                 raise self._closed
-            await self._lot.park()
+            self._waiter = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort)
         return self._queue.popleft()
 
 
@@ -237,16 +247,16 @@ class Conn:
     def untrack_task(self, cid: int) -> None:
         self._tasks.pop(cid, None)
 
-    async def send_reply(self, msg: Msg) -> bool:
+    async def send_reply(self, msg: Msg, *, shield: bool = True) -> bool:
         """Send a dialog's final message; ``False`` if the peer is gone.
 
-        The reply goes out even when the task that owes it is being cancelled: then
-        it is shielded, and bounded so that a stuck peer cannot hold up a teardown.
+        With ``shield`` the reply goes out even when the task that owes it is being
+        cancelled, bounded so that a stuck peer cannot hold up a teardown.
         """
         if self._closed_by is not None:
             return False
         try:
-            if trio.current_effective_deadline() != -inf:
+            if not shield:
                 await self.chan.send(msg)
                 return True
             with trio.CancelScope(shield=True), trio.move_on_after(_SEND_REPLY_TIMEOUT):

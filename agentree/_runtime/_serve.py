@@ -81,8 +81,7 @@ def _actor_from_spec(spec: SpawnSpec) -> Actor:
 
 async def run_child(sock: socket.socket) -> int:
     """A child actor's whole life on the socket its parent gave it; returns the exit code."""
-    stream = trio.SocketStream(trio.socket.from_stdlib_socket(sock))
-    chan = Channel(stream, initiator=True, name="parent")
+    chan = Channel.from_socket(sock, initiator=True, name="parent")
     with trio.move_on_after(HANDSHAKE_TIMEOUT):
         spec = await chan.recv()
     if not isinstance(spec, SpawnSpec):

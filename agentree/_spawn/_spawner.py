@@ -72,11 +72,11 @@ async def spawn_actor(
         else:
             proc = await spawn_subprocess(theirs.fileno())
     except BaseException:
-        await trio.aclose_forcefully(ours)
+        ours.close()
         raise
     finally:
         theirs.close()
-    chan = Channel(ours, max_frame_size=opts.max_frame_size, name=f"actor {name!r}")
+    chan = Channel.from_socket(ours, max_frame_size=opts.max_frame_size, name=f"actor {name!r}")
     spec = SpawnSpec(
         name=name,
         uuid=uuid,
