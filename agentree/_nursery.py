@@ -154,6 +154,12 @@ class ActorNursery:
                         await self._stop_daemons.wait()
                 finally:
                     await stop_child(child, self._actor, hard=self._hard_kill)
+                    if main is not None and not portal._result_ready.is_set():
+                        # Cancelled while waiting: an error the child raised meanwhile
+                        # is still a failure of this nursery, reported with the rest.
+                        late_error = portal._late_error()
+                        if late_error is not None:
+                            raise late_error
         finally:
             del self._children[uuid]
             del self._portals[uuid]

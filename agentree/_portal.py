@@ -7,7 +7,7 @@ from typing import Any
 
 import trio
 
-from ._exceptions import AgentreeError, TransportClosed
+from ._exceptions import AgentreeError, ContextCancelled, TransportClosed
 from ._runtime import Conn, Mailbox, ns_of
 
 __all__ = ["Portal"]
@@ -64,6 +64,11 @@ class Portal:
         await self._conn.send_start(cid, ns, kwargs, "func")
 
     async def _collect_main(self) -> None:
+        """Wait for the main call's answer and keep it for ``wait_for_result``.
+
+        On cancellation the dialog stays open: the child may still answer with an
+        error while it is being stopped (see :meth:`_late_error`).
+        """
         assert self._main is not None
         cid, box, ns = self._main
         try:
@@ -72,11 +77,29 @@ class Portal:
             raise
         except BaseException as exc:
             self._error = exc
-            raise
-        finally:
+            self._result_ready.set()
             self._conn.close_dialog(cid)
-            if self._error is not None or not self._result_ready.is_set():
+            raise
+        self._result_ready.set()
+        self._conn.close_dialog(cid)
+
+    def _late_error(self) -> BaseException | None:
+        """The error the main call answered with after we stopped waiting, if any."""
+        if self._main is None:
+            return None
+        cid, box, ns = self._main
+        self._conn.close_dialog(cid)
+        msg = box.get_nowait()
+        if msg is None:
+            return None
+        try:
+            self._conn.unwrap_final(msg, ns)
+        except AgentreeError as exc:
+            if not isinstance(exc, ContextCancelled):
+                self._error = exc
                 self._result_ready.set()
+                return exc
+        return None
 
     async def wait_for_result(self) -> Any:
         """Wait for the result of the function given to ``run_in_actor``.

@@ -77,6 +77,10 @@ class Mailbox:
         self._waiter = None
         return trio.lowlevel.Abort.SUCCEEDED
 
+    def get_nowait(self) -> Msg | None:
+        """The next queued message, or ``None`` if there is none."""
+        return self._queue.popleft() if self._queue else None
+
     async def get(self) -> Msg:
         """Wait for the next message (a checkpoint only when it has to wait)."""
         while not self._queue:

@@ -4,23 +4,57 @@ The check runs after each test (after pytest-trio has finished the test's trio r
 every process started during the test must be gone, and so must every ``agentree-*``
 directory in the temp dir. Leaked processes are killed so that one leak does not
 poison the tests after it.
+
+The session gets a temp dir of its own (``TMPDIR``, inherited by every child), so
+that runs side by side on one machine never see each other's directories.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
 import psutil
 import pytest
 
-__all__ = ["agentree_leak_check", "leftover_processes"]
+__all__ = [
+    "agentree_leak_check",
+    "leftover_processes",
+    "pytest_configure",
+    "pytest_unconfigure",
+]
 
 # Children that exit are reaped by their parent a moment after they exit; this is
 # how long a finished test's stragglers get before they count as leaks.
 _REAP_GRACE = 2.0
+
+
+_SESSION_TMP_KEY = "_agentree_session_tmp"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point ``TMPDIR`` at a fresh directory for this test session."""
+    path = tempfile.mkdtemp(prefix="agentree-tests-")
+    setattr(config, _SESSION_TMP_KEY, (path, os.environ.get("TMPDIR")))
+    os.environ["TMPDIR"] = path
+    tempfile.tempdir = None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Restore ``TMPDIR`` and remove the session's directory."""
+    saved = getattr(config, _SESSION_TMP_KEY, None)
+    if saved is None:
+        return
+    path, previous = saved
+    if previous is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = previous
+    tempfile.tempdir = None
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def _tmp_entries() -> set[str]:
