@@ -9,7 +9,6 @@ its runtime.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import signal
 import socket
@@ -23,8 +22,8 @@ _PR_SET_PDEATHSIG = 1
 def set_parent_death_signal(expected_parent: int, sig: int = signal.SIGKILL) -> None:
     """Ask Linux to send ``sig`` when our parent exits; exit now if it already has."""
     if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+        # The running program's own symbols include libc's prctl; no library search.
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     if os.getppid() != expected_parent:
         os._exit(70)
 
