@@ -8,13 +8,16 @@ its runtime.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import logging
 import os
 import signal
 import socket
 import sys
+from typing import NoReturn
 
-__all__ = ["run_from_fd", "set_parent_death_signal"]
+__all__ = ["flush_and_exit", "run_from_fd", "set_parent_death_signal"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -42,9 +45,24 @@ def run_from_fd(fd: int, expected_parent: int) -> int:
 
 
 def main() -> None:
-    """Console entry for the ``subprocess`` start method."""
+    """Console entry for the ``subprocess`` start method.
+
+    Exits like a forked child: flush what was written, then ``os._exit``. The
+    runtime already tore everything down; a full interpreter shutdown would only
+    make the parent wait longer for the exit.
+    """
     fd, parent = int(sys.argv[1]), int(sys.argv[2])
-    sys.exit(run_from_fd(fd, parent))
+    code = run_from_fd(fd, parent)
+    flush_and_exit(code)
+
+
+def flush_and_exit(code: int) -> NoReturn:
+    """Flush logging and stdio, then end the process at once with ``code``."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

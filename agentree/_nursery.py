@@ -37,7 +37,9 @@ class ActorNursery:
         self._portals: dict[str, Portal] = {}
         self._one_shots: set[Portal] = set()
         self._body_done = False
+        self._scopes: dict[str, trio.CancelScope] = {}
         self._stop_daemons = trio.Event()
+        self._all_stopped = trio.Event()
         self._hard_kill = False
         self.cancel_called = False
 
@@ -134,35 +136,46 @@ class ActorNursery:
         portal = Portal(child.conn)
         self._children[uuid] = child
         self._portals[uuid] = portal
+        self._scopes[uuid] = scope = trio.CancelScope()
         try:
             async with trio.open_nursery() as serving:
                 # The loop outlives outside cancellation: the graceful stop below needs
                 # it, and it ends by itself at the child's end of file.
                 serving.start_soon(_serve_shielded, child)
                 try:
-                    if main is not None:
-                        await portal._submit_main(*main)
-                        self._one_shots.add(portal)
-                    task_status.started(portal)
-                    if main is not None:
-                        try:
-                            await portal._collect_main()
-                        finally:
-                            self._one_shots.discard(portal)
-                            self._check_one_shots()
-                    else:
-                        await self._stop_daemons.wait()
+                    with scope:
+                        await self._run_child(portal, main, task_status)
                 finally:
                     await stop_child(child, self._actor, hard=self._hard_kill)
                     if main is not None and not portal._result_ready.is_set():
-                        # Cancelled while waiting: an error the child raised meanwhile
-                        # is still a failure of this nursery, reported with the rest.
+                        # Stopped while waiting: an error the child raised meanwhile is
+                        # still a failure of this nursery, reported with the rest.
                         late_error = portal._late_error()
                         if late_error is not None:
                             raise late_error
         finally:
-            del self._children[uuid]
-            del self._portals[uuid]
+            del self._children[uuid], self._portals[uuid], self._scopes[uuid]
+            if not self._children:
+                self._all_stopped.set()
+
+    async def _run_child(
+        self,
+        portal: Portal,
+        main: tuple[str, dict[str, Any]] | None,
+        task_status: trio.TaskStatus[Portal],
+    ) -> None:
+        if main is None:
+            task_status.started(portal)
+            await self._stop_daemons.wait()
+            return
+        await portal._submit_main(*main)
+        self._one_shots.add(portal)
+        task_status.started(portal)
+        try:
+            await portal._collect_main()
+        finally:
+            self._one_shots.discard(portal)
+            self._check_one_shots()
 
     def _end_body(self) -> None:
         self._body_done = True
@@ -173,14 +186,22 @@ class ActorNursery:
             self._stop_daemons.set()
 
     async def cancel(self, hard_kill: bool = False) -> None:
-        """Cancel every child: a graceful request (unless ``hard_kill``), then kill.
+        """Stop every child and wait until all of them are reaped.
 
-        Returns when every child has been reaped.
+        Each child gets a graceful cancel request, then SIGTERM, then SIGKILL (see
+        ``cancel_timeout``/``terminate_timeout``); with ``hard_kill`` it is killed at
+        once. The ``async with`` block itself goes on; ``run_in_actor`` portals whose
+        child had not returned yet raise ``ContextCancelled`` from ``wait_for_result``.
         """
         self.cancel_called = True
         self._hard_kill = hard_kill
-        self._tn.cancel_scope.cancel()
-        await trio.lowlevel.checkpoint()
+        for scope in self._scopes.values():
+            scope.cancel()
+        if self._children:
+            self._all_stopped = trio.Event()
+            await self._all_stopped.wait()
+        else:
+            await trio.lowlevel.checkpoint()
 
 
 async def _serve_shielded(child: Child) -> None:

@@ -9,6 +9,7 @@ import trio
 
 from ._exceptions import AgentreeError, ContextCancelled, TransportClosed
 from ._runtime import Conn, Mailbox, ns_of
+from ._runtime._boxing import cancelled_before_answer
 
 __all__ = ["Portal"]
 
@@ -90,16 +91,17 @@ class Portal:
         cid, box, ns = self._main
         self._conn.close_dialog(cid)
         msg = box.get_nowait()
-        if msg is None:
-            return None
+        late: BaseException | None = None
         try:
-            self._conn.unwrap_final(msg, ns)
+            if msg is None:
+                raise cancelled_before_answer(self._conn, ns)
+            self._result = self._conn.unwrap_final(msg, ns)
+        except ContextCancelled as exc:
+            self._error = exc
         except AgentreeError as exc:
-            if not isinstance(exc, ContextCancelled):
-                self._error = exc
-                self._result_ready.set()
-                return exc
-        return None
+            self._error = late = exc
+        self._result_ready.set()
+        return late
 
     async def wait_for_result(self) -> Any:
         """Wait for the result of the function given to ``run_in_actor``.

@@ -12,20 +12,24 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-import agentree
 import trio
-
-from _common import Config, Measurement, descendants, format_error
+from _common import CaseResult, Config, Measurement, Probe, descendants, format_error
 from _workloads import agentree_echo, agentree_getpid
 
-Case = Callable[[Config], Awaitable[tuple[list[float], str | None]]]
+import agentree
 
-
-class _Probe(Exception):
-    """Raised on purpose inside an actor nursery to trigger error teardown."""
+Case = Callable[[Config], Awaitable[CaseResult]]
 
 
 def _leak_note(before: set[int]) -> str | None:
+    """Describe descendant processes that appeared since ``before`` and are still alive.
+
+    Args:
+        before: Pids of descendants that existed before the case ran.
+
+    Returns:
+        A note for the footnotes, or ``None`` if nothing leaked.
+    """
     leaked = [(pid, cmd) for pid, cmd in descendants() if pid not in before]
     if not leaked:
         return None
@@ -59,7 +63,16 @@ async def _spawn_once(n: int) -> tuple[float, list[int]]:
 
 
 def _spawn_case(n: int) -> Case:
-    async def case(cfg: Config) -> tuple[list[float], str | None]:
+    """Build the cold-spawn case for ``n`` concurrent ``run_in_actor`` children.
+
+    Args:
+        n: Number of actors per repetition.
+
+    Returns:
+        The case coroutine function.
+    """
+
+    async def case(cfg: Config) -> CaseResult:
         samples: list[float] = []
         distinct: list[int] = []
         before = {pid for pid, _ in descendants()}
@@ -78,7 +91,17 @@ def _spawn_case(n: int) -> Case:
     return case
 
 
-async def _rate_case(cfg: Config, n: int, inflight: int | None) -> tuple[list[float], str | None]:
+async def _rate_case(cfg: Config, n: int, inflight: int | None) -> CaseResult:
+    """Measure ``portal.run(echo, x=i)`` round trips against one daemon actor.
+
+    Args:
+        cfg: Benchmark configuration.
+        n: Round trips per repetition.
+        inflight: ``None`` for sequential calls, else number of concurrent trio tasks.
+
+    Returns:
+        Round trips per second per timed repetition and an optional note.
+    """
     rates: list[float] = []
     async with agentree.open_nursery() as an:
         portal = await an.start_actor("echo", enable_modules=[agentree_echo.__module__])
@@ -104,15 +127,29 @@ async def _rate_case(cfg: Config, n: int, inflight: int | None) -> tuple[list[fl
     return rates, None
 
 
-async def _seq_case(cfg: Config) -> tuple[list[float], str | None]:
+async def _seq_case(cfg: Config) -> CaseResult:
+    """Sequential round trips; see :func:`_rate_case`."""
     return await _rate_case(cfg, cfg.seq_calls, None)
 
 
-async def _inflight_case(cfg: Config) -> tuple[list[float], str | None]:
+async def _inflight_case(cfg: Config) -> CaseResult:
+    """Round trips with ``cfg.inflight`` calls in flight; see :func:`_rate_case`."""
     return await _rate_case(cfg, cfg.inflight_calls, cfg.inflight)
 
 
-async def _teardown_case(cfg: Config) -> tuple[list[float], str | None]:
+async def _teardown_case(cfg: Config) -> CaseResult:
+    """Time error teardown of ``cfg.many`` idle daemons.
+
+    Each repetition starts the daemons with ``start_actor``, raises inside the
+    ``open_nursery()`` block and times from the raise until the exception
+    leaves the block.
+
+    Args:
+        cfg: Benchmark configuration.
+
+    Returns:
+        Seconds per timed repetition and an optional leak note.
+    """
     samples: list[float] = []
     before = {pid for pid, _ in descendants()}
     for rep in range(cfg.repeat + 1):
@@ -122,8 +159,8 @@ async def _teardown_case(cfg: Config) -> tuple[list[float], str | None]:
                 for i in range(cfg.many):
                     await an.start_actor(f"td-{i}", enable_modules=[agentree_echo.__module__])
                 t0 = time.perf_counter()
-                raise _Probe
-        except* _Probe:
+                raise Probe
+        except* Probe:
             elapsed = time.perf_counter() - t0
         if rep:
             samples.append(elapsed)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["time", "rate"]
+CaseResult = tuple[list[float], str | None]
+WARM_SLEEP = 0.2
+
+
+class Probe(Exception):
+    """Raised on purpose inside a worker-owning block to trigger an error teardown."""
+
+
+class Unavailable(Exception):
+    """A case cannot run here (e.g. an optional package is missing); shown as n/a."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,27 +107,6 @@ class Measurement:
         return statistics.median(self.samples)
 
 
-def repeat_timed(fn: Callable[[], None], repeat: int, warmup: int = 1) -> list[float]:
-    """Call ``fn`` ``warmup`` times untimed, then ``repeat`` times timed.
-
-    Args:
-        fn: Zero-argument callable performing one repetition.
-        repeat: Number of timed calls.
-        warmup: Number of untimed calls first.
-
-    Returns:
-        Wall-clock seconds of each timed call.
-    """
-    for _ in range(warmup):
-        fn()
-    out: list[float] = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return out
-
-
 def descendants(root: int | None = None) -> list[tuple[int, str]]:
     """List live descendant processes of ``root`` by scanning ``/proc``.
 
@@ -169,3 +156,21 @@ def format_error(exc: BaseException) -> str:
     """
     text = f"{type(exc).__name__}: {exc}".splitlines()[0] if str(exc) else type(exc).__name__
     return text[:160]
+
+
+def distinct_note(pid_counts: list[int], expected: int) -> str | None:
+    """Describe repetitions whose results did not come from ``expected`` distinct workers.
+
+    Args:
+        pid_counts: Distinct worker pids seen per timed repetition.
+        expected: Number of workers that should have answered.
+
+    Returns:
+        A note for the footnotes, or ``None`` when every repetition was as expected.
+    """
+    if all(c == expected for c in pid_counts):
+        return None
+    return (
+        f"results came from {min(pid_counts)}-{max(pid_counts)} distinct worker pids "
+        f"(not {expected}): a fast worker took several tasks while others were still starting"
+    )

@@ -10,7 +10,7 @@ import sys
 import time
 from importlib import metadata
 
-from _common import Config, Measurement, Workload, descendants, format_error
+from _common import Config, Measurement, Unavailable, Workload, descendants, format_error
 from _report import render_agentree_vs_peers, render_table
 
 AGENTREE_METHODS = {"forkserver": "agentree forkserver", "subprocess": "agentree subprocess"}
@@ -96,31 +96,50 @@ FOOTNOTES = {
 
 
 def _version(dist: str) -> str:
+    """Return the installed version of distribution ``dist``."""
     try:
         return metadata.version(dist)
     except metadata.PackageNotFoundError:
         return "not installed"
 
 
+def _loadavg() -> str:
+    """Return the 1/5/15-minute load averages, to flag runs on a busy machine."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _progress(msg: str) -> None:
+    """Print a progress line to stderr (the table goes to stdout)."""
     print(msg, file=sys.stderr, flush=True)
 
 
-def _header(cfg: Config, agentree_status: str) -> list[str]:
+def _header(cfg: Config, agentree_status: str, load: str) -> list[str]:
+    """Return the environment / configuration lines printed above the table."""
     affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else "?"
     return [
         f"agentree benchmark, {datetime.datetime.now().isoformat(timespec='seconds')}",
         f"python {platform.python_version()} ({platform.python_implementation()}) | "
         f"trio {_version('trio')} | msgspec {_version('msgspec')} | "
         f"trio-parallel {_version('trio-parallel')} | agentree {agentree_status}",
-        f"nproc {affinity} (os.cpu_count() {os.cpu_count()}) | {platform.platform()}",
-        f"repeat {cfg.repeat} (+1 warm-up){' [quick]' if cfg.quick else ''} | sequential calls/rep "
-        f"{cfg.seq_calls:,} | in-flight calls/rep {cfg.inflight_calls:,} ({cfg.inflight} in flight)",
+        f"nproc {affinity} (os.cpu_count() {os.cpu_count()}) | {platform.platform()} | "
+        f"load avg at start {load}",
+        f"repeat {cfg.repeat} (+1 warm-up){' [quick]' if cfg.quick else ''} | "
+        f"sequential calls/rep {cfg.seq_calls:,} | "
+        f"in-flight calls/rep {cfg.inflight_calls:,} ({cfg.inflight} in flight)",
         "",
     ]
 
 
 def _parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse the command line.
+
+    Args:
+        argv: Arguments without the program name.
+
+    Returns:
+        The namespace, with ``workloads`` (selected keys, in table order) and
+        ``agentree_methods`` (list of start methods) resolved.
+    """
     keys = [w.key for w in WORKLOADS]
     parser = argparse.ArgumentParser(
         prog="bench/run.py",
@@ -177,6 +196,15 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def _run_peers(cfg: Config, keys: list[str]) -> list[Measurement]:
+    """Run every peer case of the selected workloads.
+
+    Args:
+        cfg: Benchmark configuration.
+        keys: Selected workload keys.
+
+    Returns:
+        One measurement per peer case; failures are recorded, not raised.
+    """
     import _peers
 
     cases = [c for c in _peers.peer_cases() if c.workload in keys]
@@ -187,6 +215,8 @@ def _run_peers(cfg: Config, keys: list[str]) -> list[Measurement]:
         m = Measurement(case.workload, case.impl)
         try:
             m.samples, m.note = case.run(cfg)
+        except Unavailable as exc:
+            m.error = f"n/a ({exc})"
         except Exception as exc:
             m.error = f"error: {format_error(exc)}"
         _progress(
@@ -200,9 +230,20 @@ def _run_peers(cfg: Config, keys: list[str]) -> list[Measurement]:
 def _run_agentree(
     cfg: Config, keys: list[str], methods: list[str]
 ) -> tuple[list[Measurement], str]:
+    """Run the agentree cases for each start method, if agentree imports.
+
+    Args:
+        cfg: Benchmark configuration.
+        keys: Selected workload keys.
+        methods: agentree start methods to measure.
+
+    Returns:
+        The measurements and agentree's version (or ``"n/a"``).
+    """
     labels = [AGENTREE_METHODS[m] for m in methods]
     try:
         import _agentree_cases
+
         import agentree
     except Exception as exc:
         reason = f"n/a (agentree not importable: {format_error(exc)})"
@@ -238,6 +279,7 @@ def _leftovers() -> list[str]:
 
 
 def _footnotes(workloads: list[Workload], results: list[Measurement]) -> list[str]:
+    """Return the notes block: method explanations plus per-row remarks."""
     lines = ["notes:"]
     for text in FOOTNOTES["general"]:
         lines.append(f"- {text}")
@@ -271,13 +313,18 @@ def cli(argv: list[str]) -> int:
     keys: list[str] = args.workloads
     workloads = [w for w in WORKLOADS if w.key in keys]
     started = time.perf_counter()
+    load_at_start = _loadavg()
     results = _run_peers(cfg, keys)
     ours, status = _run_agentree(cfg, keys, args.agentree_methods)
     results += ours
-    lines = _header(cfg, status)
+    lines = _header(cfg, status, load_at_start)
     lines += render_table(workloads, results)
     lines += render_agentree_vs_peers(workloads, results)
     lines += _footnotes(workloads, results)
-    lines += ["", *_leftovers(), f"total wall time {time.perf_counter() - started:.1f} s"]
+    lines += [
+        "",
+        *_leftovers(),
+        f"load avg at end {_loadavg()} | total wall time {time.perf_counter() - started:.1f} s",
+    ]
     print("\n".join(lines), flush=True)
     return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import subprocess
 import sys
@@ -19,12 +21,13 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from multiprocessing.context import BaseContext
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext, SpawnContext
+from typing import Literal
 
 import _raw
 import trio
-import trio_parallel
-from _common import Config
+from _common import WARM_SLEEP, CaseResult, Config, Probe, Unavailable, distinct_note
 from _workloads import (
     barrier_getpid,
     echo,
@@ -36,14 +39,9 @@ from _workloads import (
     sleep_getpid,
 )
 
-CaseResult = tuple[list[float], str | None]
+StartMethod = Literal["spawn", "forkserver"]
 
 _SLEEPER = "import os, sys, time; os.write(int(sys.argv[1]), b'x'); time.sleep(60)"
-_WARM_SLEEP = 0.2
-
-
-class _Probe(Exception):
-    """Raised on purpose to trigger an error teardown."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,19 +65,10 @@ def warm_forkserver() -> None:
     Every forkserver-based peer shares this one server, so its one-time startup
     cost (a fresh interpreter that pre-imports ``__main__``) is paid here, untimed.
     """
-    ctx = multiprocessing.get_context("forkserver")
+    ctx = _forkserver()
     p = ctx.Process(target=getpid)
     p.start()
     p.join()
-
-
-def _distinct_note(pid_counts: list[int], expected: int) -> str | None:
-    if all(c == expected for c in pid_counts):
-        return None
-    return (
-        f"results came from {min(pid_counts)}-{max(pid_counts)} distinct worker pids "
-        f"(not {expected}): a fast worker took several tasks while others were still starting"
-    )
 
 
 def _cold_loop(
@@ -105,12 +94,22 @@ def _cold_loop(
         if rep:
             samples.append(elapsed)
             counts.append(len(set(pids)))
-    return samples, _distinct_note(counts, expected)
+    return samples, distinct_note(counts, expected)
 
 
-def _ppe_cold(method: str, n: int) -> Callable[[Config], CaseResult]:
+def _ppe_cold(method: StartMethod, n: int) -> Callable[[Config], CaseResult]:
+    """Build the ProcessPoolExecutor cold-spawn case.
+
+    Args:
+        method: multiprocessing start method of the pool.
+        n: Number of workers (and of ``getpid`` results awaited).
+
+    Returns:
+        The case function.
+    """
+
     def case(cfg: Config) -> CaseResult:
-        ctx = multiprocessing.get_context(method)
+        ctx = _context(method)
 
         def start() -> tuple[list[int], Callable[[], None]]:
             if n == 1:
@@ -130,13 +129,23 @@ def _ppe_cold(method: str, n: int) -> Callable[[Config], CaseResult]:
     return case
 
 
-def _mp_process_cold(method: str, n: int) -> Callable[[Config], CaseResult]:
+def _mp_process_cold(method: StartMethod, n: int) -> Callable[[Config], CaseResult]:
+    """Build the ``multiprocessing.Process`` + ``Pipe`` cold-spawn case.
+
+    Args:
+        method: multiprocessing start method.
+        n: Number of processes started back to back.
+
+    Returns:
+        The case function.
+    """
+
     def case(cfg: Config) -> CaseResult:
-        ctx = multiprocessing.get_context(method)
+        ctx = _context(method)
 
         def start() -> tuple[list[int], Callable[[], None]]:
             procs: list[multiprocessing.process.BaseProcess] = []
-            conns = []
+            conns: list[Connection] = []
             for _ in range(n):
                 r, w = ctx.Pipe(duplex=False)
                 p = ctx.Process(target=pipe_getpid, args=(w,))
@@ -159,41 +168,17 @@ def _mp_process_cold(method: str, n: int) -> Callable[[Config], CaseResult]:
     return case
 
 
-def _trio_parallel_cold(wtype: trio_parallel.WorkerType, n: int) -> Callable[[Config], CaseResult]:
-    def case(cfg: Config) -> CaseResult:
-        async def main() -> CaseResult:
-            samples: list[float] = []
-            counts: list[int] = []
-            for rep in range(cfg.repeat + 1):
-                pids: list[int] = []
-                t0 = time.perf_counter()
-                async with trio_parallel.open_worker_context(worker_type=wtype) as wctx:
-                    limiter = trio.CapacityLimiter(n)
-                    async with trio.open_nursery() as nursery:
-                        for _ in range(n):
-                            nursery.start_soon(_collect, wctx, limiter, pids, getpid)
-                    elapsed = time.perf_counter() - t0
-                if rep:
-                    samples.append(elapsed)
-                    counts.append(len(set(pids)))
-            return samples, _distinct_note(counts, n)
-
-        return trio.run(main)
-
-    return case
-
-
-async def _collect(
-    wctx: trio_parallel.WorkerContext,
-    limiter: trio.CapacityLimiter,
-    out: list[int],
-    fn: Callable[..., int],
-    *args: float,
-) -> None:
-    out.append(await wctx.run_sync(fn, *args, limiter=limiter))
-
-
 def _rates(batch: Callable[[int], None], cfg: Config, n: int) -> list[float]:
+    """Run ``batch(n)`` once untimed and ``cfg.repeat`` times timed.
+
+    Args:
+        batch: Performs ``n`` round trips.
+        cfg: Benchmark configuration.
+        n: Round trips per repetition.
+
+    Returns:
+        Round trips per second of each timed repetition.
+    """
     rates: list[float] = []
     for rep in range(cfg.repeat + 1):
         t0 = time.perf_counter()
@@ -216,7 +201,7 @@ def raw_inflight(cfg: Config) -> CaseResult:
 
 def mp_pipe_seq(cfg: Config) -> CaseResult:
     """``multiprocessing.Pipe`` ping-pong with one forkserver worker process."""
-    ctx = multiprocessing.get_context("forkserver")
+    ctx = _forkserver()
     conn, child_conn = ctx.Pipe()
     p = ctx.Process(target=pipe_echo_server, args=(child_conn,))
     p.start()
@@ -271,50 +256,16 @@ def ppe_inflight(cfg: Config) -> CaseResult:
         return _rates(batch, cfg, cfg.inflight_calls), None
 
 
-def _trio_parallel_rates(cfg: Config, n: int, inflight: int | None) -> CaseResult:
-    async def main() -> CaseResult:
-        async with trio_parallel.open_worker_context() as wctx:
-
-            async def caller(calls: int) -> None:
-                for i in range(calls):
-                    if await wctx.run_sync(echo, i) != i:
-                        raise RuntimeError("trio_parallel: bad reply")
-
-            rates: list[float] = []
-            for rep in range(cfg.repeat + 1):
-                t0 = time.perf_counter()
-                if inflight is None:
-                    await caller(n)
-                else:
-                    per_task, extra = divmod(n, inflight)
-                    async with trio.open_nursery() as nursery:
-                        for t in range(inflight):
-                            nursery.start_soon(caller, per_task + (t < extra))
-                elapsed = time.perf_counter() - t0
-                if rep:
-                    rates.append(n / elapsed)
-            workers = wctx.statistics().idle_workers
-        limiter = trio_parallel.current_default_worker_limiter().total_tokens
-        note = None
-        if inflight is not None:
-            note = f"default limiter = {limiter} tokens, so {workers} worker process(es) served"
-        return rates, note
-
-    return trio.run(main)
-
-
-def trio_parallel_seq(cfg: Config) -> CaseResult:
-    """``WorkerContext.run_sync(echo, i)`` one at a time on a warm spawn worker."""
-    return _trio_parallel_rates(cfg, cfg.seq_calls, None)
-
-
-def trio_parallel_inflight(cfg: Config) -> CaseResult:
-    """``cfg.inflight`` trio tasks calling ``run_sync`` with the default limiter."""
-    return _trio_parallel_rates(cfg, cfg.inflight_calls, cfg.inflight)
-
-
-def _forkserver() -> BaseContext:
+def _forkserver() -> ForkServerContext:
+    """Return multiprocessing's forkserver context."""
     return multiprocessing.get_context("forkserver")
+
+
+def _context(method: StartMethod) -> SpawnContext | ForkServerContext:
+    """Return the multiprocessing context for ``method``."""
+    if method == "spawn":
+        return multiprocessing.get_context("spawn")
+    return _forkserver()
 
 
 def mp_terminate_teardown(cfg: Config) -> CaseResult:
@@ -352,46 +303,15 @@ def ppe_teardown(cfg: Config) -> CaseResult:
         t0 = 0.0
         try:
             with ProcessPoolExecutor(max_workers=cfg.many, mp_context=_forkserver()) as ex:
-                futures = [ex.submit(sleep_getpid, _WARM_SLEEP) for _ in range(cfg.many)]
+                futures = [ex.submit(sleep_getpid, WARM_SLEEP) for _ in range(cfg.many)]
                 counts.append(len({f.result() for f in futures}))
                 t0 = time.perf_counter()
-                raise _Probe
-        except _Probe:
+                raise Probe
+        except Probe:
             elapsed = time.perf_counter() - t0
         if rep:
             samples.append(elapsed)
-    return samples, None
-
-
-def trio_parallel_teardown(cfg: Config) -> CaseResult:
-    """Raise inside ``open_worker_context(FORKSERVER)`` holding 8 idle, warm workers."""
-
-    async def main() -> CaseResult:
-        samples: list[float] = []
-        counts: list[int] = []
-        for rep in range(cfg.repeat + 1):
-            t0 = 0.0
-            pids: list[int] = []
-            try:
-                async with trio_parallel.open_worker_context(
-                    worker_type=trio_parallel.WorkerType.FORKSERVER
-                ) as wctx:
-                    limiter = trio.CapacityLimiter(cfg.many)
-                    async with trio.open_nursery() as nursery:
-                        for _ in range(cfg.many):
-                            nursery.start_soon(
-                                _collect, wctx, limiter, pids, sleep_getpid, _WARM_SLEEP
-                            )
-                    counts.append(len(set(pids)))
-                    t0 = time.perf_counter()
-                    raise _Probe
-            except _Probe:
-                elapsed = time.perf_counter() - t0
-            if rep:
-                samples.append(elapsed)
-        return samples, _distinct_note(counts, cfg.many)
-
-    return trio.run(main)
+    return samples, distinct_note(counts, cfg.many)
 
 
 def trio_process_teardown(cfg: Config) -> CaseResult:
@@ -414,12 +334,13 @@ def trio_process_teardown(cfg: Config) -> CaseResult:
                             )
                         )
                     got = 0
-                    while got < cfg.many:
-                        await trio.lowlevel.wait_readable(r)
-                        got += len(os.read(r, cfg.many))
+                    with trio.fail_after(60):
+                        while got < cfg.many:
+                            await trio.lowlevel.wait_readable(r)
+                            got += len(os.read(r, cfg.many))
                     t0 = time.perf_counter()
-                    raise _Probe
-            except* _Probe:
+                    raise Probe
+            except* Probe:
                 elapsed = time.perf_counter() - t0
             finally:
                 os.close(r)
@@ -431,23 +352,76 @@ def trio_process_teardown(cfg: Config) -> CaseResult:
     return trio.run(main), None
 
 
-_FS, _SP = "forkserver", "spawn"
-_TP = trio_parallel.WorkerType
+_FS: StartMethod = "forkserver"
+_SP: StartMethod = "spawn"
+
+
+def _unavailable(reason: str) -> Callable[[Config], CaseResult]:
+    """Build a case that reports ``reason`` as n/a instead of measuring.
+
+    Args:
+        reason: Why the case cannot run.
+
+    Returns:
+        A case function raising :class:`~_common.Unavailable`.
+    """
+
+    def case(cfg: Config) -> CaseResult:
+        raise Unavailable(reason)
+
+    return case
+
+
+def _tp_cases() -> dict[tuple[str, str], Callable[[Config], CaseResult]]:
+    """Return the trio_parallel cases, or n/a stand-ins if it cannot be imported.
+
+    Returns:
+        Case functions keyed by ``(workload key, impl label)``.
+    """
+    try:
+        import _tp_peers
+    except ImportError as exc:
+        return dict.fromkeys(_tp_rows(), _unavailable(f"trio_parallel not importable: {exc}"))
+    cases = {
+        ("spawn1", "trio_parallel spawn"): _tp_peers.cold(_tp_peers.SPAWN, 1),
+        ("spawn1", "trio_parallel forkserver"): _tp_peers.cold(_tp_peers.FORKSERVER, 1),
+        ("spawn8", "trio_parallel spawn"): _tp_peers.cold(_tp_peers.SPAWN, 8),
+        ("spawn8", "trio_parallel forkserver"): _tp_peers.cold(_tp_peers.FORKSERVER, 8),
+        ("seq", "trio_parallel.run_sync"): _tp_peers.seq,
+        ("inflight", "trio_parallel 64 tasks"): _tp_peers.inflight,
+        ("teardown", "trio_parallel ctx exit"): _tp_peers.teardown,
+    }
+    assert list(cases) == _tp_rows()
+    return cases
+
+
+def _tp_rows() -> list[tuple[str, str]]:
+    """Return the ``(workload key, impl label)`` of every trio_parallel row."""
+    spawn = [(k, f"trio_parallel {m}") for k in ("spawn1", "spawn8") for m in (_SP, _FS)]
+    return [
+        *spawn,
+        ("seq", "trio_parallel.run_sync"),
+        ("inflight", "trio_parallel 64 tasks"),
+        ("teardown", "trio_parallel ctx exit"),
+    ]
 
 
 def peer_cases() -> list[PeerCase]:
     """Build the peer registry.
 
+    trio_parallel is optional; when it cannot be imported its rows report n/a.
+
     Returns:
         Every peer case, in table order within each workload.
     """
+    tp = _tp_cases()
     cases: list[PeerCase] = []
     for key, n in (("spawn1", 1), ("spawn8", 8)):
         cases += [
             PeerCase(key, "ppe spawn", _ppe_cold(_SP, n)),
             PeerCase(key, "ppe forkserver", _ppe_cold(_FS, n)),
-            PeerCase(key, "trio_parallel spawn", _trio_parallel_cold(_TP.SPAWN, n)),
-            PeerCase(key, "trio_parallel forkserver", _trio_parallel_cold(_TP.FORKSERVER, n)),
+            PeerCase(key, "trio_parallel spawn", tp[key, "trio_parallel spawn"]),
+            PeerCase(key, "trio_parallel forkserver", tp[key, "trio_parallel forkserver"]),
             PeerCase(key, "mp.Process+Pipe spawn", _mp_process_cold(_SP, n)),
             PeerCase(key, "mp.Process+Pipe forkserver", _mp_process_cold(_FS, n)),
         ]
@@ -455,13 +429,28 @@ def peer_cases() -> list[PeerCase]:
         PeerCase("seq", "raw msgspec UDS baseline", raw_seq),
         PeerCase("seq", "mp.Pipe ping-pong", mp_pipe_seq),
         PeerCase("seq", "ppe submit().result()", ppe_seq),
-        PeerCase("seq", "trio_parallel.run_sync", trio_parallel_seq),
+        PeerCase("seq", "trio_parallel.run_sync", tp["seq", "trio_parallel.run_sync"]),
         PeerCase("inflight", "raw msgspec UDS baseline", raw_inflight),
         PeerCase("inflight", "ppe 64 outstanding futures", ppe_inflight),
-        PeerCase("inflight", "trio_parallel 64 tasks", trio_parallel_inflight),
+        PeerCase("inflight", "trio_parallel 64 tasks", tp["inflight", "trio_parallel 64 tasks"]),
         PeerCase("teardown", "mp terminate()+join()", mp_terminate_teardown),
         PeerCase("teardown", "trio nursery run_process", trio_process_teardown),
         PeerCase("teardown", "ppe with-block exit", ppe_teardown),
-        PeerCase("teardown", "trio_parallel ctx exit", trio_parallel_teardown),
+        PeerCase("teardown", "trio_parallel ctx exit", tp["teardown", "trio_parallel ctx exit"]),
     ]
     return cases
+
+
+def stop_mp_helpers() -> None:
+    """Stop and reap multiprocessing's fork server and resource tracker, if running.
+
+    They would otherwise exit on their own only after this process is gone
+    (re-parented, reaped by init). Uses private CPython hooks, so any missing
+    attribute is simply skipped.
+    """
+    forkserver = getattr(multiprocessing.forkserver, "_forkserver", None)
+    tracker = getattr(multiprocessing.resource_tracker, "_resource_tracker", None)
+    for helper in (forkserver, tracker):
+        stop = getattr(helper, "_stop", None)
+        if stop is not None:
+            stop()

@@ -75,6 +75,11 @@ class FrameReader:
 
 
 async def _child_main(fd: int) -> None:
+    """Serve echo requests on the inherited socket ``fd`` until EOF.
+
+    Args:
+        fd: File descriptor of the child's end of the socketpair.
+    """
     sock = trio.socket.from_stdlib_socket(socket.socket(fileno=fd))
     async with trio.SocketStream(sock) as stream:
         reader = FrameReader(stream)

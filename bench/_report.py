@@ -8,6 +8,7 @@ from _common import Measurement, Workload
 
 _COLS = (30, 28, 10, 10)
 AGENTREE_PREFIX = "agentree"
+SHORT_NAMES = {"raw msgspec UDS baseline": "raw"}
 
 
 def fmt_value(kind: str, value: float) -> str:
@@ -30,18 +31,21 @@ def fmt_value(kind: str, value: float) -> str:
 
 
 def _ratio(row: Measurement, ref: Measurement | None) -> float | None:
+    """Return ``row.median / ref.median``, or ``None`` if either is unusable."""
     if ref is None or not ref.ok or not row.ok or ref.median == 0:
         return None
     return row.median / ref.median
 
 
 def _line(cells: Iterable[str]) -> str:
+    """Join cells with ``|``, padding the fixed-width leading columns."""
     parts = list(cells)
     head = [c.ljust(w) for c, w in zip(parts, _COLS, strict=False)]
     return " | ".join(head + parts[len(_COLS) :]).rstrip()
 
 
 def _order(workload: Workload, rows: list[Measurement]) -> list[Measurement]:
+    """Order a group: reference first, then agentree rows, then the other peers."""
     ref = [m for m in rows if m.impl == workload.ref]
     ours = [m for m in rows if m.impl.startswith(AGENTREE_PREFIX)]
     rest = [m for m in rows if m not in ref and m not in ours]
@@ -75,7 +79,7 @@ def render_table(workloads: list[Workload], results: list[Measurement]) -> list[
             elif ratio is None:
                 rtext = "-"
             elif m.impl.startswith(AGENTREE_PREFIX):
-                rtext = f"{ratio:.2f}x {ref_name}"
+                rtext = f"{ratio:.2f}x {SHORT_NAMES.get(ref_name, ref_name)}"
             else:
                 rtext = f"{ratio:.2f}x"
             lines.append(

@@ -11,13 +11,23 @@ from __future__ import annotations
 import builtins
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from .. import _exceptions
 from .._exceptions import ContextCancelled, RemoteActorError
 from ..msg import CancelAck, Error
+
+if TYPE_CHECKING:
+    from ._conn import Conn
 from ._lookup import wire_module_name
 
-__all__ = ["box_error", "cancelled_error", "type_name", "unbox_error"]
+__all__ = [
+    "box_error",
+    "cancelled_before_answer",
+    "cancelled_error",
+    "type_name",
+    "unbox_error",
+]
 
 Uid = tuple[str, str]
 
@@ -117,4 +127,19 @@ def cancelled_error(msg: CancelAck, src_uid: Uid, call: str) -> ContextCancelled
         call=call,
     )
     err.canceller = canceller  # type: ignore[assignment]
+    return err
+
+
+def cancelled_before_answer(conn: Conn, call: str) -> ContextCancelled:
+    """The error for a call whose actor was stopped here before it answered."""
+    err = ContextCancelled(
+        f"actor {conn.peer_name!r} was cancelled before {call}() returned",
+        boxed_type_str="agentree.ContextCancelled",
+        boxed_type=ContextCancelled,
+        src_uid=conn.peer_uid,
+        tb_str="",
+        relay_path=[conn.peer_uid],
+        call=call,
+    )
+    err.canceller = conn.actor.uid
     return err

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import trio
 
 from .._exceptions import SpawnError
+from .._child import flush_and_exit, run_from_fd
 from ._proc import child_env
 
 __all__ = ["ForkedProcess", "Forkserver", "fork_child", "serve_main", "start_forkserver"]
@@ -132,17 +133,13 @@ class _Server:
                 if other_child.conn is not None:
                     other_child.conn.close()
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            from .._child import run_from_fd
-
             code = run_from_fd(fd, parent)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
         except BaseException:
             traceback.print_exc()
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
+            flush_and_exit(code)
 
     def _client(self, child: _Child) -> None:
         assert child.conn is not None
