@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .._exceptions import SpawnError
 from .._child import flush_and_exit, run_from_fd
+from .._exceptions import SpawnError
 from ._proc import child_env
 
 __all__ = ["ForkedProcess", "Forkserver", "fork_child", "serve_main", "start_forkserver"]
