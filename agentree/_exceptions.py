@@ -28,6 +28,8 @@ This module imports nothing from agentree, so every layer may import it.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "ActorTooSlowError",
     "AgentreeError",
@@ -124,7 +126,14 @@ class ContextCancelled(RemoteActorError):
         canceller: uid of the actor that asked for the cancellation.
     """
 
-    canceller: tuple[str, str] | None = None
+    def __init__(
+        self, message: str, *, canceller: tuple[str, str] | None = None, **fields: Any
+    ) -> None:
+        super().__init__(message, **fields)
+        self.canceller = canceller
+
+    def _fields(self) -> dict[str, object]:
+        return {**super()._fields(), "canceller": self.canceller}
 
 
 class TransportClosed(AgentreeError):

@@ -23,7 +23,9 @@ def collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
     rest = group.split(trio.Cancelled)[1]
     if rest is None:
         return group
-    leaves = list(_leaves(rest))
+    # The same error can arrive twice (the block awaited a child's result and the
+    # child's supervisor raised it too): it is still one failure.
+    leaves = list({id(leaf): leaf for leaf in _leaves(rest)}.values())
     if len(leaves) == 1:
         return leaves[0]
     if all(isinstance(leaf, Exception) for leaf in leaves):

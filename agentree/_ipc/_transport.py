@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 TMP_PREFIX = "agentree-"
+_ACCEPT_BACKLOG = 16
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,11 @@ def socketpair() -> tuple[socket.socket, socket.socket]:
 
 
 class Listener:
-    """Accepts channels on one address; TCP connections must pass the handshake."""
+    """Accepts channels on one address; TCP connections must pass the handshake.
+
+    Handshakes run concurrently, each bounded by its own timeout, so a client that
+    stalls or fails never holds up the next one. Get one from :func:`open_listener`.
+    """
 
     def __init__(
         self,
@@ -87,25 +92,46 @@ class Listener:
         self.address = address
         self._secret = secret
         self._max_frame_size = max_frame_size
+        self._ready_send, self._ready = trio.open_memory_channel[Channel](_ACCEPT_BACKLOG)
 
     async def accept(self) -> Channel:
-        """Wait for the next peer that completes the handshake (if any is required).
+        """Wait for the next peer that completed the handshake (if one is required)."""
+        return await self._ready.receive()
 
-        Peers that fail the handshake are dropped; accepting goes on.
-        """
+    async def _accept_loop(self, nursery: trio.Nursery) -> None:
         while True:
-            stream = await self._listener.accept()
-            if self._secret is not None:
-                try:
-                    await authenticate_server(stream, self._secret)
-                except AuthenticationError:
-                    await stream.aclose()
-                    continue
-            return Channel(stream, max_frame_size=self._max_frame_size, name="peer")
+            try:
+                stream = await self._listener.accept()
+            except trio.ClosedResourceError:
+                return
+            nursery.start_soon(self._admit, stream)
+
+    async def _admit(self, stream: trio.SocketStream) -> None:
+        if self._secret is not None:
+            try:
+                await authenticate_server(stream, self._secret)
+            except AuthenticationError:
+                await trio.aclose_forcefully(stream)
+                return
+        chan = Channel(stream, max_frame_size=self._max_frame_size, name="peer")
+        try:
+            await self._ready_send.send(chan)
+        except trio.ClosedResourceError:
+            await trio.aclose_forcefully(stream)
+        except BaseException:
+            await trio.aclose_forcefully(stream)
+            raise
 
     async def aclose(self) -> None:
-        """Stop listening and remove the socket file, if any."""
+        """Stop listening, drop peers nobody accepted, remove the socket file if any."""
         await self._listener.aclose()
+        self._ready_send.close()
+        while True:
+            try:
+                chan = self._ready.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            await trio.aclose_forcefully(chan.stream)
         if isinstance(self.address, UdsAddress):
             with suppress(FileNotFoundError):
                 os.unlink(self.address.path)
@@ -135,9 +161,15 @@ async def open_listener(
     sock.listen(128)
     listener = Listener(trio.SocketListener(sock), address, secret, max_frame_size)
     try:
-        yield listener
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(listener._accept_loop, nursery)
+            try:
+                yield listener
+            finally:
+                nursery.cancel_scope.cancel()
     finally:
-        await listener.aclose()
+        with trio.CancelScope(shield=True):
+            await listener.aclose()
 
 
 async def connect(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import builtins
 import sys
 import traceback
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _exceptions
 from .._exceptions import ContextCancelled, RemoteActorError
@@ -99,26 +99,26 @@ def _find_type(type_str: str) -> type[BaseException] | None:
 
 def unbox_error(msg: Error) -> RemoteActorError:
     """Rebuild the :class:`RemoteActorError` carried by an ``Error`` message."""
-    cls = ContextCancelled if msg.canceller is not None else RemoteActorError
-    err = cls(
-        msg.message,
-        boxed_type_str=msg.type_str,
-        boxed_type=_find_type(msg.type_str),
-        src_uid=tuple(msg.src_uid),  # type: ignore[arg-type]
-        tb_str=msg.tb_str,
-        relay_path=[tuple(uid) for uid in msg.relay_path],  # type: ignore[misc]
-        call=msg.call,
-    )
-    if isinstance(err, ContextCancelled):
-        err.canceller = tuple(msg.canceller)  # type: ignore[assignment,arg-type]
-    return err
+    fields: dict[str, Any] = {
+        "boxed_type_str": msg.type_str,
+        "boxed_type": _find_type(msg.type_str),
+        "src_uid": (msg.src_uid[0], msg.src_uid[1]),
+        "tb_str": msg.tb_str,
+        "relay_path": [(uid[0], uid[1]) for uid in msg.relay_path],
+        "call": msg.call,
+    }
+    if msg.canceller is not None:
+        canceller = (msg.canceller[0], msg.canceller[1])
+        return ContextCancelled(msg.message, canceller=canceller, **fields)
+    return RemoteActorError(msg.message, **fields)
 
 
 def cancelled_error(msg: CancelAck, src_uid: Uid, call: str) -> ContextCancelled:
     """The error for a remote call whose task was cancelled before it finished."""
-    canceller = tuple(msg.canceller) if msg.canceller else None
-    err = ContextCancelled(
+    canceller = (msg.canceller[0], msg.canceller[1]) if msg.canceller else None
+    return ContextCancelled(
         f"the remote task was cancelled (by {canceller[0] if canceller else 'unknown'!r})",
+        canceller=canceller,
         boxed_type_str="agentree.ContextCancelled",
         boxed_type=ContextCancelled,
         src_uid=src_uid,
@@ -126,14 +126,13 @@ def cancelled_error(msg: CancelAck, src_uid: Uid, call: str) -> ContextCancelled
         relay_path=[src_uid],
         call=call,
     )
-    err.canceller = canceller  # type: ignore[assignment]
-    return err
 
 
 def cancelled_before_answer(conn: Conn, call: str) -> ContextCancelled:
     """The error for a call whose actor was stopped here before it answered."""
-    err = ContextCancelled(
+    return ContextCancelled(
         f"actor {conn.peer_name!r} was cancelled before {call}() returned",
+        canceller=conn.actor.uid,
         boxed_type_str="agentree.ContextCancelled",
         boxed_type=ContextCancelled,
         src_uid=conn.peer_uid,
@@ -141,5 +140,3 @@ def cancelled_before_answer(conn: Conn, call: str) -> ContextCancelled:
         relay_path=[conn.peer_uid],
         call=call,
     )
-    err.canceller = conn.actor.uid
-    return err

@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 MAIN_ALIAS = "__agentree_main__"
+_MISSING = object()
 
 
 def ns_of(fn: Callable[..., Any]) -> str:
@@ -119,12 +120,18 @@ def resolve(ns: str, enabled: set[str], actor_name: str) -> Callable[..., Any]:
         )
     obj: Any = _import(module_name)
     for part in qualname.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
+        obj = getattr(obj, part, _MISSING)
+        # Never walk into another module: "mod:os.system" must not reach os.system.
+        if obj is _MISSING or isinstance(obj, ModuleType):
             raise FunctionNotFound(
                 f"module {module_name!r} in actor {actor_name!r} has no function {qualname!r}"
-            ) from None
+            )
     if not callable(obj):
         raise FunctionNotFound(f"{ns} in actor {actor_name!r} is not callable")
+    if wire_module_name(getattr(obj, "__module__", None) or "") != module_name:
+        raise FunctionNotFound(
+            f"{ns} in actor {actor_name!r} is defined in module "
+            f"{getattr(obj, '__module__', None)!r}, not {module_name!r}; call it by the "
+            "module that defines it"
+        )
     return obj  # type: ignore[no-any-return]

@@ -27,6 +27,10 @@ _msg_decoder = msgspec.msgpack.Decoder(Msg)
 _any_decoder: msgspec.msgpack.Decoder[Any] = msgspec.msgpack.Decoder()
 _typed_decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
 
+# What msgspec raises for bytes that are not (sane) msgpack: besides DecodeError,
+# invalid UTF-8 in a string and nesting too deep to decode.
+_MALFORMED = (msgspec.DecodeError, UnicodeDecodeError, RecursionError, ValueError)
+
 encode = _encoder.encode
 encode_into = _encoder.encode_into
 
@@ -42,8 +46,8 @@ def decode_msg(data: bytes | memoryview) -> Msg:
         msg: Msg = _msg_decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise MsgTypeError(f"invalid message: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise ProtocolError(f"malformed frame: {exc}") from exc
+    except _MALFORMED as exc:
+        raise ProtocolError(f"malformed frame: {exc!r}") from exc
     return msg
 
 
@@ -64,8 +68,8 @@ def decode_payload(raw: msgspec.Raw | bytes, spec: Any = None) -> Any:
         return decoder.decode(raw)
     except msgspec.ValidationError as exc:
         raise MsgTypeError(f"payload does not match {_spec_name(spec)}: {exc}") from exc
-    except msgspec.DecodeError as exc:
-        raise ProtocolError(f"malformed payload: {exc}") from exc
+    except _MALFORMED as exc:
+        raise ProtocolError(f"malformed payload: {exc!r}") from exc
 
 
 def _spec_name(spec: Any) -> str:

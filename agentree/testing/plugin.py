@@ -6,14 +6,19 @@ directory in the temp dir. Leaked processes are killed so that one leak does not
 poison the tests after it.
 
 The session gets a temp dir of its own (``TMPDIR``, inherited by every child), so
-that runs side by side on one machine never see each other's directories.
+that runs side by side on one machine never see each other's directories. On Linux
+the pytest process becomes a child subreaper: a process orphaned by a test is
+re-parented to pytest instead of init, so the check still sees it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import glob
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 
@@ -33,10 +38,27 @@ _REAP_GRACE = 2.0
 
 
 _SESSION_TMP_KEY = "_agentree_session_tmp"
+_PR_SET_CHILD_SUBREAPER = 36
+
+
+def _become_subreaper() -> None:
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reap_zombies(before: set[int]) -> None:
+    """Reap new zombie children (orphans adopted through the subreaper)."""
+    for proc in psutil.Process().children():
+        if proc.pid in before:
+            continue
+        with contextlib.suppress(psutil.NoSuchProcess, ChildProcessError):
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(proc.pid, os.WNOHANG)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point ``TMPDIR`` at a fresh directory for this test session."""
+    """Point ``TMPDIR`` at a fresh directory for this session; adopt orphans."""
+    _become_subreaper()
     path = tempfile.mkdtemp(prefix="agentree-tests-")
     setattr(config, _SESSION_TMP_KEY, (path, os.environ.get("TMPDIR")))
     os.environ["TMPDIR"] = path
@@ -75,6 +97,7 @@ def agentree_leak_check() -> Iterator[None]:
     tmp_before = _tmp_entries()
     yield
     leaked = leftover_processes(before)
+    _reap_zombies(before)
     described = []
     for proc in leaked:
         try:
