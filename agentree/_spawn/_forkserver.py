@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 
 import trio
 
-from .._child import flush_and_exit, run_from_fd
 from .._exceptions import SpawnError
 from ._proc import child_env
 
@@ -120,6 +119,10 @@ class _Server:
         self.sel.register(pidfd, selectors.EVENT_READ, ("exit", child))
 
     def _become_child(self, fd: int) -> None:
+        # Imported here, not at the top: ``python -m agentree._child`` must find the
+        # module unimported. The forkserver preloads it, so this costs nothing.
+        from .._child import flush_and_exit, run_from_fd
+
         code = 1
         try:
             parent = os.getppid()
