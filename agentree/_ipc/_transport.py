@@ -113,6 +113,9 @@ class Listener:
             except AuthenticationError:
                 await trio.aclose_forcefully(stream)
                 return
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
         chan = Channel(stream, max_frame_size=self._max_frame_size, name="peer")
         try:
             await self._ready_send.send(chan)
@@ -144,7 +147,10 @@ async def open_listener(
     secret: bytes | None = None,
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
 ) -> AsyncIterator[Listener]:
-    """Listen on ``address``; TCP requires ``secret`` (authenticated handshake).
+    """Listen on ``address``; with a ``secret`` every peer must pass the handshake.
+
+    TCP requires the secret; a UDS socket in the private 0700 directory may go
+    without (only this user can reach it).
 
     A TCP port of 0 picks a free port: read the bound one from ``listener.address``.
     """
@@ -178,7 +184,9 @@ async def connect(
     secret: bytes | None = None,
     max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
 ) -> Channel:
-    """Connect to a listener; over TCP, run the handshake with ``secret``.
+    """Connect to a listener, running the handshake when a ``secret`` is given.
+
+    TCP requires the secret; a UDS listener in the private directory may go without.
 
     Raises:
         TransportClosed: nothing listens there.
@@ -191,13 +199,13 @@ async def connect(
             stream = await trio.open_unix_socket(address.path)
     except OSError as exc:
         raise TransportClosed(f"cannot connect to {address}: {exc}") from exc
-    if isinstance(address, TcpAddress):
-        if not secret:
-            await stream.aclose()
-            raise ValueError("a TCP connection needs the tree's secret")
+    if isinstance(address, TcpAddress) and not secret:
+        await stream.aclose()
+        raise ValueError("a TCP connection needs the tree's secret")
+    if secret:
         try:
             await authenticate_client(stream, secret)
         except BaseException:
-            await stream.aclose()
+            await trio.aclose_forcefully(stream)
             raise
     return Channel(stream, max_frame_size=max_frame_size, initiator=True, name=str(address))
