@@ -1,0 +1,155 @@
+"""Run every script in ``examples/`` as a user would and check what it prints.
+
+Each example runs as ``python <script>`` from the repository root, in a fresh
+process, with a bounded timeout. Besides its exit code and key output lines, every
+run is checked for leftovers. The autouse leak fixture only sees this process's
+descendants, and an orphaned grandchild is re-parented to init once the example
+exits, so every run carries a unique environment marker that its whole process
+tree inherits; a process still carrying it after the example has exited is a leak.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+TIMEOUT = 60.0
+MARKER = "AGENTREE_EXAMPLE_RUN"
+# Processes that are exiting get this long to be reaped before they count as leaks.
+REAP_GRACE = 2.0
+
+
+def _marked(token: str) -> list[psutil.Process]:
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get(MARKER) == token and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
+
+
+def _survivors(token: str) -> list[str]:
+    """Describe (and kill) processes of this run still alive after the grace period."""
+    deadline = time.monotonic() + REAP_GRACE
+    while (left := _marked(token)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    described = []
+    for proc in left:
+        try:
+            described.append(f"pid {proc.pid}: {' '.join(proc.cmdline())}")
+            proc.kill()
+        except psutil.NoSuchProcess:
+            continue
+    return described
+
+
+def run_example(relpath: str) -> str:
+    """Run ``examples/<relpath>`` to completion and return its stdout.
+
+    Fails the test on a timeout, a non-zero exit, anything on stderr, or a process
+    from the run's tree that outlives it.
+    """
+    script = EXAMPLES / relpath
+    token = uuid.uuid4().hex
+    env = {**os.environ, MARKER: token}
+    # Files, not pipes: a leaked process holding a pipe open would keep us reading
+    # until the timeout, instead of being reported as soon as the example exits.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        try:
+            proc = subprocess.run(
+                [sys.executable, str(script)],
+                cwd=REPO,
+                env=env,
+                stdout=out,
+                stderr=err,
+                text=True,
+                timeout=TIMEOUT,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            _survivors(token)
+            out.seek(0)
+            pytest.fail(f"{relpath} did not finish in {TIMEOUT}s; stdout so far:\n{out.read()}")
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
+    report = f"{relpath} exited {proc.returncode}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    assert proc.returncode == 0, report
+    assert stderr == "", report
+    leaked = _survivors(token)
+    assert not leaked, f"{relpath} left processes behind:\n" + "\n".join(leaked)
+    return stdout
+
+
+def test_single_func() -> None:
+    out = run_example("parallelism/single_func.py")
+    match = re.fullmatch(r"Collected subproc (\d+)\n", out)
+    assert match, out
+    assert int(match.group(1)) != os.getpid()
+
+
+def test_we_are_processes() -> None:
+    out = run_example("parallelism/we_are_processes.py")
+    workers = os.cpu_count() or 1
+    hellos = re.findall(r"Yo, i'm 'worker_(\d+)' running in pid (\d+)", out)
+    assert sorted(int(i) for i, _pid in hellos) == list(range(workers)), out
+    assert len({pid for _i, pid in hellos}) == workers, out
+    lines = out.splitlines()
+    # Every worker announced itself before the root blew the tree up.
+    boom = lines.index(f"All {workers} workers reported in; this tree will now self-destruct")
+    assert all(line.startswith("Yo, i'm") for line in lines[:boom]), out
+    assert "Caught Exception('Self Destructed') outside the nursery" in lines, out
+    assert lines[-1] == f"Zombies Contained: all {workers} workers reaped", out
+
+
+def test_nested_tree() -> None:
+    out = run_example("nested_tree.py")
+    assert "grandchild: 'grandchild' in pid" in out, out
+    assert "root caught RemoteActorError boxing a NameError" in out, out
+    assert re.search(r"raised in actor: +grandchild\n", out), out
+    assert re.search(r"relay path: +grandchild -> child -> root\n", out), out
+    assert "name 'undefined_name' is not defined" in out, out
+
+
+def test_rpc_daemon() -> None:
+    out = run_example("rpc_daemon.py")
+    assert re.search(r"^daemon up: kvstore \(pid \d+\)$", out, re.MULTILINE), out
+    assert "put pears=5 -> 2 key(s) stored" in out, out
+    assert "get apples -> 3" in out, out
+    assert "5 concurrent calls: [1, 4, 9, 16, 25]" in out, out
+    assert "remote error caught: KeyError('bananas') from actor 'kvstore'" in out, out
+    assert "get pears -> 5" in out, out
+    assert "cancel_actor() -> True" in out, out
+    assert out.endswith("daemon stopped, nursery closed\n"), out
+
+
+def test_demo() -> None:
+    start = time.monotonic()
+    out = run_example("demo.py")
+    took = time.monotonic() - start
+    steps = [line for line in out.splitlines() if line.startswith("[")]
+    assert [line[:5] for line in steps] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"], out
+    assert "summed the squares below 100000 -> 333328333350000" in steps[0], out
+    assert "greet('ada') -> 'hello ada, from greeter'" in out, out
+    assert "3 greets at once: all answered in" in out, out
+    assert steps[2] == "[3/4] remote error: ZeroDivisionError in actor 'greeter'", out
+    assert "remote traceback ends with: ZeroDivisionError: division by zero" in out, out
+    assert "the daemon still answers: divide(1, 4) -> 0.25" in out, out
+    assert steps[3] == (
+        "[4/4] teardown: daemon cancelled, nursery closed, 0 child processes remain"
+    ), out
+    # "A few seconds", with room for a loaded CI machine.
+    assert took < 15, f"demo took {took:.1f}s"
