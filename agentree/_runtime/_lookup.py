@@ -128,7 +128,11 @@ def resolve(ns: str, enabled: set[str], actor_name: str) -> Callable[..., Any]:
             )
     if not callable(obj):
         raise FunctionNotFound(f"{ns} in actor {actor_name!r} is not callable")
-    if wire_module_name(getattr(obj, "__module__", None) or "") != module_name:
+    defined_in = getattr(obj, "__module__", None) or ""
+    if module_name == "__main__":
+        # ``python -m pkg.mod`` loads the main module under its real name.
+        defined_in = "__main__" if defined_in == sys.modules["__main__"].__name__ else defined_in
+    if wire_module_name(defined_in) != module_name:
         raise FunctionNotFound(
             f"{ns} in actor {actor_name!r} is defined in module "
             f"{getattr(obj, '__module__', None)!r}, not {module_name!r}; call it by the "

@@ -129,6 +129,8 @@ class _Server:
             self.sel.close()
             self.listener.close()
             os.close(self.control_fd)
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_DFL)
             for other in self.pending:
                 other.close()
             for other_child in self.children.values():
@@ -145,7 +147,8 @@ class _Server:
             flush_and_exit(code)
 
     def _client(self, child: _Child) -> None:
-        assert child.conn is not None
+        if child.conn is None:
+            return  # a stale event: the child was reaped earlier in this batch
         try:
             data = child.conn.recv(4096)
         except OSError:
@@ -190,22 +193,34 @@ class _Server:
             self._signal(child, signal.SIGKILL)
         for child in list(self.children.values()):
             self._reap(child)
-        path = self.listener.getsockname()
+        path = self.listener.getsockname() if self.listener.fileno() != -1 else None
         self.listener.close()
         if isinstance(path, str) and path:
             shutil.rmtree(os.path.dirname(path), ignore_errors=True)
 
 
 def serve_main() -> None:
-    """The forkserver process's main: ``python -c _ENTRY LISTEN_FD CONTROL_FD``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """The forkserver process's main: ``python -c _ENTRY LISTEN_FD CONTROL_FD``.
+
+    It ignores the signals a terminal or ``kill -PGID`` sends the whole group: it
+    must outlive the root long enough to kill what is left and remove the tree's
+    directory, which it does when its control pipe closes.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
     listen_fd, control_fd = int(sys.argv[1]), int(sys.argv[2])
     import agentree
     import agentree._runtime._serve  # noqa: F401
 
     listener = socket.socket(fileno=listen_fd)
     listener.setblocking(False)
-    _Server(listener, control_fd).serve()
+    server = _Server(listener, control_fd)
+    try:
+        server.serve()
+    except BaseException:
+        # Never leave children or the tree's directory behind, even on a bug here.
+        server._shutdown()
+        raise
 
 
 class Forkserver:
@@ -318,6 +333,9 @@ async def fork_child(forkserver_path: str, fd: int) -> ForkedProcess:
             [b"F"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]
         )
         record = await _read_exact(stream, _REC)
+    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError) as exc:
+        await trio.aclose_forcefully(stream)
+        raise SpawnError(f"the forkserver at {forkserver_path} went away: {exc}") from exc
     except BaseException:
         await trio.aclose_forcefully(stream)
         raise

@@ -304,8 +304,15 @@ def test_remote_errors_survive_copy_and_pickle(clone: object) -> None:
         out = clone(err)  # type: ignore[operator]
         assert type(out) is type(err)
         assert str(out) == str(err)
-        for attr in ("message", "boxed_type", "boxed_type_str", "src_uid", "tb_str",
-                     "relay_path", "call"):
+        for attr in (
+            "message",
+            "boxed_type",
+            "boxed_type_str",
+            "src_uid",
+            "tb_str",
+            "relay_path",
+            "call",
+        ):
             assert getattr(out, attr) == getattr(err, attr), attr
     assert clone(cancelled).canceller == ROOT  # type: ignore[operator]
 
