@@ -8,7 +8,7 @@ from typing import Any
 import trio
 
 from ._exceptions import AgentreeError, ContextCancelled, TransportClosed
-from ._runtime import Conn, Mailbox, ns_of
+from ._runtime import Conn, Dialog, ns_of
 from ._runtime._boxing import cancelled_before_answer
 
 __all__ = ["Portal"]
@@ -22,7 +22,7 @@ class Portal:
 
     def __init__(self, conn: Conn) -> None:
         self._conn = conn
-        self._main: tuple[int, Mailbox, str] | None = None
+        self._main: tuple[int, Dialog, str] | None = None
         self._result_ready = trio.Event()
         self._result: Any = None
         self._error: BaseException | None = None

@@ -1,7 +1,8 @@
 """L3 the actor runtime: state, connections and dialogs, serving calls."""
 
-from ._actor import Actor, RuntimeOptions
-from ._conn import Conn, Mailbox
+from ._actor import Actor, DialogRunner, RuntimeOptions, register_dialog_kind
+from ._conn import Conn
+from ._dialog import Dialog
 from ._lookup import main_origin, ns_of
 from ._serve import actor_runtime
 from ._state import current_actor, current_actor_or_none, is_root_process
@@ -9,7 +10,8 @@ from ._state import current_actor, current_actor_or_none, is_root_process
 __all__ = [
     "Actor",
     "Conn",
-    "Mailbox",
+    "Dialog",
+    "DialogRunner",
     "RuntimeOptions",
     "actor_runtime",
     "current_actor",
@@ -17,4 +19,5 @@ __all__ = [
     "is_root_process",
     "main_origin",
     "ns_of",
+    "register_dialog_kind",
 ]

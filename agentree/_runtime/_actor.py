@@ -12,7 +12,7 @@ import inspect
 import logging
 import os
 import uuid as uuidlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,15 +23,29 @@ from .._ipc import DEFAULT_MAX_FRAME_SIZE
 from ..msg import Aid, CancelAck, Error, Return, Start, decode_payload
 from ._boxing import box_error
 from ._conn import Conn
+from ._dialog import Dialog
 from ._lookup import resolve
 
-__all__ = ["Actor", "RuntimeOptions"]
+__all__ = ["Actor", "DialogRunner", "RuntimeOptions", "register_dialog_kind"]
 
 log = logging.getLogger("agentree.runtime")
 
 Uid = tuple[str, str]
 
 START_METHODS = ("forkserver", "subprocess")
+
+# Serves a dialog of a kind other than a plain call ("ctx", "gen"): given the
+# connection, the dialog, the ns, the function, its kwargs and the task's cancel
+# scope, it returns the dialog's final value. Registered by the layer above.
+DialogRunner = Callable[
+    [Conn, Dialog, str, Callable[..., Any], dict[str, Any], trio.CancelScope], Awaitable[Any]
+]
+_DIALOG_KINDS: dict[str, DialogRunner] = {}
+
+
+def register_dialog_kind(kind: str, runner: DialogRunner) -> None:
+    """Serve ``Start`` messages of ``kind`` with ``runner`` (contexts, streams)."""
+    _DIALOG_KINDS[kind] = runner
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,9 @@ class Actor:
         self._service: trio.Nursery | None = None
         self._scope: trio.CancelScope | None = None
         self.cancel_called = False
+        # Who asked for this actor's cancellation, when a peer did: named as the
+        # canceller of every dialog the cancellation ends.
+        self.cancelled_by: Uid | None = None
         # Resolved functions by ns: the runtime endpoints, then what peers called.
         self._functions: dict[str, Callable[..., Any]] = {"self:cancel": self._rpc_cancel}
 
@@ -141,8 +158,10 @@ class Actor:
         await trio.lowlevel.checkpoint()
         return True
 
-    async def _rpc_cancel(self) -> bool:
+    async def _rpc_cancel(self, canceller: Uid | None = None) -> bool:
         # Reply first, then cancel: the caller learns the request was taken.
+        if canceller is not None:
+            self.cancelled_by = (canceller[0], canceller[1])
         assert self._service is not None
         self._service.start_soon(self._cancel_after_checkpoint)
         return True
@@ -155,6 +174,8 @@ class Actor:
 
     async def start_rpc(self, conn: Conn, msg: Start) -> None:
         """Look up and start the call that ``msg`` asks for, or answer with an Error."""
+        dialog: Dialog | None = None
+        runner: DialogRunner | None = None
         try:
             fn = self._functions.get(msg.ns)
             if fn is None:
@@ -163,18 +184,26 @@ class Actor:
             if not isinstance(kwargs, dict):
                 raise MsgTypeError(f"arguments of {msg.ns} must be a map, not {type(kwargs)}")
             if msg.kind != "func":
-                raise MsgTypeError(
-                    f"{msg.kind!r} dialogs are not served by this version; cannot run {msg.ns}"
-                )
+                runner = _DIALOG_KINDS.get(msg.kind)
+                if runner is None:
+                    raise MsgTypeError(f"{msg.kind!r} dialogs are not served; cannot run {msg.ns}")
+                dialog = conn.register_dialog(msg.cid)
         except AgentreeError as exc:
             log.info("refusing call %s from %r: %s", msg.ns, conn.peer_name, exc)
             await conn.send_reply(box_error(exc, cid=msg.cid, uid=self.uid, call=msg.ns))
             return
         assert self._service is not None
-        self._service.start_soon(self._invoke, conn, msg.cid, msg.ns, fn, kwargs)
+        self._service.start_soon(self._invoke, conn, msg.cid, msg.ns, fn, kwargs, runner, dialog)
 
     async def _invoke(
-        self, conn: Conn, cid: int, ns: str, fn: Callable[..., Any], kwargs: dict[str, Any]
+        self,
+        conn: Conn,
+        cid: int,
+        ns: str,
+        fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        runner: DialogRunner | None = None,
+        dialog: Dialog | None = None,
     ) -> None:
         scope = trio.CancelScope()
         conn.track_task(cid, scope)
@@ -182,16 +211,20 @@ class Actor:
         cancelled = True
         try:
             with scope:
-                result = fn(**kwargs)
-                if inspect.isawaitable(result):
-                    result = await result
+                if runner is None:
+                    result = fn(**kwargs)
+                    if inspect.isawaitable(result):
+                        result = await result
+                else:
+                    assert dialog is not None
+                    result = await runner(conn, dialog, ns, fn, kwargs, scope)
             if scope.cancelled_caught:
                 reply = CancelAck(cid=cid, canceller=conn.peer_uid)
             else:
                 reply = Return(cid=cid, pld=result)
                 cancelled = False
         except trio.Cancelled:
-            reply = CancelAck(cid=cid, canceller=self.uid)
+            reply = CancelAck(cid=cid, canceller=self.cancelled_by or self.uid)
             raise
         except BaseException as exc:
             reply = box_error(exc, cid=cid, uid=self.uid, call=ns)
@@ -201,6 +234,8 @@ class Actor:
             conn.untrack_task(cid)
             if reply is not None:
                 await self._send_final(conn, reply, ns, shield=cancelled)
+            if dialog is not None:
+                conn.close_dialog(cid)
 
     async def _send_final(
         self, conn: Conn, reply: Return | Error | CancelAck, ns: str, *, shield: bool

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -25,6 +24,7 @@ from .._ipc import Channel
 from ..msg import (
     Cancel,
     CancelAck,
+    Credit,
     Error,
     Msg,
     Return,
@@ -37,58 +37,17 @@ from ..msg import (
     find_unencodable,
 )
 from ._boxing import box_error, cancelled_error, unbox_error
+from ._dialog import Dialog
 
 if TYPE_CHECKING:
     from ._actor import Actor
 
-__all__ = ["Conn", "Mailbox"]
+__all__ = ["Conn"]
 
 log = logging.getLogger("agentree.runtime")
 
 Uid = tuple[str, str]
 _SEND_REPLY_TIMEOUT = 2.0
-
-
-class Mailbox:
-    """Unbounded single-consumer queue of one dialog's incoming messages."""
-
-    __slots__ = ("_closed", "_queue", "_waiter")
-
-    def __init__(self) -> None:
-        self._queue: deque[Msg] = deque()
-        self._waiter: trio.lowlevel.Task | None = None
-        self._closed: BaseException | None = None
-
-    def put(self, msg: Msg) -> None:
-        self._queue.append(msg)
-        self._wake()
-
-    def close(self, exc: BaseException) -> None:
-        """Fail the consumer with ``exc`` once the queued messages are read."""
-        self._closed = exc
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None:
-            trio.lowlevel.reschedule(self._waiter)
-            self._waiter = None
-
-    def _abort(self, raise_cancel: object) -> trio.lowlevel.Abort:
-        self._waiter = None
-        return trio.lowlevel.Abort.SUCCEEDED
-
-    def get_nowait(self) -> Msg | None:
-        """The next queued message, or ``None`` if there is none."""
-        return self._queue.popleft() if self._queue else None
-
-    async def get(self) -> Msg:
-        """Wait for the next message (a checkpoint only when it has to wait)."""
-        while not self._queue:
-            if self._closed is not None:
-                raise self._closed
-            self._waiter = trio.lowlevel.current_task()
-            await trio.lowlevel.wait_task_rescheduled(self._abort)
-        return self._queue.popleft()
 
 
 class Conn:
@@ -105,7 +64,9 @@ class Conn:
         self.chan = chan
         self.peer_uid = peer_uid
         self.peer_name = peer_uid[0]
-        self._dialogs: dict[int, Mailbox] = {}
+        # Dialogs with a local owner: the calls this side made, and the contexts and
+        # streams the peer opened here (whose messages go to the serving task).
+        self._dialogs: dict[int, Dialog] = {}
         self._tasks: dict[int, trio.CancelScope] = {}
         self._closed_by: AgentreeError | None = None
         self.closed = trio.Event()
@@ -119,8 +80,14 @@ class Conn:
             while True:
                 msg = await self.chan.recv()
                 match msg:
-                    case Return() | Yield() | Started() | Stop() | StartAck() | CancelAck():
+                    case Yield() | Started() | Stop() | StartAck():
                         self._deliver(msg.cid, msg)
+                    case Return() | CancelAck():
+                        self._deliver(msg.cid, msg, final=True)
+                    case Credit():
+                        dialog = self._dialogs.get(msg.cid)
+                        if dialog is not None:
+                            dialog.grant(msg.n)
                     case Start():
                         await self.actor.start_rpc(self, msg)
                     case Cancel():
@@ -128,7 +95,7 @@ class Conn:
                         if scope is not None:
                             scope.cancel()
                     case Error(cid=int(cid)):
-                        self._deliver(cid, msg)
+                        self._deliver(cid, msg, final=True)
                     case Error():
                         log.error("actor %r reports a channel error: %s", self.peer_name, msg)
                     case _:
@@ -150,32 +117,49 @@ class Conn:
         with trio.CancelScope(shield=True):
             await self.chan.aclose()
 
-    def _deliver(self, cid: int, msg: Msg) -> None:
-        box = self._dialogs.get(cid)
-        if box is not None:
-            box.put(msg)
+    def _deliver(self, cid: int, msg: Msg, *, final: bool = False) -> None:
+        dialog = self._dialogs.get(cid)
+        if dialog is not None:
+            if final:
+                dialog.note_final(msg)
+            dialog.put(msg)
         else:
             log.debug("dropping %s for a finished dialog from %r", msg, self.peer_name)
 
     def _shut(self, reason: AgentreeError) -> None:
         self._closed_by = reason
-        for box in self._dialogs.values():
-            box.close(reason)
+        for dialog in self._dialogs.values():
+            dialog.close(reason)
         for scope in self._tasks.values():
             scope.cancel()
         self.closed.set()
 
     # -- caller side ---------------------------------------------------------------
 
-    def open_dialog(self) -> tuple[int, Mailbox]:
-        """Allocate a dialog id and its mailbox on this connection."""
+    def open_dialog(self) -> tuple[int, Dialog]:
+        """Allocate a dialog id and its state on this connection."""
+        self._check_open()
+        cid = self.chan.next_cid()
+        dialog = self._dialogs[cid] = Dialog(cid)
+        return cid, dialog
+
+    def register_dialog(self, cid: int) -> Dialog:
+        """Give a dialog the peer opened a local owner, to receive its messages.
+
+        Raises:
+            ProtocolError: the peer reused the id of a dialog that is still open.
+        """
+        self._check_open()
+        if cid in self._dialogs:
+            raise ProtocolError(f"actor {self.peer_name!r} reused dialog id {cid}")
+        dialog = self._dialogs[cid] = Dialog(cid)
+        return dialog
+
+    def _check_open(self) -> None:
         if self._closed_by is not None:
             raise TransportClosed(f"channel to actor {self.peer_name!r} is closed") from (
                 self._closed_by
             )
-        cid = self.chan.next_cid()
-        box = self._dialogs[cid] = Mailbox()
-        return cid, box
 
     def close_dialog(self, cid: int) -> None:
         self._dialogs.pop(cid, None)
@@ -198,17 +182,17 @@ class Conn:
             TransportClosed: the peer went away before answering.
             MsgEncodeError: an argument cannot be encoded (nothing was sent).
         """
-        cid, box = self.open_dialog()
+        cid, dialog = self.open_dialog()
         try:
             await self.send_start(cid, ns, kwargs, "func")
-            return self.unwrap_final(await self.wait_final(cid, box, ns), ns)
+            return self.unwrap_final(await self.wait_final(cid, dialog, ns), ns)
         finally:
             self.close_dialog(cid)
 
-    async def wait_final(self, cid: int, box: Mailbox, ns: str) -> Msg:
+    async def wait_final(self, cid: int, dialog: Dialog, ns: str) -> Msg:
         """Wait for dialog ``cid``'s next message; cancel the remote task if cancelled."""
         try:
-            return await box.get()
+            return await dialog.get()
         except trio.Cancelled:
             await self.cancel_dialog(cid)
             raise

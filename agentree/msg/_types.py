@@ -20,6 +20,7 @@ __all__ = [
     "Aid",
     "Cancel",
     "CancelAck",
+    "Credit",
     "Error",
     "Msg",
     "Return",
@@ -139,6 +140,18 @@ class Cancel(_Base, tag="cancel"):
     cid: int
 
 
+class Credit(_Base, tag="credit"):
+    """The sender of this may now receive ``n`` more stream items in dialog ``cid``.
+
+    Flow control: a stream side grants its receive window when it opens its stream,
+    then re-grants as its consumer takes items, so a sender never has more items in
+    flight than the receiver agreed to buffer.
+    """
+
+    cid: int
+    n: int
+
+
 class CancelAck(_Base, tag="cancelack"):
     """The dialog's task was cancelled and has ended; the dialog is over."""
 
@@ -158,4 +171,5 @@ Msg = (
     | Error
     | Cancel
     | CancelAck
+    | Credit
 )

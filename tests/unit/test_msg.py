@@ -14,6 +14,7 @@ from agentree.msg import (
     Aid,
     Cancel,
     CancelAck,
+    Credit,
     Error,
     Return,
     SpawnSpec,
@@ -95,6 +96,7 @@ ALL_MESSAGES: list[wire.Msg] = [
     ),
     Cancel(cid=9),
     CancelAck(cid=9, canceller=("root", "u-0")),
+    Credit(cid=5, n=64),
 ]
 
 

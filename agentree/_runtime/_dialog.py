@@ -1,0 +1,128 @@
+"""One dialog's state on this side of a connection: inbox, send credit, final message.
+
+The connection's message loop fills it; the task that owns the dialog reads it. Stream
+items and dialog-level messages share the inbox, in arrival order. Two things are
+also noted out of band, because a task that only sends must learn of them without
+reading the inbox: the peer's credit grants, and the dialog's final message.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import trio
+
+from ..msg import Msg
+
+__all__ = ["Dialog"]
+
+
+class Dialog:
+    """Inbox and flow-control state of one dialog (RPC call, context or stream).
+
+    Attributes:
+        cid: the dialog id on its connection.
+        credit: how many more stream items this side may send to the peer.
+        final: the dialog's final message (``Return``, ``Error`` or ``CancelAck``)
+            once it arrived, whether or not the inbox has been read that far.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_credit_waiter",
+        "_queue",
+        "_waiter",
+        "cid",
+        "credit",
+        "final",
+    )
+
+    def __init__(self, cid: int) -> None:
+        self.cid = cid
+        self._queue: deque[Msg] = deque()
+        self._waiter: trio.lowlevel.Task | None = None
+        self._closed: BaseException | None = None
+        self.credit = 0
+        self._credit_waiter: trio.lowlevel.Task | None = None
+        self.final: Msg | None = None
+
+    # -- inbox -----------------------------------------------------------------------
+
+    def put(self, msg: Msg) -> None:
+        self._queue.append(msg)
+        if self._waiter is not None:
+            trio.lowlevel.reschedule(self._waiter)
+            self._waiter = None
+
+    def close(self, exc: BaseException) -> None:
+        """The connection ended: fail readers (after what is queued) and senders."""
+        self._closed = exc
+        self._wake_all()
+
+    def get_nowait(self) -> Msg | None:
+        """The next queued message, or ``None`` if there is none."""
+        return self._queue.popleft() if self._queue else None
+
+    def queued(self) -> int:
+        """How many messages wait in the inbox."""
+        return len(self._queue)
+
+    async def get(self) -> Msg:
+        """Wait for the next message (a checkpoint only when it has to wait)."""
+        while not self._queue:
+            if self._closed is not None:
+                raise self._closed
+            self._waiter = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort_get)
+        return self._queue.popleft()
+
+    def _abort_get(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self._waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    # -- out of band: credit and the final message -----------------------------------
+
+    def grant(self, n: int) -> None:
+        self.credit += n
+        self._wake_sender()
+
+    def note_final(self, msg: Msg) -> None:
+        self.final = msg
+        self._wake_sender()
+
+    @property
+    def over(self) -> bool:
+        """Whether the dialog ended (final message received or connection gone)."""
+        return self.final is not None or self._closed is not None
+
+    @property
+    def closed_by(self) -> BaseException | None:
+        """Why the connection under this dialog ended, if it did."""
+        return self._closed
+
+    async def take_credit(self) -> bool:
+        """Wait for one unit of send credit; ``False`` if the dialog ended instead."""
+        while self.credit <= 0:
+            if self.over:
+                return False
+            self._credit_waiter = trio.lowlevel.current_task()
+            await trio.lowlevel.wait_task_rescheduled(self._abort_credit)
+        if self.over:
+            return False
+        self.credit -= 1
+        return True
+
+    def _abort_credit(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self._credit_waiter = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _wake_sender(self) -> None:
+        if self._credit_waiter is not None:
+            trio.lowlevel.reschedule(self._credit_waiter)
+            self._credit_waiter = None
+
+    def _wake_all(self) -> None:
+        if self._waiter is not None:
+            trio.lowlevel.reschedule(self._waiter)
+            self._waiter = None
+        self._wake_sender()
