@@ -4,6 +4,8 @@ The public API; everything else lives in private modules.
 """
 
 from . import log as log
+from ._context import Context as Context
+from ._context import context as context
 from ._exceptions import ActorTooSlowError as ActorTooSlowError
 from ._exceptions import AgentreeError as AgentreeError
 from ._exceptions import AuthenticationError as AuthenticationError
@@ -27,6 +29,8 @@ from ._root import open_root_actor as open_root_actor
 from ._runtime import Actor as Actor
 from ._runtime import current_actor as current_actor
 from ._runtime import is_root_process as is_root_process
+from ._streaming import BroadcastReceiver as BroadcastReceiver
+from ._streaming import MsgStream as MsgStream
 
 __all__ = [
     "Actor",
@@ -34,11 +38,14 @@ __all__ = [
     "ActorTooSlowError",
     "AgentreeError",
     "AuthenticationError",
+    "BroadcastReceiver",
+    "Context",
     "ContextCancelled",
     "FrameTooLarge",
     "FunctionNotFound",
     "ModuleNotExposed",
     "MsgEncodeError",
+    "MsgStream",
     "MsgTypeError",
     "NoRuntime",
     "NotAddressable",
@@ -48,6 +55,7 @@ __all__ = [
     "SpawnError",
     "StreamOverrun",
     "TransportClosed",
+    "context",
     "current_actor",
     "is_root_process",
     "log",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import trio
 
+from ._context import Context, open_context, open_stream_from
 from ._exceptions import AgentreeError, ContextCancelled, TransportClosed
 from ._runtime import Conn, Dialog, ns_of
 from ._runtime._boxing import cancelled_before_answer
+from ._streaming import MsgStream
 
 __all__ = ["Portal"]
 
@@ -58,6 +61,27 @@ class Portal:
     async def run_from_ns(self, namespace_path: str, function_name: str, **kwargs: Any) -> Any:
         """Call ``namespace_path.function_name(**kwargs)`` in the actor, by name."""
         return await self._conn.call(f"{namespace_path}:{function_name}", kwargs)
+
+    def open_context(
+        self, fn: Callable[..., Any], **kwargs: Any
+    ) -> AbstractAsyncContextManager[tuple[Context, Any]]:
+        """Start ``@agentree.context`` function ``fn(ctx, **kwargs)`` in the actor.
+
+        ``async with portal.open_context(fn, **kw) as (ctx, first):`` waits for the
+        function's ``ctx.started(first)``. Leaving the block waits for its result;
+        failing or being cancelled in the block cancels it. See :mod:`agentree` docs
+        for the full contract.
+        """
+        return open_context(self._conn, fn, kwargs)
+
+    def open_stream_from(
+        self, fn: Callable[..., Any], **kwargs: Any
+    ) -> AbstractAsyncContextManager[MsgStream]:
+        """Stream the items of async generator ``fn(**kwargs)`` running in the actor.
+
+        Leaving the block before the generator is exhausted cancels it.
+        """
+        return open_stream_from(self._conn, fn, kwargs)
 
     async def _submit_main(self, ns: str, kwargs: dict[str, Any]) -> None:
         cid, box = self._conn.open_dialog()

@@ -1,0 +1,240 @@
+"""MsgStream: the cancellable two-way stream inside a context dialog.
+
+Flow control is by credit: each side grants its receive window (``msg_buffer_size``
+items) when it opens its stream, and grants more as its consumer takes items. A
+sender with no credit left waits (backpressure), or with ``allow_overruns=False``
+raises :class:`~agentree.StreamOverrun` at once. Either way the receiver never buffers
+more than its window, and nothing is dropped.
+
+``stream.subscribe()`` fans every item out to several local tasks: one task pulls from
+the stream and hands the same decoded object to every subscriber.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from ._exceptions import AgentreeError, StreamOverrun
+from .msg import Credit, Stop, Yield
+
+if TYPE_CHECKING:
+    from ._context import Context
+
+__all__ = ["DEFAULT_MSG_BUFFER_SIZE", "BroadcastReceiver", "MsgStream"]
+
+DEFAULT_MSG_BUFFER_SIZE = 64
+
+
+class MsgStream:
+    """One side of a two-way stream. Get it from ``ctx.open_stream()`` or
+    ``portal.open_stream_from()``; users never construct it.
+
+    ``send``/``receive`` follow trio's channel conventions: ``receive`` raises
+    ``trio.EndOfChannel`` once the peer closed its side (``async for`` just ends), and
+    sending after our own ``aclose`` raises ``trio.ClosedResourceError``.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        msg_buffer_size: int = DEFAULT_MSG_BUFFER_SIZE,
+        allow_overruns: bool = True,
+        can_send: bool = True,
+    ) -> None:
+        if msg_buffer_size < 1:
+            raise ValueError("msg_buffer_size must be at least 1")
+        self._ctx = ctx
+        self._window = msg_buffer_size
+        self._allow_overruns = allow_overruns
+        self._send_closed = not can_send
+        self._consumed = 0
+        self._eof = False
+        self._hub: _Hub | None = None
+
+    @property
+    def ctx(self) -> Context:
+        """The context this stream belongs to."""
+        return self._ctx
+
+    async def _grant_window(self) -> None:
+        await self._ctx._send(Credit(cid=self._ctx.cid, n=self._window))
+
+    # -- sending -----------------------------------------------------------------------
+
+    async def send(self, value: Any) -> None:
+        """Send one item to the peer, waiting for room in its receive window.
+
+        Raises:
+            StreamOverrun: ``allow_overruns=False`` and the peer's window is full.
+            trio.ClosedResourceError: this side already closed the stream.
+            trio.BrokenResourceError: the peer's side of the dialog already ended.
+            RemoteActorError: the peer's side ended with an error.
+            MsgEncodeError: ``value`` cannot be encoded (nothing was sent).
+        """
+        if self._send_closed:
+            raise trio.ClosedResourceError("this side of the stream is closed for sending")
+        ctx = self._ctx
+        dialog = ctx._dialog
+        if dialog.credit <= 0 and not dialog.over and not self._allow_overruns:
+            raise StreamOverrun(
+                f"the receive window of actor {ctx._conn.peer_name!r} in {ctx._ns}() is full; "
+                "with allow_overruns=False the send is refused instead of waiting"
+            )
+        if not await dialog.take_credit():
+            ctx._raise_dialog_over("send to")
+        await ctx._send(Yield(cid=ctx.cid, pld=value))
+
+    async def aclose(self) -> None:
+        """Close our sending side: the peer's ``async for`` ends once it drains."""
+        if self._send_closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._send_closed = True
+        ctx = self._ctx
+        if not ctx._dialog.over:
+            with trio.CancelScope(shield=True):
+                await ctx._send(Stop(cid=ctx.cid), quiet=True)
+
+    # -- receiving ---------------------------------------------------------------------
+
+    async def receive(self) -> Any:
+        """Receive the next item.
+
+        Raises:
+            trio.EndOfChannel: the peer closed its side, or its function returned.
+            RemoteActorError: the peer's side failed.
+            ContextCancelled: the dialog was cancelled (by someone other than us).
+            MsgTypeError: the item does not match the context's payload spec.
+        """
+        if self._hub is not None:
+            raise AgentreeError(
+                "this stream is in broadcast mode: receive through stream.subscribe()"
+            )
+        return await self._receive()
+
+    async def _receive(self) -> Any:
+        if self._eof:
+            raise trio.EndOfChannel
+        try:
+            value = await self._ctx._recv_item()
+        except trio.EndOfChannel:
+            self._eof = True
+            raise
+        self._consumed += 1
+        if self._consumed * 2 >= self._window and not self._ctx._dialog.over:
+            granted, self._consumed = self._consumed, 0
+            await self._ctx._send(Credit(cid=self._ctx.cid, n=granted), quiet=True)
+        return value
+
+    def __aiter__(self) -> MsgStream:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    # -- broadcast ---------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def subscribe(self) -> AsyncIterator[BroadcastReceiver]:
+        """Receive every item from here on, alongside other local subscribers.
+
+        The first subscription puts the stream in broadcast mode: from then on items
+        reach tasks through their subscriptions, each item decoded once and handed
+        to all of them. A subscriber more than ``msg_buffer_size`` items behind holds
+        the others back (backpressure), so memory stays bounded.
+        """
+        if self._hub is None:
+            self._hub = _Hub(self, self._window)
+        receiver = BroadcastReceiver(self._hub)
+        self._hub.subscribers.append(receiver)
+        try:
+            yield receiver
+        finally:
+            self._hub.subscribers.remove(receiver)
+            self._hub.lot.unpark_all()
+
+
+class _End:
+    """Queued for every subscriber when the stream ended."""
+
+
+class _Failure:
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class _Hub:
+    """Pulls from the stream on behalf of every subscriber."""
+
+    def __init__(self, stream: MsgStream, limit: int) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.subscribers: list[BroadcastReceiver] = []
+        self.pulling = False
+        self.lot = trio.lowlevel.ParkingLot()
+
+    async def fill(self) -> None:
+        """Get at least one more item to every subscriber (or wait for a puller)."""
+        if self.pulling or any(len(s.queue) >= self.limit for s in self.subscribers):
+            await self.lot.park()
+            return
+        self.pulling = True
+        try:
+            try:
+                item: Any = await self.stream._receive()
+            except trio.EndOfChannel:
+                item = _END
+            except trio.Cancelled:
+                raise
+            except BaseException as exc:
+                item = _Failure(exc)
+            for subscriber in self.subscribers:
+                subscriber.queue.append(item)
+        finally:
+            self.pulling = False
+            self.lot.unpark_all()
+
+
+_END = _End()
+
+
+class BroadcastReceiver:
+    """One local subscriber of a stream in broadcast mode (see ``subscribe()``)."""
+
+    def __init__(self, hub: _Hub) -> None:
+        self._hub = hub
+        self.queue: deque[Any] = deque()
+
+    async def receive(self) -> Any:
+        """The next item of the stream, as every other subscriber gets it."""
+        while not self.queue:
+            await self._hub.fill()
+        item = self.queue[0]
+        if item is _END:
+            raise trio.EndOfChannel
+        if isinstance(item, _Failure):
+            raise item.error
+        self.queue.popleft()
+        if len(self.queue) == self._hub.limit - 1:
+            self._hub.lot.unpark_all()
+        return item
+
+    def __aiter__(self) -> BroadcastReceiver:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
