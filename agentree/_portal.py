@@ -12,6 +12,7 @@ from ._context import Context, open_context, open_stream_from
 from ._exceptions import AgentreeError, ContextCancelled, TransportClosed
 from ._runtime import Conn, Dialog, ns_of
 from ._runtime._boxing import cancelled_before_answer
+from ._runtime._state import serving_peer
 from ._streaming import MsgStream
 
 __all__ = ["Portal"]
@@ -150,15 +151,20 @@ class Portal:
     async def cancel_actor(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Ask the actor to cancel itself and exit; ``False`` if it did not answer.
 
+        The actor's cancelled dialogs name the canceller: this actor, or, when this
+        runs inside a call served for another actor, that actor (the cancellation
+        started there).
+
         Args:
             timeout: seconds to wait for the acknowledgement (default: the tree's
                 ``cancel_timeout``).
         """
         if self._conn.closed.is_set():
             return False
+        canceller = serving_peer.get() or self._conn.actor.uid
         with trio.move_on_after(timeout or self._conn.actor.options.cancel_timeout):
             try:
-                return bool(await self._conn.call("self:cancel", {}))
+                return bool(await self._conn.call("self:cancel", {"canceller": canceller}))
             except (TransportClosed, AgentreeError):
                 return False
         return False

@@ -25,6 +25,7 @@ from ._boxing import box_error
 from ._conn import Conn
 from ._dialog import Dialog
 from ._lookup import resolve
+from ._state import serving_peer
 
 __all__ = ["Actor", "DialogRunner", "RuntimeOptions", "register_dialog_kind"]
 
@@ -160,6 +161,8 @@ class Actor:
 
     async def _rpc_cancel(self, canceller: Uid | None = None) -> bool:
         # Reply first, then cancel: the caller learns the request was taken.
+        if canceller is None:
+            canceller = serving_peer.get()
         if canceller is not None:
             self.cancelled_by = (canceller[0], canceller[1])
         assert self._service is not None
@@ -193,7 +196,15 @@ class Actor:
             await conn.send_reply(box_error(exc, cid=msg.cid, uid=self.uid, call=msg.ns))
             return
         assert self._service is not None
-        self._service.start_soon(self._invoke, conn, msg.cid, msg.ns, fn, kwargs, runner, dialog)
+        try:
+            self._service.start_soon(
+                self._invoke, conn, msg.cid, msg.ns, fn, kwargs, runner, dialog
+            )
+        except RuntimeError:
+            # The runtime already ended (a child's parent channel outlives it).
+            conn.close_dialog(msg.cid)
+            canceller = self.cancelled_by or self.uid
+            await conn.send_reply(CancelAck(cid=msg.cid, canceller=canceller))
 
     async def _invoke(
         self,
@@ -207,6 +218,7 @@ class Actor:
     ) -> None:
         scope = trio.CancelScope()
         conn.track_task(cid, scope)
+        serving_peer.set(conn.peer_uid)
         reply: Return | Error | CancelAck | None = None
         cancelled = True
         try:
@@ -223,10 +235,12 @@ class Actor:
             else:
                 reply = Return(cid=cid, pld=result)
                 cancelled = False
-        except trio.Cancelled:
-            reply = CancelAck(cid=cid, canceller=self.cancelled_by or self.uid)
-            raise
         except BaseException as exc:
+            if _is_cancellation(exc):
+                # A cancellation from outside the task (the actor's own): a group of
+                # nothing but Cancelled, from the function's nurseries, is one too.
+                reply = CancelAck(cid=cid, canceller=self.cancelled_by or self.uid)
+                raise
             reply = box_error(exc, cid=cid, uid=self.uid, call=ns)
             if not isinstance(exc, Exception):
                 raise
@@ -247,3 +261,9 @@ class Actor:
             await conn.send_reply(
                 box_error(err, cid=reply.cid, uid=self.uid, call=ns), shield=True
             )
+
+
+def _is_cancellation(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(trio.Cancelled)[1] is None
+    return isinstance(exc, trio.Cancelled)

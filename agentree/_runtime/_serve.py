@@ -100,11 +100,25 @@ async def run_child(sock: socket.socket) -> int:
         await chan.aclose()
         return 1
     await chan.send(actor.aid)
-    async with actor_runtime(actor):
-        conn = Conn(actor, chan, actor.parent_uid)  # type: ignore[arg-type]
-        actor.parent_conn = conn
-        await conn.process_messages()
-        if not actor.cancel_called:
-            log.info("actor %r: parent channel closed, cancelling", actor.name)
-            actor.cancel_soon()
+    conn = Conn(actor, chan, actor.parent_uid)  # type: ignore[arg-type]
+    actor.parent_conn = conn
+    # This process is this actor for its whole life. The parent's message loop runs
+    # outside the runtime (below), and the calls it starts inherit its context: they
+    # must see the actor too.
+    set_actor(actor)
+    async with trio.open_nursery() as nursery:
+        # The parent channel outlives the runtime: every call's final reply (a
+        # CancelAck too) goes out before the channel closes.
+        nursery.start_soon(_serve_parent, actor, conn)
+        async with actor_runtime(actor):
+            await trio.sleep_forever()
+        await chan.aclose()
     return 0
+
+
+async def _serve_parent(actor: Actor, conn: Conn) -> None:
+    with trio.CancelScope(shield=True):
+        await conn.process_messages()
+    if not actor.cancel_called:
+        log.info("actor %r: parent channel closed, cancelling", actor.name)
+        actor.cancel_soon()

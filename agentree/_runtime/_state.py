@@ -14,9 +14,18 @@ from .._exceptions import NoRuntime
 if TYPE_CHECKING:
     from ._actor import Actor
 
-__all__ = ["current_actor", "current_actor_or_none", "is_root_process", "set_actor"]
+__all__ = [
+    "current_actor",
+    "current_actor_or_none",
+    "is_root_process",
+    "serving_peer",
+    "set_actor",
+]
 
 _current_actor: ContextVar[Actor | None] = ContextVar("agentree_actor", default=None)
+# The peer whose request the current task serves: the origin of what it starts,
+# such as a cancellation it relays (then named as the canceller).
+serving_peer: ContextVar[tuple[str, str] | None] = ContextVar("agentree_peer", default=None)
 set_actor = _current_actor.set
 reset_actor = _current_actor.reset
 

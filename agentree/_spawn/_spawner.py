@@ -126,7 +126,7 @@ async def _kill(proc: ProcessHandle) -> None:
 
 async def _request_cancel(conn: Conn) -> None:
     with contextlib.suppress(AgentreeError):
-        await conn.call("self:cancel", {})
+        await conn.call("self:cancel", {"canceller": conn.actor.uid})
 
 
 async def stop_child(child: Child, parent: Actor, *, hard: bool = False) -> int:
