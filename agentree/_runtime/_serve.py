@@ -110,10 +110,14 @@ async def run_child(sock: socket.socket) -> int:
         # The parent channel outlives the runtime: every call's final reply (a
         # CancelAck too) goes out before the channel closes.
         nursery.start_soon(_serve_parent, actor, conn)
-        async with actor_runtime(actor):
-            await trio.sleep_forever()
+        await _serve_until_cancelled(actor)
         await chan.aclose()
     return 0
+
+
+async def _serve_until_cancelled(actor: Actor) -> None:
+    async with actor_runtime(actor):
+        await trio.sleep_forever()
 
 
 async def _serve_parent(actor: Actor, conn: Conn) -> None:
