@@ -44,6 +44,7 @@ log = logging.getLogger("agentree.context")
 
 F = TypeVar("F", bound=Callable[..., Any])
 _UNSET: Any = object()
+_NIL = b"\xc0"  # msgpack's None
 
 
 @overload
@@ -57,8 +58,9 @@ def context(fn: Any = None, /, *, pld_spec: Any = None) -> Any:
         fn: the function (when used as a bare ``@agentree.context``).
         pld_spec: a msgspec type (a ``Struct``, a union of them, ...) that every
             payload of the dialog must match: ``started`` values, stream items and
-            the return value. A mismatch raises :class:`~agentree.MsgTypeError` on
-            the receiving side, naming the field, and the sending side learns of it.
+            the return value (which may also be ``None``). A mismatch raises
+            :class:`~agentree.MsgTypeError` on the receiving side, naming the field,
+            and the sending side learns of it.
     """
 
     def mark(func: F) -> F:
@@ -103,6 +105,7 @@ class Context:
         self._started = False
         self._result: Any = _UNSET
         self._error: BaseException | None = None
+        self._reported = False
 
     @property
     def chan(self) -> Conn:
@@ -120,6 +123,10 @@ class Context:
     # -- sending ---------------------------------------------------------------------
 
     async def _send(self, msg: Msg, *, quiet: bool = False) -> None:
+        final = self._dialog.final
+        if isinstance(final, Error):
+            # The other side failed: this side learns it on its next move.
+            raise unbox_error(final)
         try:
             await self._conn.chan.send(msg)
         except MsgEncodeError as exc:
@@ -157,7 +164,8 @@ class Context:
     def _take_final(self, msg: Msg) -> None:
         """Record the dialog's final message; raise what it carries, if an error."""
         if isinstance(msg, Return):
-            self._result = self._decode(msg.pld)
+            # A typed dialog's function may still return None.
+            self._result = None if bytes(msg.pld) == _NIL else self._decode(msg.pld)
             return
         if isinstance(msg, Error):
             self._error = unbox_error(msg)
@@ -194,12 +202,15 @@ class Context:
         raise trio.EndOfChannel
 
     async def _report(self, exc: BaseException) -> None:
-        """Tell the served side why the opener gives up (a bad payload it sent)."""
-        if self.side == "parent" and not self._dialog.over:
-            await self._send(
-                box_error(exc, cid=self.cid, uid=self._conn.actor.uid, call=self._ns),
-                quiet=True,
-            )
+        """Tell the served side why the opener gives up (a bad payload it sent, or an
+        error in the opener's block); the served task is then cancelled."""
+        if self.side == "parent" and not self._dialog.over and not self._reported:
+            self._reported = True
+            with trio.CancelScope(shield=True):
+                await self._send(
+                    box_error(exc, cid=self.cid, uid=self._conn.actor.uid, call=self._ns),
+                    quiet=True,
+                )
 
     async def _wait_started(self) -> Any:
         msg = await self._next()
@@ -265,8 +276,12 @@ class Context:
         await stream._grant_window()
         try:
             yield stream
-        finally:
-            await stream.aclose()
+        except BaseException:
+            # The dialog fails (or is cancelled) rather than ending cleanly: no Stop,
+            # so the peer does not mistake this for the end of the stream.
+            stream._send_closed = True
+            raise
+        await stream.aclose()
 
     async def cancel(self) -> None:
         """Cancel the served task.
@@ -296,6 +311,11 @@ class Context:
         if exc is None:
             if self._stream is not None:
                 await self._stream.aclose()
+            elif not self._dialog.over:
+                # No stream on this side: it will send nothing, so the served side's
+                # stream (if it opens one) ends instead of waiting forever.
+                with trio.CancelScope(shield=True):
+                    await self._send(Stop(cid=self.cid), quiet=True)
             try:
                 await self.wait_for_result()
             except ContextCancelled as cancelled:
@@ -305,8 +325,13 @@ class Context:
         if self._result is not _UNSET or self._error is not None:
             return
         if not self._dialog.over:
-            await self._conn.cancel_dialog(self.cid)
-            self.cancel_called = True
+            if isinstance(exc, Exception) and not self._own_cancel(exc):
+                # The served side learns why: RemoteActorError where it waits on the
+                # dialog next, and its task is cancelled.
+                await self._report(exc)
+            elif not self._reported:
+                await self._conn.cancel_dialog(self.cid)
+                self.cancel_called = True
         with trio.CancelScope(shield=True) as scope:
             scope.deadline = trio.current_time() + self._conn.actor.options.cancel_timeout
             with suppress(AgentreeError, trio.BrokenResourceError):

@@ -81,7 +81,8 @@ class MsgStream:
             raise trio.ClosedResourceError("this side of the stream is closed for sending")
         ctx = self._ctx
         dialog = ctx._dialog
-        if dialog.credit <= 0 and not dialog.over and not self._allow_overruns:
+        # Before the peer opened its stream there is no window to overrun: wait.
+        if dialog.credit <= 0 and dialog.granted and not dialog.over and not self._allow_overruns:
             raise StreamOverrun(
                 f"the receive window of actor {ctx._conn.peer_name!r} in {ctx._ns}() is full; "
                 "with allow_overruns=False the send is refused instead of waiting"

@@ -96,6 +96,10 @@ class Conn:
                             scope.cancel()
                     case Error(cid=int(cid)):
                         self._deliver(cid, msg, final=True)
+                        # The opener of a dialog served here failed: stop serving it.
+                        scope = self._tasks.get(cid)
+                        if scope is not None:
+                            scope.cancel()
                     case Error():
                         log.error("actor %r reports a channel error: %s", self.peer_name, msg)
                     case _:

@@ -23,6 +23,7 @@ class Dialog:
     Attributes:
         cid: the dialog id on its connection.
         credit: how many more stream items this side may send to the peer.
+        granted: whether the peer granted any credit yet (it opened its stream).
         final: the dialog's final message (``Return``, ``Error`` or ``CancelAck``)
             once it arrived, whether or not the inbox has been read that far.
     """
@@ -35,6 +36,7 @@ class Dialog:
         "cid",
         "credit",
         "final",
+        "granted",
     )
 
     def __init__(self, cid: int) -> None:
@@ -43,6 +45,7 @@ class Dialog:
         self._waiter: trio.lowlevel.Task | None = None
         self._closed: BaseException | None = None
         self.credit = 0
+        self.granted = False
         self._credit_waiter: trio.lowlevel.Task | None = None
         self.final: Msg | None = None
 
@@ -84,6 +87,7 @@ class Dialog:
 
     def grant(self, n: int) -> None:
         self.credit += n
+        self.granted = True
         self._wake_sender()
 
     def note_final(self, msg: Msg) -> None:
