@@ -153,3 +153,45 @@ def test_demo() -> None:
     ), out
     # "A few seconds", with room for a loaded CI machine.
     assert took < 15, f"demo took {took:.1f}s"
+
+
+def test_streams_ping_pong() -> None:
+    out = run_example("streams/ping_pong.py")
+    lines = out.splitlines()
+    assert lines[0] == "started: ready from ponger", out
+    assert lines[1:11] == [f"ping {i} -> pong {i}" for i in range(10)], out
+    assert lines[11:] == ["child counted 10 pings", "context closed cleanly"], out
+
+
+def test_streams_fan_out() -> None:
+    out = run_example("streams/fan_out.py")
+    assert out.splitlines() == [
+        "service: ticking",
+        "consumer-last: 200 ticks, last 199.5",
+        "consumer-max: 200 ticks, max 199.5",
+        "consumer-mean: 200 ticks, mean 149.75",
+        "service and consumers stopped",
+    ], out
+
+
+def test_streams_one_way() -> None:
+    out = run_example("streams/one_way.py")
+    assert out.splitlines() == [
+        "fibonacci below 100: [0, 1, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89]",
+        "sum of 0..1000 from an endless generator: 500500",
+        "generators stopped, nursery closed",
+    ], out
+
+
+def test_streams_typed_dialog() -> None:
+    out = run_example("streams/typed_dialog.py")
+    lines = out.splitlines()
+    assert lines[:4] == [
+        "started with Converted(celsius=0.0, fahrenheit=32.0)",
+        "-40 C -> -40 F",
+        "37 C -> 98.6 F",
+        "100 C -> 212 F",
+    ], out
+    assert lines[4].startswith("the converter refused it: agentree.MsgTypeError: "), out
+    assert lines[4].endswith("Expected `float`, got `str` - at `$.celsius`"), out
+    assert lines[5:] == ["typed dialog done"], out
