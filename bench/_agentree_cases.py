@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 from _common import CaseResult, Config, Measurement, Probe, descendants, format_error
+from _stream_cases import STREAM_CASES
 from _workloads import agentree_echo, agentree_getpid
 
 import agentree
@@ -174,6 +175,7 @@ CASES: dict[str, Case] = {
     "inflight": _inflight_case,
     "teardown": _teardown_case,
 }
+CASES.update(STREAM_CASES)
 
 
 def run_agentree(method: str, impl: str, cfg: Config, keys: list[str]) -> list[Measurement]:

@@ -11,6 +11,7 @@ import time
 from importlib import metadata
 
 from _common import Config, Measurement, Unavailable, Workload, descendants, format_error
+from _raw_stream import STREAM_FOOTNOTES, STREAM_WORKLOADS
 from _report import render_agentree_vs_peers, render_table
 
 AGENTREE_METHODS = {"forkserver": "agentree forkserver", "subprocess": "agentree subprocess"}
@@ -34,6 +35,7 @@ WORKLOADS = [
     Workload("seq", "sequential round trips/s", "rate", ref=RAW),
     Workload("inflight", "round trips/s, 64 in flight", "rate", ref=RAW),
     Workload("teardown", "teardown of 8 after error", "time", ref="mp terminate()+join()"),
+    *STREAM_WORKLOADS,
 ]
 
 FOOTNOTES = {
@@ -93,6 +95,9 @@ FOOTNOTES = {
         "stop). agentree: 8 start_actor() daemons, raise inside the open_nursery() block.",
     ],
 }
+
+
+FOOTNOTES.update(STREAM_FOOTNOTES)
 
 
 def _version(dist: str) -> str:

@@ -28,6 +28,7 @@ from typing import Literal
 import _raw
 import trio
 from _common import WARM_SLEEP, CaseResult, Config, Probe, Unavailable, distinct_note
+from _raw_stream import stream_peer_cases
 from _workloads import (
     barrier_getpid,
     echo,
@@ -438,6 +439,7 @@ def peer_cases() -> list[PeerCase]:
         PeerCase("teardown", "ppe with-block exit", ppe_teardown),
         PeerCase("teardown", "trio_parallel ctx exit", tp["teardown", "trio_parallel ctx exit"]),
     ]
+    cases += [PeerCase(*case) for case in stream_peer_cases()]  # type: ignore[arg-type]
     return cases
 
 
