@@ -21,7 +21,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, NoReturn, TypeVar, overload
 
 import trio
 
@@ -187,18 +187,11 @@ class Context:
             f"cannot {what} {self._ns}(): the other side's task already ended"
         )
 
-    async def _recv_item(self) -> Any:
-        """The next stream item; ``trio.EndOfChannel`` when the peer stopped."""
-        msg = await self._next()
-        if isinstance(msg, Yield):
-            try:
-                return self._decode(msg.pld)
-            except MsgTypeError as exc:
-                await self._report(exc)
-                raise
-        if isinstance(msg, Stop):
-            raise trio.EndOfChannel
-        self._take_final(msg)
+    def _end_of_items(self, msg: Msg) -> NoReturn:
+        """Handle a message other than a stream item where one was awaited: raise
+        ``trio.EndOfChannel`` (the peer stopped or returned) or the dialog's error."""
+        if not isinstance(msg, Stop):
+            self._take_final(msg)
         raise trio.EndOfChannel
 
     async def _report(self, exc: BaseException) -> None:

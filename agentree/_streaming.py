@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._exceptions import AgentreeError, StreamOverrun
-from .msg import Credit, Stop, Yield
+from ._exceptions import AgentreeError, MsgTypeError, StreamOverrun
+from .msg import Credit, Stop, Yield, decode_payload
 
 if TYPE_CHECKING:
     from ._context import Context
@@ -81,14 +81,18 @@ class MsgStream:
             raise trio.ClosedResourceError("this side of the stream is closed for sending")
         ctx = self._ctx
         dialog = ctx._dialog
-        # Before the peer opened its stream there is no window to overrun: wait.
-        if dialog.credit <= 0 and dialog.granted and not dialog.over and not self._allow_overruns:
-            raise StreamOverrun(
-                f"the receive window of actor {ctx._conn.peer_name!r} in {ctx._ns}() is full; "
-                "with allow_overruns=False the send is refused instead of waiting"
-            )
-        if not await dialog.take_credit():
-            ctx._raise_dialog_over("send to")
+        if dialog.credit > 0 and not dialog.over:
+            # The hot path: room in the peer's window.
+            dialog.credit -= 1
+        else:
+            # Before the peer opened its stream there is no window to overrun: wait.
+            if dialog.granted and not dialog.over and not self._allow_overruns:
+                raise StreamOverrun(
+                    f"the receive window of actor {ctx._conn.peer_name!r} in {ctx._ns}() "
+                    "is full; with allow_overruns=False the send is refused instead of waiting"
+                )
+            if not await dialog.take_credit():
+                ctx._raise_dialog_over("send to")
         await ctx._send(Yield(cid=ctx.cid, pld=value))
 
     async def aclose(self) -> None:
@@ -122,23 +126,35 @@ class MsgStream:
     async def _receive(self) -> Any:
         if self._eof:
             raise trio.EndOfChannel
+        ctx = self._ctx
+        dialog = ctx._dialog
+        msg = dialog.get_nowait() or await ctx._next()
+        if type(msg) is not Yield:
+            try:
+                ctx._end_of_items(msg)
+            except trio.EndOfChannel:
+                self._eof = True
+                raise
         try:
-            value = await self._ctx._recv_item()
-        except trio.EndOfChannel:
-            self._eof = True
+            value = decode_payload(msg.pld, ctx._spec)
+        except MsgTypeError as exc:
+            await ctx._report(exc)
             raise
         self._consumed += 1
-        if self._consumed * 2 >= self._window and not self._ctx._dialog.over:
+        if self._consumed * 2 >= self._window and not dialog.over:
+            # Re-grant what was consumed, half a window at a time.
             granted, self._consumed = self._consumed, 0
-            await self._ctx._send(Credit(cid=self._ctx.cid, n=granted), quiet=True)
+            await ctx._send(Credit(cid=ctx.cid, n=granted), quiet=True)
         return value
 
     def __aiter__(self) -> MsgStream:
         return self
 
     async def __anext__(self) -> Any:
+        if self._hub is not None:
+            await self.receive()  # raises: broadcast mode
         try:
-            return await self.receive()
+            return await self._receive()
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
 
