@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Any, Literal, NoReturn, TypeVar, overload
@@ -106,6 +107,9 @@ class Context:
         self._result: Any = _UNSET
         self._error: BaseException | None = None
         self._reported = False
+        # Stream messages taken from the inbox by wait_for_result(), for the stream.
+        self._stash: deque[Msg] = deque()
+        self._stream_open = False
 
     @property
     def chan(self) -> Conn:
@@ -187,12 +191,19 @@ class Context:
             f"cannot {what} {self._ns}(): the other side's task already ended"
         )
 
-    def _end_of_items(self, msg: Msg) -> NoReturn:
-        """Handle a message other than a stream item where one was awaited: raise
-        ``trio.EndOfChannel`` (the peer stopped or returned) or the dialog's error."""
-        if not isinstance(msg, Stop):
+    def _end_of_items(self, msg: Msg | None) -> NoReturn:
+        """Handle a message other than a stream item where one was awaited (``None``:
+        the final message was already taken): raise ``trio.EndOfChannel`` (the peer
+        stopped or returned) or the dialog's error."""
+        if msg is None:
+            if self._error is not None:
+                raise self._error
+        elif not isinstance(msg, Stop):
             self._take_final(msg)
         raise trio.EndOfChannel
+
+    def _final_taken(self) -> bool:
+        return self._result is not _UNSET or self._error is not None
 
     async def _report(self, exc: BaseException) -> None:
         """Tell the served side why the opener gives up (a bad payload it sent, or an
@@ -224,7 +235,9 @@ class Context:
     async def wait_for_result(self) -> Any:
         """Wait for the served function's return value (the opener's side only).
 
-        Stream items nobody received are dropped (and logged) on the way.
+        Called inside this side's open stream block, stream items that arrive
+        meanwhile are kept for the stream (at most its window: no credit is granted
+        while nobody reads). After the stream block, unread items are dropped.
 
         Raises:
             RemoteActorError: the function raised.
@@ -235,7 +248,10 @@ class Context:
         while self._result is _UNSET and self._error is None:
             msg = await self._next()
             if isinstance(msg, Yield | Stop):
-                log.debug("%s: dropping an unread %s", self._ns, type(msg).__name__)
+                if self._stream_open:
+                    self._stash.append(msg)
+                else:
+                    log.debug("%s: dropping an unread %s", self._ns, type(msg).__name__)
                 continue
             self._take_final(msg)
         if self._error is not None:
@@ -267,6 +283,7 @@ class Context:
             self, msg_buffer_size=msg_buffer_size, allow_overruns=allow_overruns
         )
         await stream._grant_window()
+        self._stream_open = True
         try:
             yield stream
         except BaseException:
@@ -274,6 +291,8 @@ class Context:
             # so the peer does not mistake this for the end of the stream.
             stream._send_closed = True
             raise
+        finally:
+            self._stream_open = False
         await stream.aclose()
 
     async def cancel(self) -> None:
@@ -378,13 +397,16 @@ async def open_stream_from(
     try:
         await conn.send_start(cid, ns, kwargs, "gen")
         await stream._grant_window()
+        ctx._stream_open = True
         try:
             yield stream
         except BaseException as exc:
+            ctx._stream_open = False
             await ctx._finish(exc)
             if ctx._own_cancel(exc):
                 return
             raise
+        ctx._stream_open = False
         if not stream._eof:
             # Left before the generator was exhausted: stop it.
             await ctx.cancel()

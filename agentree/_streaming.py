@@ -128,7 +128,13 @@ class MsgStream:
             raise trio.EndOfChannel
         ctx = self._ctx
         dialog = ctx._dialog
-        msg = dialog.get_nowait() or await ctx._next()
+        msg = ctx._stash.popleft() if ctx._stash else dialog.get_nowait()
+        if msg is None:
+            if ctx._final_taken():
+                # wait_for_result() took the final message: nothing more comes.
+                self._eof = True
+                ctx._end_of_items(None)
+            msg = await ctx._next()
         if type(msg) is not Yield:
             try:
                 ctx._end_of_items(msg)
