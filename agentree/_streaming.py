@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._exceptions import AgentreeError, MsgTypeError, StreamOverrun
+from ._exceptions import AgentreeError, MsgEncodeError, MsgTypeError, StreamOverrun
 from .msg import Credit, Stop, Yield, decode_payload
 
 if TYPE_CHECKING:
@@ -93,7 +93,12 @@ class MsgStream:
                 )
             if not await dialog.take_credit():
                 ctx._raise_dialog_over("send to")
-        await ctx._send(Yield(cid=ctx.cid, pld=value))
+        try:
+            await ctx._conn.chan.send(Yield(cid=ctx.cid, pld=value))
+        except MsgEncodeError as exc:
+            raise MsgEncodeError(
+                f"{exc} (a stream item in {ctx._ns}() with {ctx._conn.peer_name!r})"
+            ) from exc
 
     async def aclose(self) -> None:
         """Close our sending side: the peer's ``async for`` ends once it drains."""

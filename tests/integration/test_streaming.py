@@ -10,6 +10,7 @@ from pathlib import Path
 import psutil
 import pytest
 import trio
+import trio.testing
 
 import agentree
 from agentree._streaming import DEFAULT_MSG_BUFFER_SIZE
@@ -186,6 +187,37 @@ async def test_a_peer_killed_mid_stream_is_transport_closed_promptly() -> None:
             killed: list[float] = []
             with pytest.raises(agentree.TransportClosed) as info:
                 await _kill_mid_stream(portal, killed)
+            assert trio.current_time() - killed[0] < 1.0
+            assert "doomed" in str(info.value)
+
+
+async def _send_until_broken(portal: agentree.Portal, killed: list[float]) -> None:
+    async with (
+        portal.open_context(funcs.sleep_and_record, key="never") as (ctx, pid),
+        ctx.open_stream() as stream,
+    ):
+
+        async def kill_once_blocked() -> None:
+            await trio.testing.wait_all_tasks_blocked()
+            os.kill(pid, signal.SIGKILL)
+            killed.append(trio.current_time())
+
+        # The child never opens its stream: the send waits for credit.
+        try:
+            async with trio.open_nursery() as tn:
+                tn.start_soon(kill_once_blocked)
+                await stream.send("stuck")
+        except* agentree.TransportClosed as group:
+            raise group.exceptions[0] from None
+
+
+async def test_a_peer_killed_while_we_wait_to_send_is_transport_closed() -> None:
+    with trio.fail_after(15):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("doomed", enable_modules=[MODULE])
+            killed: list[float] = []
+            with pytest.raises(agentree.TransportClosed) as info:
+                await _send_until_broken(portal, killed)
             assert trio.current_time() - killed[0] < 1.0
             assert "doomed" in str(info.value)
 
