@@ -225,6 +225,7 @@ class Context:
                 await self._report(exc)
                 raise
         if isinstance(msg, Return):
+            self._take_final(msg)
             raise AgentreeError(
                 f"{self._ns}() in actor {self._conn.peer_name!r} returned without calling "
                 "ctx.started()"

@@ -59,9 +59,12 @@ async def test_error_before_started_is_raised_by_open_context() -> None:
                     pytest.fail("the block must not run")
             assert info.value.boxed_type is KeyError
             assert "fail_before_started" in info.value.tb_str
+            start = trio.current_time()
             with pytest.raises(agentree.AgentreeError, match="without calling"):
                 async with portal.open_context(funcs.return_without_started):
                     pytest.fail("the block must not run")
+            # The dialog is over: nothing waits for a final message that never comes.
+            assert trio.current_time() - start < PROMPT / 2
 
 
 async def test_not_a_context_function_is_refused() -> None:
