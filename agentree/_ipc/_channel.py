@@ -22,6 +22,8 @@ __all__ = ["DEFAULT_MAX_FRAME_SIZE", "Channel"]
 DEFAULT_MAX_FRAME_SIZE = 64 * 1024 * 1024
 _HEADER = 4
 _READ_SIZE = 64 * 1024
+# Frames with at least this much left to read get a buffer of their own.
+_LARGE_READ = 1024 * 1024
 # How long a started frame may take to write: generous next to local socket speeds.
 _WRITE_GRACE = 10.0
 _WRITE_MIN_RATE = 10 * 1024 * 1024
@@ -205,7 +207,7 @@ class Channel:
         """
         return decode_msg(await self.recv_frame())
 
-    async def recv_frame(self) -> bytes:
+    async def recv_frame(self) -> bytes | bytearray:
         """Receive one raw frame body (the unit that :meth:`recv` decodes)."""
         buf = self._rbuf
         while True:
@@ -218,10 +220,12 @@ class Channel:
                     )
                 end = _HEADER + size
                 if len(buf) >= end:
-                    frame = bytes(buf[_HEADER:end])
+                    frame = bytes(memoryview(buf)[_HEADER:end])
                     del buf[:end]
                     return frame
                 want = end - len(buf)
+                if want >= _LARGE_READ and self._sock is not None:
+                    return await self._recv_large(size)
             else:
                 want = _HEADER - len(buf)
             data = await self._receive_some(max(want, _READ_SIZE))
@@ -234,6 +238,43 @@ class Channel:
                     )
                 raise TransportClosed(f"{self.name} closed the channel")
             buf += data
+
+    async def _recv_large(self, size: int) -> bytearray:
+        """Read the rest of a large frame straight into a buffer of its own, instead
+        of growing, copying and shifting the read buffer."""
+        assert self._sock is not None
+        buf = self._rbuf
+        frame = bytearray(size)
+        got = len(buf) - _HEADER
+        frame[:got] = memoryview(buf)[_HEADER:]
+        header = bytes(buf[:_HEADER])
+        buf.clear()
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            with memoryview(frame) as view:
+                while got < size:
+                    try:
+                        n = self._sock.recv_into(view[got:])
+                    except BlockingIOError:
+                        await trio.lowlevel.wait_readable(self._sock)
+                        continue
+                    except OSError as exc:
+                        raise TransportClosed(f"channel to {self.name} broke: {exc}") from exc
+                    if not n:
+                        self._eof = True
+                        raise TransportClosed(
+                            f"{self.name} closed the channel in the middle of a frame "
+                            f"({got} of {size} bytes received)"
+                        )
+                    got += n
+        except trio.ClosedResourceError as exc:
+            raise TransportClosed(f"channel to {self.name} is closed") from exc
+        except BaseException:
+            # Keep what arrived, so that a later receive goes on from there.
+            buf[:] = header + frame[:got]
+            raise
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return frame
 
     async def _receive_some(self, max_bytes: int) -> bytes | bytearray:
         if self._closed:

@@ -35,7 +35,7 @@ encode = _encoder.encode
 encode_into = _encoder.encode_into
 
 
-def decode_msg(data: bytes | memoryview) -> Msg:
+def decode_msg(data: bytes | bytearray | memoryview) -> Msg:
     """Decode one frame body into a message.
 
     Raises:

@@ -7,6 +7,7 @@ so these exercise the dialog logic itself: flow control, overruns, stop, broadca
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -229,3 +230,40 @@ def test_context_needs_an_async_function() -> None:
 
     with pytest.raises(TypeError, match="async function"):
         agentree.context(sync)
+
+
+async def test_large_frames_over_a_socket_arrive_whole_even_after_a_cancelled_receive() -> None:
+    """A frame of several MiB is read into a buffer of its own; a receive cancelled
+    in the middle of it keeps what arrived, and the next receive completes it."""
+    ours, theirs = socket.socketpair()
+    channel = Channel.from_socket(ours)
+    payload = bytes(range(256)) * (3 * 4096)  # 3 MiB
+    body = encode(Yield(cid=7, pld=msgspec.Raw(encode(payload))))
+    data = len(body).to_bytes(4, "big") + body
+    peer = trio.SocketStream(trio.socket.from_stdlib_socket(theirs))
+    half = len(data) // 2
+    got: list[Any] = []
+
+    async def receive_into(scope_box: list[trio.CancelScope]) -> None:
+        with trio.CancelScope() as scope:
+            scope_box.append(scope)
+            got.append(await channel.recv())
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as tn:
+            box: list[trio.CancelScope] = []
+            tn.start_soon(receive_into, box)
+            await peer.send_all(data[:half])
+            await trio.testing.wait_all_tasks_blocked()
+            box[0].cancel()
+        assert got == []
+        async with trio.open_nursery() as tn:
+            tn.start_soon(peer.send_all, data[half:])
+            msg = await channel.recv()
+        assert isinstance(msg, Yield)
+        assert msg.cid == 7
+        assert decode_payload(msg.pld) == payload
+        await peer.aclose()
+        with pytest.raises(agentree.TransportClosed):
+            await channel.recv()
+        await channel.aclose()
