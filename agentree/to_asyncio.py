@@ -131,6 +131,12 @@ class _Task:
             self._failure = self._read_failure()
         return self._failure
 
+    def raise_failure(self) -> None:
+        """Raise the error the finished task failed with (see :meth:`failure`)."""
+        error = self.failure()
+        if error is not None:
+            raise error
+
     def _read_failure(self) -> BaseException | None:
         task = self.task
         if task.cancelled():
@@ -176,10 +182,9 @@ async def run_task(aio_fn: AioFn, **kwargs: Any) -> Any:
     except BaseException:
         # Cancelled on the trio side: the asyncio task goes too, and is waited for.
         await task.cancel_and_wait()
-        error = task.failure()
-        if error is not None and not isinstance(error, AsyncioCancelled):
-            raise error  # an error raised while cancelling replaces the cancellation
-        raise
+        if task.failure() is None or isinstance(task.failure(), AsyncioCancelled):
+            raise
+        # An error the task raised while being cancelled replaces the cancellation.
     error = task.failure()
     if error is not None:
         raise error
@@ -277,8 +282,9 @@ class LinkedChannel:
     """The trio side of :func:`open_channel_from`: a two-way channel to one asyncio task.
 
     ``send()`` goes to the task's ``from_trio``; ``receive()`` and ``async for`` give
-    what the task sent with ``to_trio``. Iteration ends when the task closes
-    ``to_trio`` or returns; if the task failed, ``receive()`` raises its error.
+    what the task sent with ``to_trio``, every value it sent, even after it failed.
+    Iteration ends when the task closes ``to_trio`` or returns; if the task failed,
+    ``receive()`` then raises its error.
     Users get one from :func:`open_channel_from`, never construct it.
     """
 
@@ -317,6 +323,19 @@ class LinkedChannel:
             BaseException: the error the asyncio task failed with.
         """
         try:
+            value = self._recv.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        except trio.EndOfChannel:
+            self._raise_failure()
+            await trio.lowlevel.checkpoint()
+            raise
+        else:
+            # A value the task sent is never lost, not even to a cancellation: the
+            # caller gets it, and a pending cancel hits its next checkpoint.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return value
+        try:
             return await self._recv.receive()
         except trio.EndOfChannel:
             self._raise_failure()
@@ -324,7 +343,7 @@ class LinkedChannel:
 
     def _raise_failure(self) -> None:
         if _is_failure(self._task):
-            raise self._task.failure()  # type: ignore[misc]
+            self._task.raise_failure()
 
     def __aiter__(self) -> LinkedChannel:
         return self
@@ -407,7 +426,7 @@ async def open_channel_from(
         chan._close()
         await task.cancel_and_wait()
     if _is_failure(task):
-        raise task.failure()  # type: ignore[misc]
+        task.raise_failure()
 
 
 def _is_failure(task: _Task) -> bool:
