@@ -7,6 +7,12 @@ pending", "coroutine ... was never awaited" and any traceback would show there.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +21,7 @@ import trio
 import agentree
 from agentree import to_asyncio
 
-from . import _aio_funcs, _aiohttp_funcs, _funcs
+from . import _aio_funcs, _aiohttp_funcs, _checks, _funcs
 
 START_METHODS = ["forkserver", "subprocess"]
 TIMEOUT = 30
@@ -281,6 +287,52 @@ def test_infected_root_gets_child_errors(capfd: pytest.CaptureFixture[str]) -> N
         agentree.run_as_asyncio_guest(_root_error_main)
     assert info.value.boxed_type is ValueError
     assert_clean_stderr(capfd)
+
+
+AIO_TREE = Path(__file__).parent / "scripts" / "aio_tree.py"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+async def test_sigint_to_infected_root(tmp_path: Path) -> None:
+    """Ctrl-C in an asyncio-hosted root tears down its tree, infected children too."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    stderr_path = tmp_path / "aio_tree.stderr"
+    with trio.fail_after(TIMEOUT):
+        with stderr_path.open("wb") as stderr:
+            proc = await trio.lowlevel.open_process(
+                [sys.executable, str(AIO_TREE)],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+                cwd=str(tmp_path),
+                start_new_session=True,
+            )
+        tree: list[Any] = []
+        try:
+            assert proc.stdout is not None
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = await proc.stdout.receive_some(4096)
+                if not chunk:
+                    pytest.fail(f"aio_tree.py ended early:\n{stderr_path.read_text()}")
+                line += chunk
+            report = json.loads(line)
+            tree = _checks.processes([report["root"], *report["actors"]])
+            assert len(tree) == 4
+            os.kill(report["root"], signal.SIGINT)
+            await proc.wait()
+            assert proc.returncode != 0
+            err = stderr_path.read_text()
+            assert "KeyboardInterrupt" in err, err
+            assert not [m for m in STDERR_MARKERS[:-1] if m in err], err
+            await _checks.wait_gone(tree)
+        finally:
+            for leftover in _checks.alive(tree):
+                leftover.kill()
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
 
 # -- aiohttp ------------------------------------------------------------------------------
