@@ -56,13 +56,18 @@ async def aio_relay_echo(ctx: agentree.Context) -> None:
                 await stream.send(await chan.receive())
 
 
-async def _echo_rate(stream: agentree.MsgStream, n: int) -> float:
+# Round trips per slice: the two rows alternate slice by slice, so that a change in
+# machine load during a repetition hits both alike.
+SLICE = 50
+
+
+async def _echo_time(stream: agentree.MsgStream, start: int, n: int) -> float:
     t0 = time.perf_counter()
-    for i in range(n):
+    for i in range(start, start + n):
         await stream.send(i)
         if await stream.receive() != i:
             raise RuntimeError("bad echo reply")
-    return n / (time.perf_counter() - t0)
+    return time.perf_counter() - t0
 
 
 async def _measure(cfg: Config, plain: Measurement, infected: Measurement) -> None:
@@ -76,11 +81,14 @@ async def _measure(cfg: Config, plain: Measurement, infected: Measurement) -> No
             ctx_aio.open_stream() as s_aio,
         ):
             for rep in range(cfg.repeat + 1):
-                rate_trio = await _echo_rate(s_trio, cfg.seq_calls)
-                rate_aio = await _echo_rate(s_aio, cfg.seq_calls)
+                spent_trio = spent_aio = 0.0
+                for start in range(0, cfg.seq_calls, SLICE):
+                    n = min(SLICE, cfg.seq_calls - start)
+                    spent_trio += await _echo_time(s_trio, start, n)
+                    spent_aio += await _echo_time(s_aio, start, n)
                 if rep:
-                    plain.samples.append(rate_trio)
-                    infected.samples.append(rate_aio)
+                    plain.samples.append(cfg.seq_calls / spent_trio)
+                    infected.samples.append(cfg.seq_calls / spent_aio)
         await an.cancel()
 
 
