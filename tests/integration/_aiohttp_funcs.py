@@ -84,22 +84,32 @@ async def fetch_paths(ctx: agentree.Context, base_url: str, paths: list[str]) ->
     return sent
 
 
+@agentree.context
+async def serve_http(ctx: agentree.Context) -> None:
+    """Run the aiohttp server in this (infected) actor until the context is cancelled."""
+    async with open_server() as address:
+        await ctx.started(list(address))
+        await trio.sleep_forever()
+
+
+async def collect(portal: agentree.Portal, base_url: str, paths: list[str]) -> list[Any]:
+    """Have the fetcher behind ``portal`` fetch ``paths``; return what it streamed."""
+    results: list[dict[str, Any]] = []
+    async with portal.open_context(fetch_paths, base_url=base_url, paths=paths) as (ctx, count):
+        assert count == len(paths)
+        async with ctx.open_stream() as stream:
+            async for result in stream:
+                results.append(result)
+        assert await ctx.wait_for_result() == len(paths)
+    order = {path: i for i, path in enumerate(paths)}
+    return sorted(results, key=lambda r: order[r["path"]])
+
+
 async def fetch_all_through_child(paths: list[str]) -> list[dict[str, Any]]:
     """The root's main: serve, spawn an infected fetcher, collect its stream."""
-    results: list[dict[str, Any]] = []
     with trio.fail_after(TIMEOUT):
         async with open_server() as (host, port), agentree.open_nursery() as an:
             portal = await an.start_actor("fetcher", enable_modules=[MODULE], infect_asyncio=True)
-            base_url = f"http://{host}:{port}"
-            async with portal.open_context(fetch_paths, base_url=base_url, paths=paths) as (
-                ctx,
-                count,
-            ):
-                assert count == len(paths)
-                async with ctx.open_stream() as stream:
-                    async for result in stream:
-                        results.append(result)
-                assert await ctx.wait_for_result() == len(paths)
+            results = await collect(portal, f"http://{host}:{port}", paths)
             await portal.cancel_actor()
-    order = {path: i for i, path in enumerate(paths)}
-    return sorted(results, key=lambda r: order[r["path"]])
+    return results

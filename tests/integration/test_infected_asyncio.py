@@ -348,3 +348,29 @@ def test_aiohttp_client_streams_through_context(capfd: pytest.CaptureFixture[str
     got = agentree.run_as_asyncio_guest(_aiohttp_funcs.fetch_all_through_child, paths)
     assert got == [{"path": p, "status": 200, "body": f"hello from {p}"} for p in paths]
     assert_clean_stderr(capfd)
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+async def test_aiohttp_between_infected_actors_under_trio_root(
+    start_method: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A plain trio root: the aiohttp server runs in one infected actor, the client in
+    another, and the client's results stream back to the root through a context."""
+    paths = [f"/item/{i}" for i in range(6)]
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery(start_method=start_method) as an:
+            assert not agentree.current_actor().is_infected_aio()
+            server = await an.start_actor(
+                "server", enable_modules=[_aiohttp_funcs.MODULE], infect_asyncio=True
+            )
+            fetcher = await an.start_actor(
+                "fetcher", enable_modules=[_aiohttp_funcs.MODULE], infect_asyncio=True
+            )
+            async with server.open_context(_aiohttp_funcs.serve_http) as (ctx, address):
+                host, port = address
+                assert host == "127.0.0.1"
+                got = await _aiohttp_funcs.collect(fetcher, f"http://{host}:{port}", paths)
+                await ctx.cancel()
+            await an.cancel()
+    assert got == [{"path": p, "status": 200, "body": f"hello from {p}"} for p in paths]
+    assert_clean_stderr(capfd)

@@ -233,6 +233,62 @@ def test_channel_kwargs_and_async_for_on_trio_side() -> None:
     guest(main)
 
 
+def test_cancelled_receive_takes_nothing() -> None:
+    """While the task runs, a cancelled receive leaves the buffered values in place."""
+
+    async def aio_two(to_trio: to_asyncio.ToTrio, from_trio: to_asyncio.FromTrio) -> None:
+        to_trio.send_nowait("up")
+        to_trio.send_nowait(1)
+        to_trio.send_nowait(2)
+        await from_trio.get()
+
+    async def main() -> None:
+        async with to_asyncio.open_channel_from(aio_two) as (_first, chan):
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await chan.receive()
+            assert scope.cancelled_caught
+            assert [await chan.receive(), await chan.receive()] == [1, 2]
+            await chan.send("bye")
+
+    guest(main)
+
+
+def test_burst_of_ready_values_lets_other_tasks_run() -> None:
+    """Receiving many ready values still yields to other trio tasks now and then."""
+
+    async def aio_burst(to_trio: to_asyncio.ToTrio, from_trio: to_asyncio.FromTrio) -> None:
+        to_trio.send_nowait("up")
+        for i in range(200):
+            to_trio.send_nowait(i)
+        to_trio.close()
+
+    async def main() -> None:
+        ticks = 0
+        got: list[int] = []
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await trio.lowlevel.checkpoint()
+
+        async with trio.open_nursery() as tn:
+            tn.start_soon(ticker)
+            async with to_asyncio.open_channel_from(aio_burst) as (_first, chan):
+                # The task sent all 200 values in one step, before its first one
+                # arrived here: every receive below finds a value ready.
+                before = ticks
+                async for value in chan:
+                    got.append(value)
+                during = ticks - before
+            tn.cancel_scope.cancel()
+        assert got == list(range(200))
+        assert during >= 200 // 16
+
+    guest(main)
+
+
 def test_asyncio_side_close_ends_trio_iteration() -> None:
     async def aio_close_early(to_trio: to_asyncio.ToTrio, from_trio: to_asyncio.FromTrio) -> None:
         to_trio.send_nowait("first")
