@@ -405,10 +405,17 @@ async def open_channel_from(
         AsyncioTaskExited: the task ended (or closed ``to_trio``) before sending
             its first value.
         AsyncioCancelled: the task was cancelled from the asyncio side.
-        TypeError: ``aio_fn`` is not a coroutine function.
+        TypeError: ``aio_fn`` is not a coroutine function, or ``kwargs`` names
+            ``to_trio`` or ``from_trio``.
         BaseException: whatever ``aio_fn`` raises.
     """
     loop = _require_loop("open_channel_from", aio_fn)
+    taken = sorted({"to_trio", "from_trio"} & kwargs.keys())
+    if taken:
+        raise TypeError(
+            f"to_asyncio.open_channel_from({_fn_name(aio_fn)}): {', '.join(taken)} is "
+            "passed by the bridge itself, not as an argument"
+        )
     send, recv = trio.open_memory_channel[Any](math.inf)
     from_trio = FromTrio()
     fn_kwargs = {"to_trio": ToTrio(send), "from_trio": from_trio, **kwargs}

@@ -170,6 +170,15 @@ def test_run_task_needs_a_coroutine_function() -> None:
     guest(main)
 
 
+def test_channel_arguments_are_not_overridden() -> None:
+    async def main() -> None:
+        with pytest.raises(TypeError, match="to_trio is passed by the bridge"):
+            async with to_asyncio.open_channel_from(aio_echo, to_trio=None):
+                pytest.fail("the block must not run")
+
+    guest(main)
+
+
 async def test_outside_an_infected_actor() -> None:
     """Under plain trio there is no asyncio loop: a clear typed error, nothing started."""
     coro_made: list[int] = []
