@@ -8,6 +8,8 @@ from ._context import Context as Context
 from ._context import context as context
 from ._exceptions import ActorTooSlowError as ActorTooSlowError
 from ._exceptions import AgentreeError as AgentreeError
+from ._exceptions import AsyncioCancelled as AsyncioCancelled
+from ._exceptions import AsyncioTaskExited as AsyncioTaskExited
 from ._exceptions import AuthenticationError as AuthenticationError
 from ._exceptions import ContextCancelled as ContextCancelled
 from ._exceptions import FrameTooLarge as FrameTooLarge
@@ -17,6 +19,7 @@ from ._exceptions import MsgEncodeError as MsgEncodeError
 from ._exceptions import MsgTypeError as MsgTypeError
 from ._exceptions import NoRuntime as NoRuntime
 from ._exceptions import NotAddressable as NotAddressable
+from ._exceptions import NotInfectedAsyncio as NotInfectedAsyncio
 from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import RemoteActorError as RemoteActorError
 from ._exceptions import SpawnError as SpawnError
@@ -29,6 +32,7 @@ from ._root import open_root_actor as open_root_actor
 from ._runtime import Actor as Actor
 from ._runtime import current_actor as current_actor
 from ._runtime import is_root_process as is_root_process
+from ._runtime._guest import run_as_asyncio_guest as run_as_asyncio_guest
 from ._streaming import BroadcastReceiver as BroadcastReceiver
 from ._streaming import MsgStream as MsgStream
 
@@ -37,6 +41,8 @@ __all__ = [
     "ActorNursery",
     "ActorTooSlowError",
     "AgentreeError",
+    "AsyncioCancelled",
+    "AsyncioTaskExited",
     "AuthenticationError",
     "BroadcastReceiver",
     "Context",
@@ -49,6 +55,7 @@ __all__ = [
     "MsgTypeError",
     "NoRuntime",
     "NotAddressable",
+    "NotInfectedAsyncio",
     "Portal",
     "ProtocolError",
     "RemoteActorError",
@@ -61,4 +68,14 @@ __all__ = [
     "log",
     "open_nursery",
     "open_root_actor",
+    "run_as_asyncio_guest",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # ``agentree.to_asyncio`` imports asyncio, so it is imported on first use only.
+    if name == "to_asyncio":
+        import importlib
+
+        return importlib.import_module(".to_asyncio", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

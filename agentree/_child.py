@@ -38,10 +38,18 @@ def run_from_fd(fd: int, expected_parent: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import trio
 
-    from ._runtime._serve import run_child
+    from ._runtime._serve import receive_spec, run_child
 
     sock = socket.socket(fileno=fd)
-    return trio.run(run_child, sock)
+    spec = receive_spec(sock)
+    if spec is None:
+        sock.close()
+        return 3
+    if spec.infect_asyncio:
+        from ._runtime._guest import run_as_asyncio_guest
+
+        return run_as_asyncio_guest(run_child, sock, spec)
+    return trio.run(run_child, sock, spec)
 
 
 def main() -> None:

@@ -20,8 +20,13 @@ Every error agentree raises on purpose derives from :class:`AgentreeError`::
     ├── SpawnError                a child process that failed to start or to handshake
     ├── StreamOverrun             a stream's receive buffer overflowed
     ├── ActorTooSlowError         a peer that did not answer within its deadline
-    └── NoRuntime                 an actor API used outside a running actor
-                                  (also a RuntimeError)
+    ├── NoRuntime                 an actor API used outside a running actor
+    │                             (also a RuntimeError)
+    ├── NotInfectedAsyncio        an asyncio bridge call where trio is not a guest
+    │                             on an asyncio loop (also a RuntimeError)
+    ├── AsyncioCancelled          an asyncio task cancelled from the asyncio side
+    └── AsyncioTaskExited         an asyncio task that ended before sending the
+                                  first value its trio side waits for
 
 This module imports nothing from agentree, so every layer may import it.
 """
@@ -33,6 +38,8 @@ from typing import Any
 __all__ = [
     "ActorTooSlowError",
     "AgentreeError",
+    "AsyncioCancelled",
+    "AsyncioTaskExited",
     "AuthenticationError",
     "ContextCancelled",
     "FrameTooLarge",
@@ -42,6 +49,7 @@ __all__ = [
     "MsgTypeError",
     "NoRuntime",
     "NotAddressable",
+    "NotInfectedAsyncio",
     "ProtocolError",
     "RemoteActorError",
     "SpawnError",
@@ -186,3 +194,27 @@ class ActorTooSlowError(AgentreeError):
 
 class NoRuntime(AgentreeError, RuntimeError):
     """An actor API was used where no actor runtime is running."""
+
+
+class NotInfectedAsyncio(AgentreeError, RuntimeError):
+    """An ``agentree.to_asyncio`` call where trio is not running on an asyncio loop.
+
+    Only an infected-asyncio actor (``infect_asyncio=True``) or a root started with
+    ``run_as_asyncio_guest`` has an asyncio loop to run asyncio tasks on.
+    """
+
+
+class AsyncioCancelled(AgentreeError):
+    """The asyncio task a trio task waits on was cancelled from the asyncio side.
+
+    The asyncio ``CancelledError`` is the ``__cause__``. Cancelling the trio side
+    also cancels the asyncio task, but then trio's own ``Cancelled`` propagates.
+    """
+
+
+class AsyncioTaskExited(AgentreeError):
+    """An asyncio task ended before sending the first value its trio side waits for.
+
+    ``open_channel_from`` waits for the asyncio function's first value; a function
+    that returns without sending one gets this error on the trio side.
+    """

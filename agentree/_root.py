@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 import trio
 
 from . import log as agentree_log
-from ._exceptions import AgentreeError
+from ._exceptions import AgentreeError, NotInfectedAsyncio
 from ._ipc import make_private_dir, remove_private_dir
 from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
+from ._runtime._guest import host_loop
 from ._spawn import Forkserver, start_forkserver
 
 __all__ = ["open_root_actor"]
@@ -27,6 +28,7 @@ async def open_root_actor(
     max_frame_size: int | None = None,
     cancel_timeout: float | None = None,
     terminate_timeout: float | None = None,
+    infect_asyncio: bool = False,
 ) -> AsyncIterator[Actor]:
     """Run this trio program as the root actor of a new tree.
 
@@ -45,12 +47,24 @@ async def open_root_actor(
             SIGTERM (default 1.0).
         terminate_timeout: seconds a child gets after SIGTERM before SIGKILL
             (default 1.0).
+        infect_asyncio: require this trio run to be a guest on an asyncio loop
+            (started with :func:`agentree.run_as_asyncio_guest`). A root running as
+            such a guest is infected even without it.
 
     Raises:
         AgentreeError: an actor runtime is already running here.
+        NotInfectedAsyncio: ``infect_asyncio`` is set but trio is not running as a
+            guest on an asyncio loop.
     """
     if current_actor_or_none() is not None:
         raise AgentreeError("an agentree actor is already running in this task tree")
+    infected = host_loop() is not None
+    if infect_asyncio and not infected:
+        raise NotInfectedAsyncio(
+            f"open_root_actor(name={name!r}, infect_asyncio=True) needs trio to run as a "
+            "guest on an asyncio loop: start the program with "
+            "agentree.run_as_asyncio_guest(main) instead of trio.run(main)"
+        )
     main_path, main_name = main_origin()
     options = RuntimeOptions(start_method=start_method).evolve(
         debug_mode=debug_mode,
@@ -70,7 +84,11 @@ async def open_root_actor(
             forkserver = await start_forkserver(tmpdir)
             options = options.evolve(tmpdir=tmpdir, forkserver_path=forkserver.path)
         actor = Actor(
-            name, is_root=True, enable_modules=set(enable_modules or ()), options=options
+            name,
+            is_root=True,
+            enable_modules=set(enable_modules or ()),
+            options=options,
+            infect_asyncio=infected,
         )
         agentree_log.configure(loglevel, name)
         async with actor_runtime(actor):

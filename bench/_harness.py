@@ -36,6 +36,17 @@ WORKLOADS = [
     Workload("inflight", "round trips/s, 64 in flight", "rate", ref=RAW),
     Workload("teardown", "teardown of 8 after error", "time", ref="mp terminate()+join()"),
     *STREAM_WORKLOADS,
+    # bench/_aio_cases.py: ratio = infected actor / plain trio actor, same start method.
+    Workload(
+        "aioecho",
+        "context echo round trips/s",
+        "rate",
+        ref="agentree forkserver trio actor",
+        ref_for={
+            "agentree subprocess trio actor": "agentree subprocess trio actor",
+            "agentree subprocess infected": "agentree subprocess trio actor",
+        },
+    ),
 ]
 
 FOOTNOTES = {
@@ -93,6 +104,14 @@ FOOTNOTES = {
         "cannot interrupt running tasks, so its workers are idle. trio_parallel: raise inside "
         "'async with open_worker_context(FORKSERVER)' holding 8 cached idle workers (graceful "
         "stop). agentree: 8 start_actor() daemons, raise inside the open_nursery() block.",
+    ],
+    "aioecho": [
+        "context echo: seq-calls sequential stream.send(i) + stream.receive() round trips "
+        "through one open_context stream. trio actor: a plain actor echoes on its stream. "
+        "infected: an infect_asyncio=True actor relays each item to an asyncio task "
+        "(to_asyncio.open_channel_from) and back (tractor's README example). Both actors "
+        "run at once and alternate every 50 round trips (so load changes hit both alike); "
+        "ratio = infected / trio actor.",
     ],
 }
 
@@ -255,7 +274,16 @@ def _run_agentree(
         return [Measurement(k, label, error=reason) for k in keys for label in labels], "n/a"
     status = str(getattr(agentree, "__version__", None) or _version("agentree"))
     out: list[Measurement] = []
+    if "aioecho" in keys:
+        import _aio_cases
+
+        t0 = time.perf_counter()
+        out += _aio_cases.run_aio(cfg, methods)
+        _progress(f"[agentree] {'infected asyncio echo':<28} {time.perf_counter() - t0:5.1f}s")
+    keys = [k for k in keys if k in _agentree_cases.CASES]
     for method, label in zip(methods, labels, strict=True):
+        if not keys:
+            break
         t0 = time.perf_counter()
         results = _agentree_cases.run_agentree(method, label, cfg, keys)
         for m in results:

@@ -47,7 +47,7 @@ def _line(cells: Iterable[str]) -> str:
 def _order(workload: Workload, rows: list[Measurement]) -> list[Measurement]:
     """Order a group: reference first, then agentree rows, then the other peers."""
     ref = [m for m in rows if m.impl == workload.ref]
-    ours = [m for m in rows if m.impl.startswith(AGENTREE_PREFIX)]
+    ours = [m for m in rows if m.impl.startswith(AGENTREE_PREFIX) and m not in ref]
     rest = [m for m in rows if m not in ref and m not in ours]
     return ref + ours + rest
 
@@ -111,6 +111,8 @@ def render_agentree_vs_peers(workloads: list[Workload], results: list[Measuremen
     for w in workloads:
         rows = [m for m in results if m.workload == w.key]
         peers = [m for m in rows if not m.impl.startswith(AGENTREE_PREFIX) and m.ok]
+        if not peers and w.ref.startswith(AGENTREE_PREFIX):
+            continue  # an agentree-only workload: its ratios are in the table
         for ours in (m for m in rows if m.impl.startswith(AGENTREE_PREFIX) and m.ok):
             pairs = ", ".join(f"{_ratio(ours, p):.2f}x {p.impl}" for p in peers)
             lines.append(f"  {w.title} / {ours.impl}: {pairs or 'no peer samples'}")

@@ -195,3 +195,26 @@ def test_streams_typed_dialog() -> None:
     assert lines[4].startswith("the converter refused it: agentree.MsgTypeError: "), out
     assert lines[4].endswith("Expected `float`, got `str` - at `$.celsius`"), out
     assert lines[5:] == ["typed dialog done"], out
+
+
+def test_infected_asyncio_echo() -> None:
+    out = run_example("infected_asyncio/echo.py")
+    lines = out.splitlines()
+    assert lines[0] == "1000 round trips root -> infected actor -> asyncio task -> root", out
+    match = re.fullmatch(r"mean round trip rate \(Hz\): (\d+)", lines[1])
+    assert match, out
+    assert int(match.group(1)) > 0, out
+    assert lines[2:] == ["cancel_actor() -> True"], out
+
+
+def test_infected_asyncio_aiohttp_fetch() -> None:
+    out = run_example("infected_asyncio/aiohttp_fetch.py")
+    assert out.splitlines() == [
+        "root infected: True; aiohttp server on 127.0.0.1",
+        "fetcher is fetching 8 pages with aiohttp",
+        "fetcher returned 8",
+        "streamed back in arrival order: 8 pages, all 200",
+        "every page arrived once: True",
+        "every page was served by the root process",
+        "server stopped, fetcher reaped",
+    ], out

@@ -210,6 +210,9 @@ def test_docstring_tree_edges_match_the_classes() -> None:
         ("StreamOverrun", "AgentreeError"),
         ("ActorTooSlowError", "AgentreeError"),
         ("NoRuntime", "AgentreeError"),
+        ("NotInfectedAsyncio", "AgentreeError"),
+        ("AsyncioCancelled", "AgentreeError"),
+        ("AsyncioTaskExited", "AgentreeError"),
     ],
 )
 def test_exception_edges(child: str, parent: str) -> None:
@@ -225,6 +228,7 @@ def test_exception_edges(child: str, parent: str) -> None:
         ("ModuleNotExposed", ModuleNotFoundError),
         ("FunctionNotFound", AttributeError),
         ("NoRuntime", RuntimeError),
+        ("NotInfectedAsyncio", RuntimeError),
     ],
 )
 def test_exceptions_that_are_also_builtins(name: str, builtin: type[Exception]) -> None:
@@ -253,3 +257,28 @@ def test_import_does_not_import_asyncio() -> None:
     assert "agentree" in imported
     asyncio_mods = [m for m in imported if m == "asyncio" or m.startswith("asyncio.")]
     assert asyncio_mods == []
+
+
+def test_import_leaves_asyncio_out_of_sys_modules() -> None:
+    """A fresh interpreter: ``import agentree`` leaves asyncio out of sys.modules, and
+    ``agentree.to_asyncio`` (imported on first use) brings it in."""
+    code = (
+        "import sys, agentree\n"
+        "assert 'asyncio' not in sys.modules, 'asyncio imported by agentree'\n"
+        "assert 'agentree.to_asyncio' not in sys.modules\n"
+        "bridge = agentree.to_asyncio\n"
+        "assert 'asyncio' in sys.modules\n"
+        "assert bridge.run_as_asyncio_guest is agentree.run_as_asyncio_guest\n"
+        "print('ok')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "ok\n"
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    """The lazy ``to_asyncio`` hook answers only for that name."""
+    with pytest.raises(AttributeError, match="no_such_name"):
+        _ = agentree.no_such_name  # type: ignore[attr-defined]

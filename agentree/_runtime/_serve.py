@@ -17,16 +17,17 @@ from contextlib import asynccontextmanager
 import trio
 
 from .. import log as agentree_log
+from .._exceptions import ProtocolError
 from .._groups import collapse
-from .._ipc import Channel
-from ..msg import SpawnSpec
+from .._ipc import DEFAULT_MAX_FRAME_SIZE, Channel
+from ..msg import SpawnSpec, decode_msg
 from ._actor import Actor, RuntimeOptions
 from ._boxing import box_error
 from ._conn import Conn
 from ._lookup import import_enabled, load_parent_main
 from ._state import reset_actor, set_actor
 
-__all__ = ["HANDSHAKE_TIMEOUT", "actor_runtime", "run_child"]
+__all__ = ["HANDSHAKE_TIMEOUT", "actor_runtime", "receive_spec", "run_child"]
 
 HANDSHAKE_TIMEOUT = 30.0
 
@@ -79,13 +80,52 @@ def _actor_from_spec(spec: SpawnSpec) -> Actor:
     )
 
 
-async def run_child(sock: socket.socket) -> int:
-    """A child actor's whole life on the socket its parent gave it; returns the exit code."""
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return bytes(data)
+
+
+def receive_spec(sock: socket.socket) -> SpawnSpec | None:
+    """Read the parent's ``SpawnSpec`` before any event loop starts (blocking).
+
+    The spec says which loop the child runs (trio, or asyncio hosting trio), so it
+    is read first, synchronously. Returns ``None`` when the parent sent something
+    else, hung up, or took longer than ``HANDSHAKE_TIMEOUT``.
+    """
+    sock.settimeout(HANDSHAKE_TIMEOUT)
+    try:
+        size = int.from_bytes(_recv_exact(sock, 4), "big")
+        if size > DEFAULT_MAX_FRAME_SIZE:
+            return None
+        msg = decode_msg(_recv_exact(sock, size))
+    except (OSError, EOFError, ProtocolError):
+        return None
+    finally:
+        sock.setblocking(False)
+    return msg if isinstance(msg, SpawnSpec) else None
+
+
+async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
+    """A child actor's whole life on the socket its parent gave it; returns the exit code.
+
+    Args:
+        sock: the connected socket to the parent.
+        spec: the parent's ``SpawnSpec`` when :func:`receive_spec` already read it;
+            otherwise it is received here.
+    """
     chan = Channel.from_socket(sock, initiator=True, name="parent")
-    with trio.move_on_after(HANDSHAKE_TIMEOUT):
-        spec = await chan.recv()
-    if not isinstance(spec, SpawnSpec):
-        return 3
+    if spec is None:
+        first = None
+        with trio.move_on_after(HANDSHAKE_TIMEOUT):
+            first = await chan.recv()
+        if not isinstance(first, SpawnSpec):
+            return 3
+        spec = first
     chan.max_frame_size = spec.max_frame_size
     chan.name = f"parent of {spec.name!r}"
     actor = _actor_from_spec(spec)
