@@ -136,10 +136,13 @@ async def test_several_errors_come_out_as_a_group() -> None:
                 _funcs.raise_when_released, name="second", message="second failed"
             )
             uids.extend([first.actor_uid, second.actor_uid])
-            # Both are up and waiting: neither can cancel the other before it fails.
-            async with trio.open_nursery() as tn:
-                tn.start_soon(first.run, _funcs.release)
-                tn.start_soon(second.run, _funcs.release)
+            # Both are up and waiting. The releases are shielded: the first failure
+            # cancels this block, and must not stop the second release on its way
+            # (the second child would then be cancelled instead of failing).
+            with trio.CancelScope(shield=True):
+                async with trio.open_nursery() as tn:
+                    tn.start_soon(first.run, _funcs.release)
+                    tn.start_soon(second.run, _funcs.release)
             await trio.sleep_forever()
 
     with trio.fail_after(20), pytest.raises(BaseExceptionGroup) as info:
