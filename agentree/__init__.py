@@ -31,6 +31,10 @@ from ._runtime import current_actor as current_actor
 from ._runtime import is_root_process as is_root_process
 from ._streaming import BroadcastReceiver as BroadcastReceiver
 from ._streaming import MsgStream as MsgStream
+from .devx import breakpoint as breakpoint
+from .devx import pause as pause
+from .devx import pause_from_sync as pause_from_sync
+from .devx import post_mortem as post_mortem
 
 __all__ = [
     "Actor",
@@ -55,10 +59,14 @@ __all__ = [
     "SpawnError",
     "StreamOverrun",
     "TransportClosed",
+    "breakpoint",
     "context",
     "current_actor",
     "is_root_process",
     "log",
     "open_nursery",
     "open_root_actor",
+    "pause",
+    "pause_from_sync",
+    "post_mortem",
 ]

@@ -1,0 +1,131 @@
+"""The debugger's public calls: pause, breakpoint, pause_from_sync, post_mortem."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from types import FrameType, TracebackType
+
+import trio
+
+from .._exceptions import AgentreeError
+from .._runtime import Actor, current_actor
+from ._lock import acquire_terminal, root_lock
+from ._repl import header, in_trio_thread, make_repl
+
+__all__ = ["breakpoint", "open_post_mortem", "pause", "pause_from_sync", "post_mortem"]
+
+
+def _debug_actor(call: str) -> Actor:
+    actor = current_actor()
+    if not actor.options.debug_mode:
+        raise AgentreeError(
+            f"{call}() in actor {actor.name!r} needs the debugger: open the tree with "
+            "debug_mode=True (or start this actor with start_actor(..., debug_mode=True))"
+        )
+    return actor
+
+
+async def pause(*, shield: bool = False) -> None:
+    """Stop this task in a REPL, at the line after the call, in any actor of the tree.
+
+    The actor first gets the tree's terminal lock from the root (a sub-actor asks
+    over IPC, through its parents), so one REPL at a time reads the terminal;
+    ``continue`` or ``quit`` gives it back. The trio loop of this actor is stopped
+    while the REPL is open, as with any ``pdb`` session.
+
+    Args:
+        shield: wait for the terminal even if this task is cancelled meanwhile.
+
+    Raises:
+        AgentreeError: this actor does not run in debug mode.
+    """
+    await _pause(sys._getframe(1), "pause", shield)
+
+
+async def breakpoint(*, shield: bool = False) -> None:
+    """Stop this task in a REPL: tractor's older name for :func:`pause`."""
+    await _pause(sys._getframe(1), "breakpoint", shield)
+
+
+async def _pause(frame: FrameType, call: str, shield: bool) -> None:
+    actor = _debug_actor(call)
+    with trio.CancelScope(shield=shield):
+        release = await acquire_terminal(actor)
+    repl = make_repl(actor, release)
+    header(actor, "Paused")
+    repl.start_trace(frame)
+
+
+def pause_from_sync() -> None:
+    """Stop in a REPL from synchronous code (also what ``breakpoint()`` calls in debug mode).
+
+    Works in a worker thread of the actor (``trio.to_thread.run_sync``): the thread
+    waits for the terminal while the actor's trio loop keeps running. In the
+    actor's trio thread itself the loop cannot run while we wait, so only the root
+    can pause there, and only when the terminal is free.
+
+    Raises:
+        AgentreeError: not in debug mode; or in a sub-actor's trio thread; or in the
+            root's trio thread while another actor holds the terminal.
+    """
+    _pause_sync(sys._getframe(1))
+
+
+def breakpoint_hook(*args: object, **kwargs: object) -> None:
+    """``sys.breakpointhook`` in debug mode: ``breakpoint()`` pauses its caller."""
+    _pause_sync(sys._getframe(1))
+
+
+def _pause_sync(frame: FrameType) -> None:
+    actor = _debug_actor("pause_from_sync")
+    release: Callable[[], None]
+    if not in_trio_thread():
+        cancel = trio.from_thread.run(acquire_terminal, actor)
+
+        def release() -> None:
+            trio.from_thread.run_sync(cancel)
+
+    elif actor.is_root:
+        lock = root_lock(actor)
+        if not lock.try_acquire(actor.uid):
+            holder = lock.holder[0] if lock.holder else lock.waiting()[0][0]
+            raise AgentreeError(
+                f"pause_from_sync() in the root's trio thread: actor {holder!r} has the "
+                "terminal and cannot give it back while this thread blocks the loop; "
+                "use `await agentree.pause()` or run the code in trio.to_thread"
+            )
+        release = lock.release
+    else:
+        raise AgentreeError(
+            f"pause_from_sync() in sub-actor {actor.name!r}'s trio thread cannot wait for "
+            "the terminal (that needs the loop this thread blocks): use "
+            "`await agentree.pause()`, or run the synchronous code in trio.to_thread"
+        )
+    repl = make_repl(actor, release)
+    header(actor, "Paused")
+    repl.start_trace(frame)
+
+
+async def post_mortem(exc: BaseException | None = None) -> None:
+    """Open a post-mortem REPL on ``exc`` (default: the error being handled).
+
+    Call it in an ``except`` block: the REPL shows the frame that raised, with its
+    locals; ``continue`` returns.
+
+    Raises:
+        AgentreeError: not in debug mode, or no error to inspect.
+    """
+    if exc is None:
+        exc = sys.exc_info()[1]
+    if exc is None or exc.__traceback__ is None:
+        raise AgentreeError("post_mortem() needs an error with a traceback")
+    await open_post_mortem(_debug_actor("post_mortem"), exc, exc.__traceback__)
+
+
+async def open_post_mortem(actor: Actor, exc: BaseException, tb: TracebackType) -> None:
+    """Get the terminal, show ``exc`` and open the REPL on its innermost frame."""
+    release = await acquire_terminal(actor)
+    repl = make_repl(actor, release)
+    header(actor, f"Post-mortem of {type(exc).__name__}: {exc}")
+    repl.post_mortem(tb)

@@ -1,0 +1,89 @@
+"""pause() in the root, in a sub-actor, two levels down, and two at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from ._term import ANY_PROMPT, Session, prompt
+
+Start = Callable[..., Session]
+
+
+def test_root_pause_then_continue(session: Start) -> None:
+    term = session("root_pause.py")
+    term.expect(r"Paused in actor 'root' \(pid \d+\)")
+    term.expect(r"-> print\(f\"root continued")
+    term.expect(prompt("root"))
+    term.sendline("p answer")
+    term.expect(prompt("root"))
+    assert term.before.strip() == "42"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "root continued with answer=42" in tail
+    assert status == 0
+
+
+@pytest.mark.parametrize("start_method", ["forkserver", "subprocess"])
+def test_subactor_pause(session: Start, start_method: str) -> None:
+    term = session("subactor_pause.py", start_method)
+    term.expect(r"Paused in actor 'doubler' \(pid (\d+)\)")
+    assert int(term.match(1)) != term.pid
+    term.expect(r"-> return doubled")
+    term.expect(prompt("doubler"))
+    term.sendline("p doubled, x")
+    term.expect(prompt("doubler"))
+    assert term.before.strip() == "(42, 21)"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "doubler returned 42" in tail
+    assert status == 0
+
+
+def test_subactor_pause_plain_pdb(session: Start) -> None:
+    """Without pdbp (forced off here) the standard library's pdb does the same."""
+    term = session("subactor_pause.py", debugger="pdb")
+    term.expect(r"\(Pdb\) \[doubler\] ")
+    term.sendline("p doubled")
+    term.expect(r"\(Pdb\) \[doubler\] ")
+    assert term.before.strip() == "42"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "doubler returned 42" in tail
+    assert status == 0
+
+
+def test_nested_subactor_pause(session: Start) -> None:
+    term = session("nested_pause.py")
+    term.expect(r"Paused in actor 'grandchild'")
+    term.expect(prompt("grandchild"))
+    term.sendline("p depth, me")
+    term.expect(prompt("grandchild"))
+    assert term.before.strip() == "(2, 'grandchild')"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "root got: grandchild at depth 2" in tail
+    assert status == 0
+
+
+def test_two_subactors_take_turns(session: Start) -> None:
+    term = session("two_pausing.py")
+    term.expect(ANY_PROMPT)
+    first = term.match(1)
+    assert first in ("alpha", "beta")
+    second = "beta" if first == "alpha" else "alpha"
+    term.sendline("p secret")
+    term.expect(prompt(first))
+    # Only the holder of the terminal prints: nothing from the other one yet.
+    assert term.before.strip() == f"'secret of {first}'"
+    term.sendline("c")
+    term.expect(rf"Paused in actor '{second}'")
+    term.expect(prompt(second))
+    term.sendline("p secret")
+    term.expect(prompt(second))
+    assert term.before.strip() == f"'secret of {second}'"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "results: 'secret of alpha', 'secret of beta'" in tail
+    assert status == 0
