@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import bdb
 import sys
 from collections.abc import Callable
 from types import FrameType, TracebackType
+from typing import NoReturn
 
 import trio
 
 from .._exceptions import AgentreeError
 from .._runtime import Actor, current_actor
 from ._lock import acquire_terminal, root_lock
-from ._repl import header, in_trio_thread, make_repl
+from ._repl import cancel_actor, header, in_trio_thread, make_repl
 
 __all__ = ["breakpoint", "open_post_mortem", "pause", "pause_from_sync", "post_mortem"]
 
@@ -51,10 +53,29 @@ async def breakpoint(*, shield: bool = False) -> None:
 async def _pause(frame: FrameType, call: str, shield: bool) -> None:
     actor = _debug_actor(call)
     with trio.CancelScope(shield=shield):
-        release = await acquire_terminal(actor)
-    repl = make_repl(actor, release)
-    header(actor, "Paused")
-    repl.start_trace(frame)
+        hold = await acquire_terminal(actor)
+    try:
+        repl = make_repl(actor, hold.release)
+        header(actor, "Paused")
+        resume = repl.pause_at(frame)
+    except BaseException:
+        hold.release()
+        raise
+    if resume == "step":
+        repl.trace_from(frame)
+        return
+    # Wait until the root has the terminal back, so that whatever this task does
+    # next (its result, a Ctrl-C) finds the terminal free.
+    with trio.CancelScope(shield=True):
+        await hold.release_and_wait()
+    if resume == "quit":
+        _quit(actor)
+
+
+def _quit(actor: Actor) -> NoReturn:
+    if not actor.is_root:
+        cancel_actor(actor)
+    raise bdb.BdbQuit
 
 
 def pause_from_sync() -> None:
@@ -80,11 +101,15 @@ def breakpoint_hook(*args: object, **kwargs: object) -> None:
 def _pause_sync(frame: FrameType) -> None:
     actor = _debug_actor("pause_from_sync")
     release: Callable[[], None]
+    wait_released: Callable[[], None]
     if not in_trio_thread():
-        cancel = trio.from_thread.run(acquire_terminal, actor)
+        hold = trio.from_thread.run(acquire_terminal, actor)
 
         def release() -> None:
-            trio.from_thread.run_sync(cancel)
+            trio.from_thread.run_sync(hold.release)
+
+        def wait_released() -> None:
+            trio.from_thread.run(hold.release_and_wait)
 
     elif actor.is_root:
         lock = root_lock(actor)
@@ -95,16 +120,26 @@ def _pause_sync(frame: FrameType) -> None:
                 "terminal and cannot give it back while this thread blocks the loop; "
                 "use `await agentree.pause()` or run the code in trio.to_thread"
             )
-        release = lock.release
+        release = wait_released = lock.release
     else:
         raise AgentreeError(
             f"pause_from_sync() in sub-actor {actor.name!r}'s trio thread cannot wait for "
             "the terminal (that needs the loop this thread blocks): use "
             "`await agentree.pause()`, or run the synchronous code in trio.to_thread"
         )
-    repl = make_repl(actor, release)
-    header(actor, "Paused")
-    repl.start_trace(frame)
+    try:
+        repl = make_repl(actor, release)
+        header(actor, "Paused")
+        resume = repl.pause_at(frame)
+    except BaseException:
+        release()
+        raise
+    if resume == "step":
+        repl.trace_from(frame)
+        return
+    wait_released()
+    if resume == "quit":
+        _quit(actor)
 
 
 async def post_mortem(exc: BaseException | None = None) -> None:
@@ -125,7 +160,11 @@ async def post_mortem(exc: BaseException | None = None) -> None:
 
 async def open_post_mortem(actor: Actor, exc: BaseException, tb: TracebackType) -> None:
     """Get the terminal, show ``exc`` and open the REPL on its innermost frame."""
-    release = await acquire_terminal(actor)
-    repl = make_repl(actor, release)
-    header(actor, f"Post-mortem of {type(exc).__name__}: {exc}")
-    repl.post_mortem(tb)
+    hold = await acquire_terminal(actor)
+    try:
+        repl = make_repl(actor, hold.release)
+        header(actor, f"Post-mortem of {type(exc).__name__}: {exc}")
+        repl.post_mortem(tb)
+    finally:
+        with trio.CancelScope(shield=True):
+            await hold.release_and_wait()

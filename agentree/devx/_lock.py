@@ -19,7 +19,7 @@ import os
 import sys
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -30,6 +30,7 @@ from .._exceptions import AgentreeError
 from .._runtime import Actor, Conn
 
 __all__ = [
+    "Hold",
     "TtyLock",
     "acquire_terminal",
     "root_lock",
@@ -209,36 +210,54 @@ def _parent_conn(actor: Actor) -> Conn:
     return actor.parent_conn
 
 
-async def acquire_terminal(actor: Actor) -> Callable[[], None]:
-    """Wait for the terminal lock on behalf of ``actor``; return its release.
+class Hold:
+    """This actor's hold on the terminal lock (see :func:`acquire_terminal`)."""
+
+    def __init__(self) -> None:
+        self._scope = trio.CancelScope()
+        self._done = trio.Event()
+
+    def release(self) -> None:
+        """Let the terminal go; in the actor's trio thread; idempotent."""
+        self._scope.cancel()
+
+    async def release_and_wait(self) -> None:
+        """Let the terminal go and wait until the root has it back."""
+        self.release()
+        await self._done.wait()
+
+
+async def acquire_terminal(actor: Actor) -> Hold:
+    """Wait for the terminal lock on behalf of ``actor``.
 
     The hold lives in a task of the actor's service nursery, so it outlasts the
-    caller's frame. The release is synchronous and must be called in the actor's
-    trio thread; it is idempotent.
+    caller's frame; it ends when released, or with the actor.
     """
     service = actor._service
     if service is None:
         raise AgentreeError(f"actor {actor.name!r} is not running")
-    scope = trio.CancelScope()
+    hold = Hold()
 
-    async def hold(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def keep(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         started = False
-        with scope:
-            if actor.is_root:
-                async with root_lock(actor).hold(actor.uid):
-                    task_status.started()
-                    await trio.sleep_forever()
-            try:
+        try:
+            with hold._scope:
+                if actor.is_root:
+                    async with root_lock(actor).hold(actor.uid):
+                        task_status.started()
+                        await trio.sleep_forever()
                 async with open_context(_parent_conn(actor), tty_lock, {"uid": list(actor.uid)}):
                     started = True
                     task_status.started()
                     await trio.sleep_forever()
-            except AgentreeError as exc:
-                # Before started() the error is pause()'s; after it the REPL is
-                # already open, and a lost parent is the runtime's business.
-                if not started:
-                    raise
-                log.warning("terminal lock of %r ended: %s", actor.name, exc)
+        except AgentreeError as exc:
+            # Before started() the error is pause()'s; after it the REPL is already
+            # open, and a lost parent is the runtime's business.
+            if not started:
+                raise
+            log.warning("terminal lock of %r ended: %s", actor.name, exc)
+        finally:
+            hold._done.set()
 
-    await service.start(hold)
-    return scope.cancel
+    await service.start(keep)
+    return hold

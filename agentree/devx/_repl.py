@@ -24,7 +24,7 @@ import trio
 
 from .._runtime import Actor
 
-__all__ = ["Repl", "active_repl", "header", "in_trio_thread", "make_repl"]
+__all__ = ["Repl", "active_repl", "cancel_actor", "header", "in_trio_thread", "make_repl"]
 
 # Frames of these modules are stepped over: the runtime is not the user's code.
 _SKIP = ["agentree.*", "trio", "trio.*", "outcome", "outcome.*"]
@@ -37,11 +37,14 @@ class Repl(Protocol):
     thread: threading.Thread
     allow_kbdint: bool
 
-    def start_trace(self, frame: FrameType) -> None:
-        """Stop at the next line run in ``frame``."""
+    def pause_at(self, frame: FrameType) -> str:
+        """Run the REPL on ``frame``; return ``"continue"``, ``"quit"`` or ``"step"``."""
+
+    def trace_from(self, frame: FrameType) -> None:
+        """Go on stepping from ``frame`` (after :meth:`pause_at` returned ``"step"``)."""
 
     def post_mortem(self, tb: TracebackType) -> None:
-        """Open the REPL on the frame where ``tb``'s error was raised."""
+        """Run the REPL on the frame where ``tb``'s error was raised."""
 
 
 # The REPL open in this process, if any: SIGINT goes to it.
@@ -100,7 +103,12 @@ def _pdbp_config(pdbp: Any) -> type:
 
 
 def make_repl(actor: Actor, release: Callable[[], None]) -> Repl:
-    """A REPL for ``actor`` that calls ``release`` once, on continue or quit."""
+    """A REPL for ``actor``.
+
+    The caller of :meth:`~Repl.pause_at` gives the terminal back itself. Once the
+    REPL steps on (:meth:`~Repl.trace_from`), a later ``continue`` or ``quit`` in it
+    calls ``release`` (once), and ``quit`` cancels a sub-actor.
+    """
     base, kwargs, label = _base_class()
 
     class _Repl(base):  # type: ignore[valid-type,misc]
@@ -112,6 +120,8 @@ def make_repl(actor: Actor, release: Callable[[], None]) -> Repl:
             self.actor = actor
             self.thread = threading.current_thread()
             self._release: Callable[[], None] | None = release
+            self._resume = "step"
+            self._tracing = False
 
         def _finish(self, quitting: bool) -> None:
             global _active
@@ -121,42 +131,59 @@ def make_repl(actor: Actor, release: Callable[[], None]) -> Repl:
             if release is not None:
                 release()
             if quitting and not actor.is_root:
-                _cancel_actor(actor, self.thread)
+                cancel_actor(actor)
 
         def set_continue(self) -> None:
-            try:
-                super().set_continue()
-            finally:
-                if not self.breaks:
-                    self._finish(quitting=False)
+            super().set_continue()
+            self._resume = "continue"
+            if self._tracing and not self.breaks:
+                self._finish(quitting=False)
 
         def set_quit(self) -> None:
-            try:
-                super().set_quit()
-            finally:
+            super().set_quit()
+            self._resume = "quit"
+            if self._tracing:
                 self._finish(quitting=True)
 
-        def start_trace(self, frame: FrameType) -> None:
-            """Stop at the next line run in ``frame`` (or in a frame it calls)."""
+        def _run(self, frame: FrameType | None, tb: TracebackType | None) -> str:
             global _active
             _active = self
-            self.set_trace(frame)
+            self._resume = "step"
+            self.reset()
+            try:
+                self.interaction(frame, tb)
+            finally:
+                if _active is self:
+                    _active = None
+            return self._resume
+
+        def pause_at(self, frame: FrameType) -> str:
+            resume = self._run(frame, None)
+            if resume != "step":
+                self._release = None
+            return resume
+
+        def trace_from(self, frame: FrameType) -> None:
+            global _active
+            _active = self
+            self._tracing = True
+            current: FrameType | None = frame
+            while current is not None:
+                current.f_trace = self.trace_dispatch
+                self.botframe = current
+                current = current.f_back
+            sys.settrace(self.trace_dispatch)
 
         def post_mortem(self, tb: TracebackType) -> None:
-            """Open the REPL on the frame where ``tb``'s error was raised."""
-            global _active
-            _active = self
-            try:
-                self.reset()
-                self.interaction(None, tb)
-            finally:
-                self._finish(quitting=False)
+            self._run(None, tb)
+            self._release = None
 
     repl: Repl = _Repl()
     return repl
 
 
-def _cancel_actor(actor: Actor, thread: threading.Thread) -> None:
+def cancel_actor(actor: Actor) -> None:
+    """Cancel ``actor`` from its trio thread or from one of its worker threads."""
     if in_trio_thread():
         actor.cancel_soon()
     else:

@@ -14,7 +14,7 @@ Start = Callable[..., Session]
 def test_root_pause_then_continue(session: Start) -> None:
     term = session("root_pause.py")
     term.expect(r"Paused in actor 'root' \(pid \d+\)")
-    term.expect(r"-> print\(f\"root continued")
+    term.expect(r"-> await agentree.pause\(\)")
     term.expect(prompt("root"))
     term.sendline("p answer")
     term.expect(prompt("root"))
@@ -30,11 +30,15 @@ def test_subactor_pause(session: Start, start_method: str) -> None:
     term = session("subactor_pause.py", start_method)
     term.expect(r"Paused in actor 'doubler' \(pid (\d+)\)")
     assert int(term.match(1)) != term.pid
-    term.expect(r"-> return doubled")
+    term.expect(r"-> await agentree.pause\(\)")
     term.expect(prompt("doubler"))
     term.sendline("p doubled, x")
     term.expect(prompt("doubler"))
     assert term.before.strip() == "(42, 21)"
+    # Step to the next line: the REPL keeps the terminal.
+    term.sendline("n")
+    term.expect(r"-> return doubled")
+    term.expect(prompt("doubler"))
     term.sendline("c")
     status, tail = term.wait_exit()
     assert "doubler returned 42" in tail
@@ -86,4 +90,43 @@ def test_two_subactors_take_turns(session: Start) -> None:
     term.sendline("c")
     status, tail = term.wait_exit()
     assert "results: 'secret of alpha', 'secret of beta'" in tail
+    assert status == 0
+
+
+def test_pause_from_sync_in_thread_and_builtin_breakpoint(session: Start) -> None:
+    term = session("sync_pause.py")
+    term.expect(r"Paused in actor 'cruncher'")
+    term.expect(r"-> agentree.pause_from_sync\(\)")
+    term.expect(prompt("cruncher"))
+    term.sendline("p total, thread != 'MainThread'")
+    term.expect(prompt("cruncher"))
+    assert term.before.strip() == "(45, True)"
+    term.sendline("c")
+    # The builtin breakpoint() in the root's sync code, after the child returned.
+    term.expect(r"Paused in actor 'root'")
+    term.expect(r"-> breakpoint\(\)")
+    term.expect(prompt("root"))
+    term.sendline("p verdict")
+    term.expect(prompt("root"))
+    assert term.before.strip() == "True"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "cruncher returned 45; check -> True" in tail
+    assert status == 0
+
+
+def test_quit_in_subactor_cancels_it_and_the_tree_exits(session: Start) -> None:
+    term = session("quit_subactor.py")
+    term.expect(prompt("looper"))
+    term.sendline("p count")
+    term.expect(prompt("looper"))
+    assert term.before.strip() == "1"
+    term.sendline("c")
+    term.expect(prompt("looper"))
+    term.sendline("p count")
+    term.expect(prompt("looper"))
+    assert term.before.strip() == "2"
+    term.sendline("q")
+    status, tail = term.wait_exit()
+    assert "root got bdb.BdbQuit from 'looper'; tree is down" in tail
     assert status == 0
