@@ -83,12 +83,14 @@ def pause_from_sync() -> None:
 
     Works in a worker thread of the actor (``trio.to_thread.run_sync``): the thread
     waits for the terminal while the actor's trio loop keeps running. In the
-    actor's trio thread itself the loop cannot run while we wait, so only the root
-    can pause there, and only when the terminal is free.
+    actor's trio thread itself, the loop must keep running while this call waits
+    for the terminal: with ``greenback`` installed (the ``debug`` extra) every task
+    of a debug-mode actor can do that. Without it only the root can pause there,
+    and only when the terminal is free.
 
     Raises:
-        AgentreeError: not in debug mode; or in a sub-actor's trio thread; or in the
-            root's trio thread while another actor holds the terminal.
+        AgentreeError: not in debug mode; or, without greenback, in a sub-actor's
+            trio thread or in the root's while another actor holds the terminal.
     """
     _pause_sync(sys._getframe(1))
 
@@ -111,6 +113,11 @@ def _pause_sync(frame: FrameType) -> None:
         def wait_released() -> None:
             trio.from_thread.run(hold.release_and_wait)
 
+    elif _greenback_portal():
+        import greenback
+
+        greenback.await_(_pause(frame, "pause_from_sync", False))
+        return
     elif actor.is_root:
         lock = root_lock(actor)
         if not lock.try_acquire(actor.uid):
@@ -123,9 +130,9 @@ def _pause_sync(frame: FrameType) -> None:
         release = wait_released = lock.release
     else:
         raise AgentreeError(
-            f"pause_from_sync() in sub-actor {actor.name!r}'s trio thread cannot wait for "
-            "the terminal (that needs the loop this thread blocks): use "
-            "`await agentree.pause()`, or run the synchronous code in trio.to_thread"
+            f"pause_from_sync() in sub-actor {actor.name!r}'s trio thread needs the "
+            "`greenback` package (pip install 'agentree[debug]') to wait for the "
+            "terminal; or use `await agentree.pause()`, or run the code in trio.to_thread"
         )
     try:
         repl = make_repl(actor, release)
@@ -140,6 +147,15 @@ def _pause_sync(frame: FrameType) -> None:
     wait_released()
     if resume == "quit":
         _quit(actor)
+
+
+def _greenback_portal() -> bool:
+    """Whether this task may await from sync code (greenback, set up in debug mode)."""
+    try:
+        import greenback
+    except ImportError:
+        return False
+    return bool(greenback.has_portal())
 
 
 async def post_mortem(exc: BaseException | None = None) -> None:

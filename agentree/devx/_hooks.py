@@ -22,7 +22,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from types import FrameType
 from typing import Any
@@ -100,6 +100,32 @@ def _sigint_for(actor: Actor) -> Any:
             signal.signal(signal.SIGINT, handler.previous)  # type: ignore[union-attr]
 
 
+class _PortalGiver(trio.abc.Instrument):
+    """Gives every new task a greenback portal, so sync code in it can pause."""
+
+    def __init__(self, greenback: Any) -> None:
+        self._greenback = greenback
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self._greenback.bestow_portal(task)
+
+
+@contextlib.contextmanager
+def _portals_for_sync_pause() -> Iterator[None]:
+    try:
+        import greenback
+    except ImportError:
+        yield
+        return
+    greenback.bestow_portal(trio.lowlevel.current_task())
+    instrument = _PortalGiver(greenback)
+    trio.lowlevel.add_instrument(instrument)
+    try:
+        yield
+    finally:
+        trio.lowlevel.remove_instrument(instrument)
+
+
 @asynccontextmanager
 async def _debug_runtime(actor: Actor) -> AsyncIterator[None]:
     if not actor.options.debug_mode:
@@ -110,7 +136,7 @@ async def _debug_runtime(actor: Actor) -> AsyncIterator[None]:
     previous_hook = sys.breakpointhook
     sys.breakpointhook = breakpoint_hook
     try:
-        with _sigint_for(actor):
+        with _sigint_for(actor), _portals_for_sync_pause():
             try:
                 yield
             except BaseException as exc:

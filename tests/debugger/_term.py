@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
 import time
 import uuid
@@ -52,6 +53,9 @@ class Session:
             timeout=TIMEOUT,
             echo=False,
             dimensions=(40, 200),
+            # Ctrl-C must reach the script even if this test run ignores SIGINT (as a
+            # background job of a non-interactive shell does).
+            preexec_fn=_default_sigint,
         )
         self.transcript: list[str] = []
 
@@ -85,6 +89,17 @@ class Session:
     def pid(self) -> int:
         return int(self.child.pid)
 
+    def interrupt(self, pid: int) -> None:
+        """Press Ctrl-C once process ``pid`` waits for input at its prompt.
+
+        CPython's readline only notices a signal that arrives while it waits in
+        ``select()``; one that comes between the prompt being drawn and that wait
+        stays pending until the next key. A person never types that fast; a test
+        does, so it waits (bounded) until ``pid`` is blocked in the wait.
+        """
+        wait_reading(pid)
+        self.child.sendintr()
+
     def wait_exit(self, timeout: float = TIMEOUT) -> tuple[int | None, str]:
         """Wait for the script to exit; return its exit status and its last output."""
         self.expect(pexpect.EOF, timeout=timeout)
@@ -97,6 +112,25 @@ class Session:
         if self.child.isalive():
             self.child.close(force=True)
         return survivors(self.token)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_reading(pid: int, timeout: float = TIMEOUT) -> None:
+    """Wait until ``pid``'s main thread blocks in ``select``/``poll`` (readline's wait)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/wchan") as f:
+                wchan = f.read()
+        except OSError:
+            return
+        if "poll_schedule_timeout" in wchan or "select" in wchan:
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} never waited for input (wchan {wchan!r})")
 
 
 def marked(token: str) -> list[psutil.Process]:

@@ -95,6 +95,7 @@ def test_two_subactors_take_turns(session: Start) -> None:
 
 def test_pause_from_sync_in_thread_and_builtin_breakpoint(session: Start) -> None:
     term = session("sync_pause.py")
+    # pause_from_sync() in a trio.to_thread worker of a sub-actor.
     term.expect(r"Paused in actor 'cruncher'")
     term.expect(r"-> agentree.pause_from_sync\(\)")
     term.expect(prompt("cruncher"))
@@ -102,16 +103,27 @@ def test_pause_from_sync_in_thread_and_builtin_breakpoint(session: Start) -> Non
     term.expect(prompt("cruncher"))
     assert term.before.strip() == "(45, True)"
     term.sendline("c")
-    # The builtin breakpoint() in the root's sync code, after the child returned.
+    # The builtin breakpoint() in the sub-actor's own trio thread; step once.
+    term.expect(r"Paused in actor 'cruncher'")
+    term.expect(r"-> breakpoint\(\)")
+    term.expect(prompt("cruncher"))
+    term.sendline("n")
+    term.expect(r"-> return verdict")
+    term.expect(prompt("cruncher"))
+    term.sendline("p verdict")
+    term.expect(prompt("cruncher"))
+    assert term.before.strip() == "True"
+    term.sendline("c")
+    # And in the root's trio thread.
     term.expect(r"Paused in actor 'root'")
     term.expect(r"-> breakpoint\(\)")
     term.expect(prompt("root"))
-    term.sendline("p verdict")
+    term.sendline("p total")
     term.expect(prompt("root"))
-    assert term.before.strip() == "True"
+    assert term.before.strip() == "45"
     term.sendline("c")
     status, tail = term.wait_exit()
-    assert "cruncher returned 45; check -> True" in tail
+    assert "cruncher returned 45, True; root check -> True" in tail
     assert status == 0
 
 

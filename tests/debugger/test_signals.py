@@ -15,8 +15,10 @@ Start = Callable[..., Session]
 
 def test_ctrl_c_goes_to_the_repl_then_tears_the_tree_down(session: Start) -> None:
     term = session("ctrl_c.py")
+    term.expect(r"Paused in actor 'sleeper' \(pid (\d+)\)")
+    sleeper = int(term.match(1))
     term.expect(prompt("sleeper"))
-    term.child.sendintr()
+    term.interrupt(sleeper)
     term.expect("--KeyboardInterrupt--")
     term.expect(prompt("sleeper"))
     # The REPL (and the whole tree) is still there and answers.
@@ -26,7 +28,7 @@ def test_ctrl_c_goes_to_the_repl_then_tears_the_tree_down(session: Start) -> Non
     term.sendline("c")
     term.expect("child done")
     term.expect("no REPL open now: press Ctrl-C to stop the tree")
-    term.child.sendintr()
+    term.child.sendintr()  # no readline here: trio takes it as soon as it comes
     status, tail = term.wait_exit()
     assert "tree torn down by Ctrl-C" in tail
     assert status == 0
@@ -35,7 +37,7 @@ def test_ctrl_c_goes_to_the_repl_then_tears_the_tree_down(session: Start) -> Non
 def test_ctrl_c_in_the_root_repl(session: Start) -> None:
     term = session("root_pause.py")
     term.expect(prompt("root"))
-    term.child.sendintr()
+    term.interrupt(term.pid)
     term.expect("--KeyboardInterrupt--")
     term.expect(prompt("root"))
     term.sendline("p answer")
