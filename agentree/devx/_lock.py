@@ -173,7 +173,7 @@ async def wait_not_debugging(conn: Conn) -> bool:
     waited = False
     while (mark := _marks.get(conn)) is not None and not conn.closed.is_set():
         if not waited:
-            log.warning("actor %r is in a debugger REPL; waiting for it", conn.peer_name)
+            log.info("actor %r is in a debugger REPL; waiting for it", conn.peer_name)
         waited = True
         with trio.move_on_after(0.5):
             await mark.idle.wait()
