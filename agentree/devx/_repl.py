@@ -84,7 +84,8 @@ class _PlainWriter:
         self.stream = stream
 
     def write(self, text: str) -> int:
-        return self.stream.write(self._escape.sub("", text))
+        # pdbp ends some blocks with a newline and a cursor-up: together, nothing.
+        return self.stream.write(self._escape.sub("", text.replace("\n\x1b[F", "")))
 
     def flush(self) -> None:
         self.stream.flush()
