@@ -65,7 +65,11 @@ class TtyLock:
     async def acquire(self, uid: Uid) -> None:
         """Wait for the lock, in order of arrival, and take it for ``uid``."""
         if self.try_acquire(uid):
-            await trio.lowlevel.checkpoint()
+            try:
+                await trio.lowlevel.checkpoint()
+            except BaseException:
+                self.release()
+                raise
             return
         entry = (uid, trio.Event())
         self._waiters.append(entry)

@@ -12,17 +12,19 @@ installed. ``NO_COLOR`` (any value) or ``TERM=dumb`` turns pdbp's colours off.
 from __future__ import annotations
 
 import os
-import pdb
 import re
 import sys
 import threading
 from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 import trio
 
 from .._runtime import Actor
+
+if TYPE_CHECKING:
+    import pdb
 
 __all__ = ["Repl", "active_repl", "cancel_actor", "header", "in_trio_thread", "make_repl"]
 
@@ -61,6 +63,8 @@ def _plain() -> bool:
 
 
 def _base_class() -> tuple[type[pdb.Pdb], dict[str, Any], str]:
+    import pdb  # here, not at the top: most programs never open a REPL
+
     if os.environ.get("AGENTREE_DEBUGGER", "").lower() != "pdb":
         try:
             import pdbp
