@@ -189,23 +189,34 @@ async def wait_not_debugging(conn: Conn) -> bool:
 
 @context
 async def tty_lock(ctx: Context, uid: list[str]) -> None:
-    """Hold the terminal for actor ``uid`` until this dialog is cancelled or ends.
+    """Hold the terminal for actor ``uid`` until the requester lets it go.
 
     Served by every actor: the root holds its lock, any other actor relays the
-    request to its parent.
+    request to its parent. The requester lets go by closing its side of the
+    dialog's stream, or by going away (its channel closes).
     """
     actor = ctx.chan.actor
     who = (uid[0], uid[1])
     if actor.is_root:
-        # Returns only by cancellation: the dialog is the hold.
         async with root_lock(actor).hold(who, ctx.chan):
             await ctx.started(True)
-            await trio.sleep_forever()
+            await _wait_for_release(ctx)
+        return
     parent = _parent_conn(actor)
-    async with open_context(parent, tty_lock, {"uid": uid}):
+    async with open_context(parent, tty_lock, {"uid": uid}) as (up, _), up.open_stream():
         with _mark_debugging(ctx.chan):
             await ctx.started(True)
-            await trio.sleep_forever()
+            await _wait_for_release(ctx)
+
+
+async def _wait_for_release(ctx: Context) -> None:
+    # Shielded: an actor that is being cancelled (a relay, or the root tearing the
+    # tree down) keeps the REPL below it covered until that REPL ends. The wait
+    # still ends when the requester releases or its channel closes.
+    with trio.CancelScope(shield=True):
+        async with ctx.open_stream() as stream:
+            with contextlib.suppress(trio.EndOfChannel, trio.BrokenResourceError, AgentreeError):
+                await stream.receive()
 
 
 def _parent_conn(actor: Actor) -> Conn:
@@ -218,12 +229,12 @@ class Hold:
     """This actor's hold on the terminal lock (see :func:`acquire_terminal`)."""
 
     def __init__(self) -> None:
-        self._scope = trio.CancelScope()
+        self._released = trio.Event()
         self._done = trio.Event()
 
     def release(self) -> None:
         """Let the terminal go; in the actor's trio thread; idempotent."""
-        self._scope.cancel()
+        self._released.set()
 
     async def release_and_wait(self) -> None:
         """Let the terminal go and wait until the root has it back."""
@@ -245,15 +256,19 @@ async def acquire_terminal(actor: Actor) -> Hold:
     async def keep(task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         started = False
         try:
-            with hold._scope:
-                if actor.is_root:
-                    async with root_lock(actor).hold(actor.uid):
-                        task_status.started()
-                        await trio.sleep_forever()
-                async with open_context(_parent_conn(actor), tty_lock, {"uid": list(actor.uid)}):
-                    started = True
+            if actor.is_root:
+                async with root_lock(actor).hold(actor.uid):
                     task_status.started()
-                    await trio.sleep_forever()
+                    await hold._released.wait()
+                return
+            parent = _parent_conn(actor)
+            async with (
+                open_context(parent, tty_lock, {"uid": list(actor.uid)}) as (ctx, _),
+                ctx.open_stream(),
+            ):
+                started = True
+                task_status.started()
+                await hold._released.wait()
         except AgentreeError as exc:
             # Before started() the error is pause()'s; after it the REPL is already
             # open, and a lost parent is the runtime's business.

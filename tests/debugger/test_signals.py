@@ -69,3 +69,21 @@ def test_subactor_killed_holding_the_lock_releases_it(session: Start, start_meth
     status, tail = term.wait_exit()
     assert "root had the terminal after the victim died" in tail
     assert status == 0
+
+
+def test_teardown_waits_for_a_nested_repl(session: Start) -> None:
+    term = session("teardown_waits.py")
+    term.expect(r"root pid (\d+)")
+    root = int(term.match(1))
+    term.expect(prompt("grandchild"))
+    os.kill(root, signal.SIGUSR1)
+    term.expect("root: stopping the tree")
+    # The stop reached the point where it would SIGTERM the child: it waits instead.
+    term.expect(r"actor 'child' is in a debugger REPL; waiting for it")
+    term.sendline("p 6 * 7")
+    term.expect(prompt("grandchild"))
+    assert term.before.strip() == "42"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "root: tree stopped" in tail
+    assert status == 0
