@@ -142,3 +142,18 @@ def test_quit_in_subactor_cancels_it_and_the_tree_exits(session: Start) -> None:
     status, tail = term.wait_exit()
     assert "root got bdb.BdbQuit from 'looper'; tree is down" in tail
     assert status == 0
+
+
+def test_debug_mode_override_per_actor(session: Start) -> None:
+    term = session("debug_override.py")
+    term.expect(r"Paused in actor 'inspected'")
+    term.expect(prompt("inspected"))
+    term.sendline("p me")
+    term.expect(prompt("inspected"))
+    assert term.before.strip() == "'inspected'"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "inspected resumed" in tail
+    refused = "plain refused: agentree.AgentreeError: pause() in actor 'plain' needs the debugger"
+    assert refused in tail
+    assert status == 0
