@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bdb
+import os
 import sys
 from collections.abc import Callable
 from types import FrameType, TracebackType
@@ -96,7 +97,12 @@ def pause_from_sync() -> None:
 
 
 def breakpoint_hook(*args: object, **kwargs: object) -> None:
-    """``sys.breakpointhook`` in debug mode: ``breakpoint()`` pauses its caller."""
+    """``sys.breakpointhook`` in debug mode: ``breakpoint()`` pauses its caller.
+
+    ``PYTHONBREAKPOINT=0`` still turns ``breakpoint()`` off.
+    """
+    if os.environ.get("PYTHONBREAKPOINT") == "0":
+        return
     _pause_sync(sys._getframe(1))
 
 

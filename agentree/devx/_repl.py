@@ -94,6 +94,9 @@ class _PlainWriter:
     def flush(self) -> None:
         self.stream.flush()
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
 
 def _pdbp_config(pdbp: Any) -> type:
     plain = _plain()
