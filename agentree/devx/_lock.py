@@ -103,11 +103,13 @@ class TtyLock:
                 yield
         finally:
             self.release()
-            if conn is not None and conn.closed.is_set():
-                # The holder died, perhaps in the middle of reading a line: give the
-                # next REPL the terminal settings it would have found.
+            if conn is not None:
+                # A holder that died (here or below a relay) may have left the
+                # terminal in the middle of reading a line: the next REPL gets the
+                # settings it would have found. Synchronous, so before it starts.
                 self.restore_tty()
-                log.warning("actor %r died holding the terminal lock; released", uid[0])
+                if conn.closed.is_set():
+                    log.warning("actor %r died holding the terminal lock; released", uid[0])
 
     def restore_tty(self) -> None:
         """Put the terminal back in the mode it had when the lock was made."""

@@ -153,6 +153,23 @@ def make_repl(actor: Actor, release: Callable[[], None]) -> Repl:
             if self._tracing:
                 self._finish(quitting=True)
 
+        def setup(self, frame: FrameType | None, tb: TracebackType | None) -> Any:
+            done = super().setup(frame, tb)
+            if tb is not None:
+                self._select_user_frame()
+            return done
+
+        def _select_user_frame(self) -> None:
+            # A post-mortem starts on the innermost frame of the user's code, not
+            # in agentree's or trio's (``d`` still goes down into them).
+            for index in range(len(self.stack) - 1, -1, -1):
+                frame = self.stack[index][0]
+                if not self.is_skipped_module(frame.f_globals.get("__name__")):
+                    self.curindex = index
+                    self.curframe = frame
+                    self.curframe_locals = frame.f_locals
+                    return
+
         def _run(self, frame: FrameType | None, tb: TracebackType | None) -> str:
             global _active
             _active = self

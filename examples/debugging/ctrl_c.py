@@ -1,6 +1,6 @@
 """Ctrl-C goes to an open REPL; with no REPL open it tears the tree down.
 
-    python examples/debugging/ctrl_c.py
+python examples/debugging/ctrl_c.py
 """
 
 import trio

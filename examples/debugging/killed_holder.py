@@ -1,9 +1,10 @@
 """A sub-actor killed while it holds the terminal releases it: no deadlock.
 
 Kill the paused ``victim`` (its pid is printed) from another terminal; the root then
-gets the terminal for its own REPL::
+gets the terminal for its own REPL. With ``nested`` the victim is a grandchild, whose
+lock request was relayed by its parent ``middle``::
 
-    python examples/debugging/killed_holder.py [forkserver|subprocess]
+    python examples/debugging/killed_holder.py [forkserver|subprocess] [nested]
 """
 
 import os
@@ -19,11 +20,20 @@ async def pause_here() -> None:
     await agentree.pause()
 
 
-async def main(start_method: str) -> None:
-    async with agentree.open_nursery(debug_mode=True, start_method=start_method) as an:
+async def pause_below() -> None:
+    async with agentree.open_nursery() as an:
         victim = await an.start_actor("victim", enable_modules=[__name__])
+        await victim.run(pause_here)
+
+
+async def main(start_method: str, nested: bool) -> None:
+    async with agentree.open_nursery(debug_mode=True, start_method=start_method) as an:
+        if nested:
+            target = await an.start_actor("middle", enable_modules=[__name__])
+        else:
+            target = await an.start_actor("victim", enable_modules=[__name__])
         try:
-            await victim.run(pause_here)
+            await target.run(pause_below if nested else pause_here)
         except agentree.AgentreeError as err:
             print(f"victim is gone: {type(err).__name__}", flush=True)
         survivor = "root"
@@ -32,4 +42,5 @@ async def main(start_method: str) -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main, sys.argv[1] if len(sys.argv) > 1 else "forkserver")
+    args = sys.argv[1:]
+    trio.run(main, args[0] if args else "forkserver", "nested" in args)

@@ -1,6 +1,6 @@
 """A sub-sub-actor pauses: its request for the terminal climbs through its parent.
 
-    python examples/debugging/nested_pause.py
+python examples/debugging/nested_pause.py
 """
 
 import os

@@ -1,6 +1,6 @@
 """Post-mortem in the root: its own uncaught error opens a REPL first.
 
-    python examples/debugging/root_error.py
+python examples/debugging/root_error.py
 """
 
 import trio

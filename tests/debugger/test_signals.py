@@ -49,9 +49,13 @@ def test_ctrl_c_in_the_root_repl(session: Start) -> None:
     assert status == 0
 
 
-@pytest.mark.parametrize("start_method", ["forkserver", "subprocess"])
-def test_subactor_killed_holding_the_lock_releases_it(session: Start, start_method: str) -> None:
-    term = session("killed_holder.py", start_method)
+@pytest.mark.parametrize(
+    "args", [("forkserver",), ("subprocess",), ("forkserver", "nested")], ids="-".join
+)
+def test_subactor_killed_holding_the_lock_releases_it(
+    session: Start, args: tuple[str, ...]
+) -> None:
+    term = session("killed_holder.py", *args)
     term.expect(r"victim pid (\d+) pausing")
     victim = int(term.match(1))
     term.expect(prompt("victim"))
@@ -59,7 +63,16 @@ def test_subactor_killed_holding_the_lock_releases_it(session: Start, start_meth
     term.expect(prompt("victim"))
     assert term.before.strip() == "'holding'"
     os.kill(victim, signal.SIGKILL)
-    term.expect("victim is gone: TransportClosed")
+    if "nested" in args:
+        # The lock came back through the relay, and 'middle' got the terminal for
+        # the post-mortem of its own error: the victim went away during its call.
+        term.expect(r"Post-mortem of TransportClosed: .* in actor 'middle'")
+        term.expect(r"-> await victim.run\(pause_here\)")
+        term.expect(prompt("middle"))
+        term.sendline("c")
+        term.expect("victim is gone: RemoteActorError")
+    else:
+        term.expect("victim is gone: TransportClosed")
     # The root's own pause gets the terminal: the dead holder released the lock.
     term.expect(prompt("root"))
     term.sendline("p survivor")
