@@ -87,7 +87,7 @@ class _SigintHandler:
 
 
 @contextlib.contextmanager
-def _sigint_for(actor: Actor) -> Any:
+def _sigint_for(actor: Actor) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return

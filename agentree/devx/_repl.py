@@ -46,7 +46,7 @@ class Repl(Protocol):
         """Go on stepping from ``frame`` (after :meth:`pause_at` returned ``"step"``)."""
 
     def post_mortem(self, tb: TracebackType) -> None:
-        """Run the REPL on the frame where ``tb``'s error was raised."""
+        """Run the REPL on ``tb``: its innermost frame of user code, with its locals."""
 
 
 # The REPL open in this process, if any: SIGINT goes to it.
