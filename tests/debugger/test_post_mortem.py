@@ -51,3 +51,17 @@ def test_root_error_post_mortem(session: Start) -> None:
     status, tail = term.wait_exit()
     assert "root raised KeyError('pears') after its post-mortem" in tail
     assert status == 0
+
+
+def test_post_mortem_on_a_handled_error(session: Start) -> None:
+    term = session("handled_error.py")
+    term.expect(r"Post-mortem of KeyError: 'b' in actor 'lookup'")
+    term.expect(r"-> return table\[key\]")
+    term.expect(prompt("lookup"))
+    term.sendline("p key, table")
+    term.expect(prompt("lookup"))
+    assert term.before.strip() == "('b', {'a': 'alpha'})"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "lookup returned 'default'" in tail
+    assert status == 0
