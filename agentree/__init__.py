@@ -35,6 +35,10 @@ from ._runtime import is_root_process as is_root_process
 from ._runtime._guest import run_as_asyncio_guest as run_as_asyncio_guest
 from ._streaming import BroadcastReceiver as BroadcastReceiver
 from ._streaming import MsgStream as MsgStream
+from .devx import breakpoint as breakpoint
+from .devx import pause as pause
+from .devx import pause_from_sync as pause_from_sync
+from .devx import post_mortem as post_mortem
 
 __all__ = [
     "Actor",
@@ -62,6 +66,7 @@ __all__ = [
     "SpawnError",
     "StreamOverrun",
     "TransportClosed",
+    "breakpoint",
     "context",
     "current_actor",
     "is_root_process",
@@ -69,6 +74,9 @@ __all__ = [
     "open_nursery",
     "open_root_actor",
     "run_as_asyncio_guest",
+    "pause",
+    "pause_from_sync",
+    "post_mortem",
 ]
 
 

@@ -3,6 +3,13 @@
 from ._actor import Actor, DialogRunner, RuntimeOptions, register_dialog_kind
 from ._conn import Conn
 from ._dialog import Dialog
+from ._hooks import (
+    register_endpoint,
+    register_error_hook,
+    register_runtime_hook,
+    register_stop_guard,
+    run_stop_guards,
+)
 from ._lookup import main_origin, ns_of
 from ._serve import actor_runtime
 from ._state import current_actor, current_actor_or_none, is_root_process
@@ -20,4 +27,9 @@ __all__ = [
     "main_origin",
     "ns_of",
     "register_dialog_kind",
+    "register_endpoint",
+    "register_error_hook",
+    "register_runtime_hook",
+    "register_stop_guard",
+    "run_stop_guards",
 ]

@@ -24,6 +24,7 @@ from ..msg import Aid, CancelAck, Error, Return, Start, decode_payload
 from ._boxing import box_error
 from ._conn import Conn
 from ._dialog import Dialog
+from ._hooks import endpoints, run_error_hooks
 from ._lookup import resolve
 from ._state import serving_peer
 
@@ -121,7 +122,10 @@ class Actor:
         # canceller of every dialog the cancellation ends.
         self.cancelled_by: Uid | None = None
         # Resolved functions by ns: the runtime endpoints, then what peers called.
-        self._functions: dict[str, Callable[..., Any]] = {"self:cancel": self._rpc_cancel}
+        self._functions: dict[str, Callable[..., Any]] = {
+            **endpoints(),
+            "self:cancel": self._rpc_cancel,
+        }
 
     @property
     def uid(self) -> Uid:
@@ -244,6 +248,8 @@ class Actor:
             reply = box_error(exc, cid=cid, uid=self.uid, call=ns)
             if not isinstance(exc, Exception):
                 raise
+            # The debugger's post-mortem, before the caller learns of the error.
+            await run_error_hooks(self, exc)
         finally:
             conn.untrack_task(cid)
             if reply is not None:

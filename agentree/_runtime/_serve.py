@@ -24,6 +24,7 @@ from ..msg import SpawnSpec, decode_msg
 from ._actor import Actor, RuntimeOptions
 from ._boxing import box_error
 from ._conn import Conn
+from ._hooks import run_runtime_hooks
 from ._lookup import import_enabled, load_parent_main
 from ._state import reset_actor, set_actor
 
@@ -48,7 +49,8 @@ async def actor_runtime(actor: Actor) -> AsyncIterator[Actor]:
                 async with trio.open_nursery() as service:
                     actor.bind(service, scope)
                     try:
-                        yield actor
+                        async with run_runtime_hooks(actor):
+                            yield actor
                     finally:
                         service.cancel_scope.cancel()
             except BaseExceptionGroup as group:

@@ -31,6 +31,7 @@ import signal
 import socket
 import sys
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import trio
@@ -256,11 +257,12 @@ async def start_forkserver(tmpdir: str) -> Forkserver:
     try:
         listener.bind(path)
         listener.listen(128)
-        proc = await trio.lowlevel.open_process(
-            [sys.executable, "-c", _ENTRY, str(listener.fileno()), str(control_r)],
-            pass_fds=(listener.fileno(), control_r),
-            env=child_env(),
-        )
+        with _sigint_ignored_from_birth():
+            proc = await trio.lowlevel.open_process(
+                [sys.executable, "-c", _ENTRY, str(listener.fileno()), str(control_r)],
+                pass_fds=(listener.fileno(), control_r),
+                env=child_env(),
+            )
     except BaseException:
         os.close(control_w)
         raise
@@ -268,6 +270,26 @@ async def start_forkserver(tmpdir: str) -> Forkserver:
         listener.close()
         os.close(control_r)
     return Forkserver(proc, control_w, path)
+
+
+@contextlib.contextmanager
+def _sigint_ignored_from_birth() -> Iterator[None]:
+    """Start a process that ignores SIGINT before its interpreter even starts.
+
+    ``serve_main`` ignores SIGINT, but only once ``site`` and its imports ran: a
+    Ctrl-C in the first milliseconds of a tree (a REPL opened at once, say) would
+    kill the forkserver. An ignored disposition survives ``exec`` and Python keeps
+    it, so the process is started while this one ignores SIGINT (briefly).
+    """
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to do from here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class ForkedProcess:

@@ -21,7 +21,7 @@ import trio
 
 from .._exceptions import AgentreeError, SpawnError, TransportClosed
 from .._ipc import Channel, socketpair
-from .._runtime import Actor, Conn
+from .._runtime import Actor, Conn, run_stop_guards
 from .._runtime._boxing import unbox_error
 from .._runtime._lookup import wire_module_name
 from .._runtime._serve import HANDSHAKE_TIMEOUT
@@ -142,6 +142,10 @@ async def stop_child(child: Child, parent: Actor, *, hard: bool = False) -> int:
                 if not child.conn.closed.is_set():
                     await _request_cancel(child.conn)
                 await proc.wait()
+            # A child busy in a debugger REPL answers once the user lets it go.
+            if proc.returncode is None and await run_stop_guards(child.conn):
+                with trio.move_on_after(opts.cancel_timeout):
+                    await proc.wait()
             if proc.returncode is None:
                 log.warning("actor %r ignored the cancel request; terminating", child.name)
                 await proc.send_signal(signal.SIGTERM)

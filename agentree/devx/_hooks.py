@@ -1,0 +1,156 @@
+"""What the debugger installs in every actor runtime (through ``_runtime``'s hooks).
+
+In debug mode, for the runtime's lifetime:
+
+- SIGINT: the whole terminal's process group gets Ctrl-C. A REPL open in this
+  process takes it (pdb prints ``--KeyboardInterrupt--`` and prompts again); while
+  any actor holds the terminal the root ignores it; otherwise the root tears the
+  tree down as usual and children keep ignoring it.
+- ``sys.breakpointhook`` is :func:`~agentree.pause_from_sync`; the previous hook
+  comes back when the runtime exits.
+- post-mortem: an uncaught error of a served call, or of the root's own body,
+  opens a REPL on the frame that raised before the error goes up the tree. Errors
+  that come from other actors (``RemoteActorError``) already had their post-mortem
+  where they were raised.
+"""
+
+from __future__ import annotations
+
+import bdb
+import contextlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from types import FrameType
+from typing import Any
+
+import trio
+
+from .._exceptions import RemoteActorError
+from .._runtime import (
+    Actor,
+    ns_of,
+    register_endpoint,
+    register_error_hook,
+    register_runtime_hook,
+    register_stop_guard,
+)
+from ._api import breakpoint_hook, open_post_mortem
+from ._lock import root_lock, tty_lock, wait_not_debugging
+from ._repl import active_repl
+
+__all__ = ["install"]
+
+log = logging.getLogger("agentree.devx")
+
+
+def _worth_post_mortem(exc: BaseException) -> bool:
+    if isinstance(exc, BaseExceptionGroup):
+        return any(_worth_post_mortem(leaf) for leaf in exc.exceptions)
+    return isinstance(exc, Exception) and not isinstance(exc, RemoteActorError | bdb.BdbQuit)
+
+
+async def _post_mortem_hook(actor: Actor, exc: BaseException) -> None:
+    if not actor.options.debug_mode or not _worth_post_mortem(exc):
+        return
+    if exc.__traceback__ is None:
+        return
+    await open_post_mortem(actor, exc, exc.__traceback__)
+
+
+class _SigintHandler:
+    """Ctrl-C while debugging: to the open REPL, else ignored or passed on."""
+
+    def __init__(self, actor: Actor, previous: Any) -> None:
+        self.actor = actor
+        self.previous = previous
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        repl = active_repl()
+        if repl is not None:
+            if repl.thread is threading.main_thread() and repl.allow_kbdint:
+                raise KeyboardInterrupt
+            # A REPL in a worker thread cannot be interrupted from here.
+            return
+        if not self.actor.is_root:
+            return
+        lock = root_lock(self.actor)
+        if lock.holder is not None:
+            return  # another actor's REPL has the terminal and gets the Ctrl-C
+        if callable(self.previous):
+            self.previous(signum, frame)
+        elif self.previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigint_for(actor: Actor) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = _SigintHandler(actor, signal.getsignal(signal.SIGINT))
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, handler.previous)  # type: ignore[union-attr]
+
+
+class _PortalGiver(trio.abc.Instrument):
+    """Gives every new task a greenback portal, so sync code in it can pause."""
+
+    def __init__(self, greenback: Any) -> None:
+        self._greenback = greenback
+
+    def task_spawned(self, task: trio.lowlevel.Task) -> None:
+        self._greenback.bestow_portal(task)
+
+
+@contextlib.contextmanager
+def _portals_for_sync_pause() -> Iterator[None]:
+    try:
+        import greenback
+    except ImportError:
+        yield
+        return
+    greenback.bestow_portal(trio.lowlevel.current_task())
+    instrument = _PortalGiver(greenback)
+    trio.lowlevel.add_instrument(instrument)
+    try:
+        yield
+    finally:
+        trio.lowlevel.remove_instrument(instrument)
+
+
+@asynccontextmanager
+async def _debug_runtime(actor: Actor) -> AsyncIterator[None]:
+    if not actor.options.debug_mode:
+        yield
+        return
+    if actor.is_root:
+        root_lock(actor)  # the lock saves the terminal's settings now, while sane
+    previous_hook = sys.breakpointhook
+    sys.breakpointhook = breakpoint_hook
+    try:
+        with _sigint_for(actor), _portals_for_sync_pause():
+            try:
+                yield
+            except BaseException as exc:
+                if actor.is_root and _worth_post_mortem(exc) and exc.__traceback__ is not None:
+                    with trio.CancelScope(shield=True):
+                        await open_post_mortem(actor, exc, exc.__traceback__)
+                raise
+    finally:
+        sys.breakpointhook = previous_hook
+
+
+def install() -> None:
+    """Register the debugger with the runtime (done when ``agentree`` is imported)."""
+    register_endpoint(ns_of(tty_lock), tty_lock)
+    register_runtime_hook("devx", _debug_runtime)
+    register_error_hook("devx", _post_mortem_hook)
+    register_stop_guard("devx", wait_not_debugging)
