@@ -73,10 +73,10 @@ __all__ = [
     "log",
     "open_nursery",
     "open_root_actor",
-    "run_as_asyncio_guest",
     "pause",
     "pause_from_sync",
     "post_mortem",
+    "run_as_asyncio_guest",
 ]
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Literal, NoReturn, TypeVar, overload
 
 import trio
@@ -312,6 +312,40 @@ class Context:
             self._scope.cancel()
             await trio.lowlevel.checkpoint()
 
+    @contextmanager
+    def _watch_block(self) -> Iterator[trio.CancelScope]:
+        """Run the opener's block in a scope that the dialog's end cancels.
+
+        An error or a cancellation of the served task, or the loss of the connection,
+        then reaches the block even while it waits on something else than the dialog;
+        after the block, :meth:`_raise_remote_end` raises it. A ``Return`` leaves the
+        block alone: the served task finished, and the block goes on to read what is
+        left of the stream.
+        """
+        with trio.CancelScope() as block:
+
+            def dialog_over() -> None:
+                if not isinstance(self._dialog.final, Return):
+                    block.cancel()
+
+            self._dialog.on_over(dialog_over)
+            try:
+                yield block
+            finally:
+                self._dialog.on_over(None)
+
+    def _raise_remote_end(self) -> None:
+        """Raise why the dialog ended under the opener's block; nothing if this side
+        cancelled it (``ctx.cancel()``). :meth:`_finish` has taken the final message."""
+        if self._error is not None:
+            if not self._own_cancel(self._error):
+                raise self._error
+            return
+        if self._dialog.closed_by is not None:
+            raise TransportClosed(
+                f"actor {self._conn.peer_name!r} went away during {self._ns}()"
+            ) from self._dialog.closed_by
+
     def _own_cancel(self, exc: BaseException) -> bool:
         return (
             self.cancel_called
@@ -372,13 +406,17 @@ async def open_context(
         except BaseException as exc:
             await ctx._finish(exc)
             raise
-        try:
-            yield ctx, first
-        except BaseException as exc:
-            await ctx._finish(exc)
-            if ctx._own_cancel(exc):
-                return
-            raise
+        with ctx._watch_block() as block:
+            try:
+                yield ctx, first
+            except BaseException as exc:
+                await ctx._finish(exc)
+                if ctx._own_cancel(exc):
+                    return
+                raise
+        if block.cancelled_caught:
+            ctx._raise_remote_end()
+            return
         await ctx._finish(None)
     finally:
         conn.close_dialog(cid)
@@ -399,14 +437,18 @@ async def open_stream_from(
         await conn.send_start(cid, ns, kwargs, "gen")
         await stream._grant_window()
         ctx._stream_open = True
-        try:
-            yield stream
-        except BaseException as exc:
-            ctx._stream_open = False
-            await ctx._finish(exc)
-            if ctx._own_cancel(exc):
-                return
-            raise
+        with ctx._watch_block() as block:
+            try:
+                yield stream
+            except BaseException as exc:
+                ctx._stream_open = False
+                await ctx._finish(exc)
+                if ctx._own_cancel(exc):
+                    return
+                raise
+        if block.cancelled_caught:
+            ctx._raise_remote_end()
+            return
         ctx._stream_open = False
         if not stream._eof:
             # Left before the generator was exhausted: stop it.

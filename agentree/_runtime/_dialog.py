@@ -9,6 +9,7 @@ reading the inbox: the peer's credit grants, and the dialog's final message.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import trio
 
@@ -31,6 +32,7 @@ class Dialog:
     __slots__ = (
         "_closed",
         "_credit_waiter",
+        "_on_over",
         "_queue",
         "_waiter",
         "cid",
@@ -48,6 +50,7 @@ class Dialog:
         self.granted = False
         self._credit_waiter: trio.lowlevel.Task | None = None
         self.final: Msg | None = None
+        self._on_over: Callable[[], None] | None = None
 
     # -- inbox -----------------------------------------------------------------------
 
@@ -61,6 +64,7 @@ class Dialog:
         """The connection ended: fail readers (after what is queued) and senders."""
         self._closed = exc
         self._wake_all()
+        self._notify_over()
 
     def get_nowait(self) -> Msg | None:
         """The next queued message, or ``None`` if there is none."""
@@ -93,6 +97,19 @@ class Dialog:
     def note_final(self, msg: Msg) -> None:
         self.final = msg
         self._wake_sender()
+        self._notify_over()
+
+    def on_over(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback()`` once the dialog is over (at once if it already is);
+        ``None`` removes it. The owner uses it to stop waiting on anything else."""
+        self._on_over = callback
+        if callback is not None and self.over:
+            self._notify_over()
+
+    def _notify_over(self) -> None:
+        callback, self._on_over = self._on_over, None
+        if callback is not None:
+            callback()
 
     @property
     def over(self) -> bool:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 import trio
 
@@ -199,3 +204,54 @@ async def test_many_concurrent_contexts_over_one_channel_and_several_actors() ->
                     for index in range(10):
                         tn.start_soon(one, portal, actor, index)
     assert results == {(actor, index): 20 for actor in range(3) for index in range(10)}
+
+
+
+async def _sleep_in_context(portal: agentree.Portal, fn: Callable[..., Any], **kwargs: Any) -> None:
+    async with portal.open_context(fn, **kwargs):
+        await trio.sleep_forever()
+
+
+async def _cancel_actor_while_sleeping(portal: agentree.Portal) -> None:
+    async with (
+        portal.open_context(funcs.sleep_and_record, key="k"),
+        trio.open_nursery() as tn,
+    ):
+        tn.start_soon(portal.cancel_actor)
+        await trio.sleep_forever()
+
+
+async def _kill_actor_while_sleeping(portal: agentree.Portal) -> None:
+    async with portal.open_context(funcs.sleep_and_record, key="k") as (_, pid):
+        os.kill(pid, signal.SIGKILL)
+        await trio.sleep_forever()
+
+
+async def test_child_error_interrupts_a_block_that_waits_elsewhere() -> None:
+    """The opener's block does not touch the dialog: the child's error still ends it."""
+    with trio.fail_after(15):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("failer", enable_modules=[MODULE])
+            with pytest.raises(agentree.RemoteActorError) as info:
+                await _sleep_in_context(portal, funcs.fail_after_started, message="elsewhere")
+            assert info.value.boxed_type is ValueError
+            assert info.value.message == "elsewhere"
+
+
+async def test_actor_cancel_interrupts_a_block_that_waits_elsewhere() -> None:
+    """``cancel_actor()`` while the block sleeps: the block ends with ContextCancelled
+    naming this actor, instead of sleeping on."""
+    with trio.fail_after(15):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("sleeper", enable_modules=[MODULE])
+            with pytest.raises(agentree.ContextCancelled) as info:
+                await _cancel_actor_while_sleeping(portal)
+            assert info.value.canceller == agentree.current_actor().uid
+
+
+async def test_peer_death_interrupts_a_block_that_waits_elsewhere() -> None:
+    with trio.fail_after(15):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("doomed", enable_modules=[MODULE])
+            with pytest.raises(agentree.TransportClosed):
+                await _kill_actor_while_sleeping(portal)
