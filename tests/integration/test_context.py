@@ -206,8 +206,9 @@ async def test_many_concurrent_contexts_over_one_channel_and_several_actors() ->
     assert results == {(actor, index): 20 for actor in range(3) for index in range(10)}
 
 
-
-async def _sleep_in_context(portal: agentree.Portal, fn: Callable[..., Any], **kwargs: Any) -> None:
+async def _sleep_in_context(
+    portal: agentree.Portal, fn: Callable[..., Any], **kwargs: Any
+) -> None:
     async with portal.open_context(fn, **kwargs):
         await trio.sleep_forever()
 
