@@ -164,10 +164,19 @@ class Conn:
     def close_dialog(self, cid: int) -> None:
         self._dialogs.pop(cid, None)
 
-    async def send_start(self, cid: int, ns: str, kwargs: dict[str, Any], kind: str) -> None:
-        """Send the ``Start`` of a dialog; name the bad argument if encoding fails."""
+    async def send_start(
+        self, cid: int, ns: str, kwargs: dict[str, Any], kind: str, *, schedule: bool = True
+    ) -> None:
+        """Send the ``Start`` of a dialog; name the bad argument if encoding fails.
+
+        ``schedule=False`` skips the scheduler pass after a write that completes at
+        once, for callers whose next step waits anyway (see ``Channel.send``).
+        """
         try:
-            await self.chan.send(Start(cid=cid, ns=ns, kwargs=kwargs, kind=kind))  # type: ignore[arg-type]
+            await self.chan.send(
+                Start(cid=cid, ns=ns, kwargs=kwargs, kind=kind),  # type: ignore[arg-type]
+                schedule=schedule,
+            )
         except MsgEncodeError:
             raise find_unencodable(kwargs, f"{ns}() in actor {self.peer_name!r}") from None
 
@@ -184,7 +193,8 @@ class Conn:
         """
         cid, dialog = self.open_dialog()
         try:
-            await self.send_start(cid, ns, kwargs, "func")
+            # The wait for the reply is this call's schedule point.
+            await self.send_start(cid, ns, kwargs, "func", schedule=False)
             return self.unwrap_final(await self.wait_final(cid, dialog, ns), ns)
         finally:
             self.close_dialog(cid)
@@ -239,18 +249,14 @@ class Conn:
         """Send a dialog's final message; ``False`` if the peer is gone.
 
         With ``shield`` the reply goes out even when the task that owes it is being
-        cancelled, bounded so that a stuck peer cannot hold up a teardown.
+        cancelled. A reply that has to wait for the socket is bounded by the
+        channel's write timeout, so a stuck peer cannot hold up a teardown forever
+        (and the peer's parent reaps it on its own schedule).
         """
         if self._closed_by is not None:
             return False
         try:
-            if not shield:
-                await self.chan.send(msg)
-                return True
-            with trio.CancelScope(shield=True), trio.move_on_after(_SEND_REPLY_TIMEOUT):
-                await self.chan.send(msg)
-                return True
+            await self.chan.send(msg, schedule=False, shield=shield)
         except TransportClosed:
             return False
-        log.warning("reply to actor %r timed out and was dropped", self.peer_name)
-        return False
+        return True
