@@ -1,16 +1,19 @@
 """The actor: identity, runtime options, and serving calls from its peers.
 
 An actor is one trio program (one process) in the tree. It serves ``Start`` requests
-from its parent and children by running the named function in a task of its service
-nursery, and answers with exactly one final message per dialog: ``Return``,
+from its parent and children by running the named function (a plain call in the
+connection's reader task until it first waits, see ``_inline``; a context or stream in
+a task of its service nursery), and answers with exactly one final message per dialog: ``Return``,
 ``Error`` or ``CancelAck``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import os
+import types
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -24,6 +27,7 @@ from ..msg import Aid, CancelAck, Error, Return, Start, decode_payload
 from ._boxing import box_error
 from ._conn import Conn
 from ._dialog import Dialog
+from ._inline import drive
 from ._lookup import resolve
 
 __all__ = ["Actor", "DialogRunner", "RuntimeOptions", "register_dialog_kind"]
@@ -121,6 +125,8 @@ class Actor:
         self.cancelled_by: Uid | None = None
         # Resolved functions by ns: the runtime endpoints, then what peers called.
         self._functions: dict[str, Callable[..., Any]] = {"self:cancel": self._rpc_cancel}
+        # Open connections, whose served calls ``cancel_soon`` cancels.
+        self._conns: set[Conn] = set()
 
     @property
     def uid(self) -> Uid:
@@ -146,9 +152,21 @@ class Actor:
         self._service = service
         self._scope = scope
 
+    def add_conn(self, conn: Conn) -> None:
+        """Register an open connection (done by ``Conn`` itself)."""
+        self._conns.add(conn)
+        if self.cancel_called:
+            conn.cancel_served_calls()
+
+    def discard_conn(self, conn: Conn) -> None:
+        """Forget a connection that ended (done by ``Conn`` itself)."""
+        self._conns.discard(conn)
+
     def cancel_soon(self) -> None:
         """Cancel the whole runtime: served calls, nurseries, and then the process."""
         self.cancel_called = True
+        for conn in list(self._conns):
+            conn.cancel_served_calls()
         if self._scope is not None:
             self._scope.cancel()
 
@@ -172,8 +190,17 @@ class Actor:
 
     # -- serving calls -------------------------------------------------------------------
 
-    async def start_rpc(self, conn: Conn, msg: Start) -> None:
-        """Look up and start the call that ``msg`` asks for, or answer with an Error."""
+    async def start_rpc(self, conn: Conn, msg: Start) -> bool:
+        """Look up and start the call that ``msg`` asks for, or answer with an Error.
+
+        A plain call runs in the calling task (the connection's reader) until it has
+        to wait; see :mod:`._inline`. Contexts and streams get a task of the service
+        nursery.
+
+        Returns:
+            Whether the call had to wait, so that this task handed the reading of
+            ``conn`` to a new task and, now that the call is over, must stop reading.
+        """
         dialog: Dialog | None = None
         runner: DialogRunner | None = None
         try:
@@ -191,9 +218,22 @@ class Actor:
         except AgentreeError as exc:
             log.info("refusing call %s from %r: %s", msg.ns, conn.peer_name, exc)
             await conn.send_reply(box_error(exc, cid=msg.cid, uid=self.uid, call=msg.ns))
-            return
-        assert self._service is not None
-        self._service.start_soon(self._invoke, conn, msg.cid, msg.ns, fn, kwargs, runner, dialog)
+            return False
+        if runner is not None:
+            assert self._service is not None
+            self._service.start_soon(
+                self._invoke, conn, msg.cid, msg.ns, fn, kwargs, runner, dialog
+            )
+            return False
+        handed_off = False
+
+        def hand_off() -> None:
+            nonlocal handed_off
+            handed_off = True
+            conn.hand_off_reading()
+
+        await self._invoke(conn, msg.cid, msg.ns, fn, kwargs, hand_off=hand_off)
+        return handed_off
 
     async def _invoke(
         self,
@@ -204,22 +244,39 @@ class Actor:
         kwargs: dict[str, Any],
         runner: DialogRunner | None = None,
         dialog: Dialog | None = None,
+        *,
+        hand_off: Callable[[], None] | None = None,
     ) -> None:
+        """Run one served call and send its one final message.
+
+        With ``hand_off`` the call runs inline (see :func:`._inline.drive`), in its
+        own copy of the context; ``hand_off()`` is called before it first waits.
+        """
         scope = trio.CancelScope()
         conn.track_task(cid, scope)
         reply: Return | Error | CancelAck | None = None
         cancelled = True
         try:
             with scope:
-                if runner is None:
-                    result = fn(**kwargs)
-                    if inspect.isawaitable(result):
-                        result = await result
-                else:
+                if runner is not None:
                     assert dialog is not None
                     result = await runner(conn, dialog, ns, fn, kwargs, scope)
+                else:
+                    assert hand_off is not None
+                    context = contextvars.copy_context()
+                    result = context.run(fn, **kwargs)
+                    if type(result) is types.CoroutineType:
+                        result = await drive(result, context, hand_off)
+                    elif inspect.isawaitable(result):
+                        hand_off()
+                        result = await result
             if scope.cancelled_caught:
-                reply = CancelAck(cid=cid, canceller=conn.peer_uid)
+                canceller = (
+                    (self.cancelled_by or self.uid)
+                    if conn.calls_cancelled_locally
+                    else conn.peer_uid
+                )
+                reply = CancelAck(cid=cid, canceller=canceller)
             else:
                 reply = Return(cid=cid, pld=result)
                 cancelled = False

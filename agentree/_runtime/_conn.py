@@ -69,13 +69,37 @@ class Conn:
         self._dialogs: dict[int, Dialog] = {}
         self._tasks: dict[int, trio.CancelScope] = {}
         self._closed_by: AgentreeError | None = None
+        # The task that reads the channel now, and the nursery of reader tasks: a
+        # reader that runs a served call which has to wait hands reading to a new one.
+        self._reader: trio.lowlevel.Task | None = None
+        self._readers: trio.Nursery | None = None
+        # Set when the local actor is cancelled: its served calls here are cancelled
+        # by it, not by the peer (which is whom a cancelled call names otherwise).
+        self.calls_cancelled_locally = False
         self.closed = trio.Event()
+        actor.add_conn(self)
 
     # -- the message loop ----------------------------------------------------------
 
     async def process_messages(self) -> None:
-        """Read and dispatch messages until the channel ends. Never raises for EOF."""
+        """Read and dispatch messages until the channel ends. Never raises for EOF.
+
+        Returns once the channel is closed and every call the peer made here that
+        ran in a reader task (see :meth:`hand_off_reading`) has ended.
+        """
+        async with trio.open_nursery() as readers:
+            self._readers = readers
+            await self._read_loop()
+
+    def hand_off_reading(self) -> None:
+        """Start a new reader task: the current one goes on running a served call."""
+        assert self._readers is not None
+        self._reader = None
+        self._readers.start_soon(self._read_loop)
+
+    async def _read_loop(self) -> None:
         reason: AgentreeError = TransportClosed(f"connection to {self.peer_name!r} ended")
+        me = self._reader = trio.lowlevel.current_task()
         try:
             while True:
                 msg = await self.chan.recv()
@@ -89,7 +113,9 @@ class Conn:
                         if dialog is not None:
                             dialog.grant(msg.n)
                     case Start():
-                        await self.actor.start_rpc(self, msg)
+                        if await self.actor.start_rpc(self, msg):
+                            # Another task reads now; this one ran a call that waited.
+                            return
                     case Cancel():
                         scope = self._tasks.get(msg.cid)
                         if scope is not None:
@@ -113,7 +139,8 @@ class Conn:
                 with contextlib.suppress(AgentreeError):
                     await self.chan.send(box_error(exc, cid=None, uid=self.actor.uid))
         finally:
-            self._shut(reason)
+            if self._reader is me:
+                self._shut(reason)
         with trio.CancelScope(shield=True):
             await self.chan.aclose()
 
@@ -128,6 +155,7 @@ class Conn:
 
     def _shut(self, reason: AgentreeError) -> None:
         self._closed_by = reason
+        self.actor.discard_conn(self)
         for dialog in self._dialogs.values():
             dialog.close(reason)
         for scope in self._tasks.values():
@@ -239,7 +267,17 @@ class Conn:
 
     def track_task(self, cid: int, scope: trio.CancelScope) -> None:
         self._tasks[cid] = scope
-        if self._closed_by is not None:
+        if self._closed_by is not None or self.calls_cancelled_locally:
+            scope.cancel()
+
+    def cancel_served_calls(self) -> None:
+        """Cancel every call the peer made here: the local actor is being cancelled.
+
+        Calls that run in a reader task (see :mod:`._inline`) are outside the
+        service nursery, so the actor cancels them here.
+        """
+        self.calls_cancelled_locally = True
+        for scope in self._tasks.values():
             scope.cancel()
 
     def untrack_task(self, cid: int) -> None:
