@@ -220,20 +220,75 @@ class Actor:
             await conn.send_reply(box_error(exc, cid=msg.cid, uid=self.uid, call=msg.ns))
             return False
         if runner is not None:
+            assert dialog is not None
             assert self._service is not None
             self._service.start_soon(
                 self._invoke, conn, msg.cid, msg.ns, fn, kwargs, runner, dialog
             )
             return False
+        return await self._call_here(conn, msg.cid, msg.ns, fn, kwargs)
+
+    async def _call_here(
+        self, conn: Conn, cid: int, ns: str, fn: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> bool:
+        """Run a plain call in this (reader) task and send its one final message.
+
+        The call runs in its own copy of the context and, if it is a coroutine, in
+        its own cancel scope, which ``conn`` learns about when the call first
+        waits: that is also when this task hands the reading to a new task (see
+        :mod:`._inline`). Before that no ``Cancel`` can be read. A sync function
+        never waits, so it needs no cancel scope.
+
+        Returns:
+            Whether the call waited (and so this task no longer reads ``conn``).
+        """
+        scope: trio.CancelScope | None = None
         handed_off = False
 
         def hand_off() -> None:
             nonlocal handed_off
             handed_off = True
+            assert scope is not None
+            conn.track_task(cid, scope)
             conn.hand_off_reading()
 
-        await self._invoke(conn, msg.cid, msg.ns, fn, kwargs, hand_off=hand_off)
+        reply: Return | Error | CancelAck | None = None
+        cancelled = True
+        try:
+            context = contextvars.copy_context()
+            result = context.run(fn, **kwargs)
+            if type(result) is types.CoroutineType:
+                with trio.CancelScope() as scope:
+                    result = await drive(result, context, hand_off)
+            elif inspect.isawaitable(result):
+                with trio.CancelScope() as scope:
+                    hand_off()
+                    result = await result
+            if scope is not None and scope.cancelled_caught:
+                reply = self._cancel_reply(conn, cid)
+            else:
+                reply = Return(cid=cid, pld=result)
+                cancelled = False
+        except trio.Cancelled:
+            reply = CancelAck(cid=cid, canceller=self.cancelled_by or self.uid)
+            raise
+        except BaseException as exc:
+            reply = box_error(exc, cid=cid, uid=self.uid, call=ns)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            if handed_off:
+                conn.untrack_task(cid)
+            if reply is not None:
+                await self._send_final(conn, reply, ns, shield=cancelled)
         return handed_off
+
+    def _cancel_reply(self, conn: Conn, cid: int) -> CancelAck:
+        """The reply of a call whose own cancel scope caught its cancellation."""
+        canceller = (
+            (self.cancelled_by or self.uid) if conn.calls_cancelled_locally else conn.peer_uid
+        )
+        return CancelAck(cid=cid, canceller=canceller)
 
     async def _invoke(
         self,
@@ -242,41 +297,19 @@ class Actor:
         ns: str,
         fn: Callable[..., Any],
         kwargs: dict[str, Any],
-        runner: DialogRunner | None = None,
-        dialog: Dialog | None = None,
-        *,
-        hand_off: Callable[[], None] | None = None,
+        runner: DialogRunner,
+        dialog: Dialog,
     ) -> None:
-        """Run one served call and send its one final message.
-
-        With ``hand_off`` the call runs inline (see :func:`._inline.drive`), in its
-        own copy of the context; ``hand_off()`` is called before it first waits.
-        """
+        """Serve a context or stream dialog in a service task; send its final message."""
         scope = trio.CancelScope()
         conn.track_task(cid, scope)
         reply: Return | Error | CancelAck | None = None
         cancelled = True
         try:
             with scope:
-                if runner is not None:
-                    assert dialog is not None
-                    result = await runner(conn, dialog, ns, fn, kwargs, scope)
-                else:
-                    assert hand_off is not None
-                    context = contextvars.copy_context()
-                    result = context.run(fn, **kwargs)
-                    if type(result) is types.CoroutineType:
-                        result = await drive(result, context, hand_off)
-                    elif inspect.isawaitable(result):
-                        hand_off()
-                        result = await result
+                result = await runner(conn, dialog, ns, fn, kwargs, scope)
             if scope.cancelled_caught:
-                canceller = (
-                    (self.cancelled_by or self.uid)
-                    if conn.calls_cancelled_locally
-                    else conn.peer_uid
-                )
-                reply = CancelAck(cid=cid, canceller=canceller)
+                reply = self._cancel_reply(conn, cid)
             else:
                 reply = Return(cid=cid, pld=result)
                 cancelled = False
@@ -291,8 +324,7 @@ class Actor:
             conn.untrack_task(cid)
             if reply is not None:
                 await self._send_final(conn, reply, ns, shield=cancelled)
-            if dialog is not None:
-                conn.close_dialog(cid)
+            conn.close_dialog(cid)
 
     async def _send_final(
         self, conn: Conn, reply: Return | Error | CancelAck, ns: str, *, shield: bool

@@ -6,8 +6,9 @@ without ever waiting or wait only after some work, so the connection's reader ru
 the call itself: the call's first step runs at once, in its own cancel scope and its
 own copy of the context (as a spawned task would get). If the call finishes there,
 its reply goes out before the reader reads on. The first time the call has to wait,
-the reader hands the reading over to a fresh task and becomes the call's task, which
-a ``Cancel`` message can cancel like any other.
+the reader hands the reading over to a fresh task and becomes the call's task, and
+the call's cancel scope is registered so that a ``Cancel`` message can cancel it
+like any other. (Until then no ``Cancel`` can be read.)
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ def drive(
 ) -> Generator[Any, Any, Any]:
     """Run ``coro`` to its end from the current task, every step inside ``context``.
 
-    Like ``await coro``, except that each step runs in ``context`` and that
-    ``hand_off()`` is called once, just before the first time ``coro`` waits (yields
-    to trio). Whatever trio sends or throws into this task goes on to ``coro``.
+    Like ``await coro``, except that each step runs in ``context``, and that
+    ``hand_off()`` is called once, just before ``coro`` first waits (yields to
+    trio). Whatever trio sends or throws into this task goes on to ``coro``.
 
     Returns:
         What ``coro`` returns; what it raises propagates.

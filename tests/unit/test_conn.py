@@ -43,6 +43,15 @@ async def release() -> None:
     _released.set()
 
 
+async def scoped_wait(x: int) -> int:
+    # Enters a cancel scope and a nursery before its first wait: the reader hands off
+    # in the middle of them, and they must still nest properly.
+    with trio.CancelScope():
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_released.wait)
+            return await wait_for_release(x)
+
+
 async def fail_after_waiting() -> None:
     await trio.lowlevel.checkpoint()
     raise LookupError("failed after waiting")
@@ -88,6 +97,9 @@ async def test_calls_that_finish_and_calls_that_wait() -> None:
                     assert await conn.call(ns("double"), {"x": x}) == 2 * x
                 await conn.call(ns("release"), {})
             assert results == [7]
+            # Scopes opened before the hand-off (the event is set by now, but the
+            # nursery still waits once).
+            assert await conn.call(ns("scoped_wait"), {"x": 5}) == 5
             with pytest.raises(agentree.RemoteActorError) as info:
                 await conn.call(ns("fail_after_waiting"), {})
             assert info.value.boxed_type is LookupError

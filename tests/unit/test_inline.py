@@ -30,8 +30,12 @@ async def wait_then_raise(event: trio.Event) -> None:
 
 async def test_a_coroutine_that_never_waits_is_not_handed_off() -> None:
     hand_offs: list[int] = []
+
+    def hand_off() -> None:
+        hand_offs.append(1)
+
     context = contextvars.copy_context()
-    assert await drive(finish_at_once(21), context, lambda: hand_offs.append(1)) == 42
+    assert await drive(finish_at_once(21), context, hand_off) == 42
     assert hand_offs == []
     # The call's context variable changes stay in its own context.
     assert VAR.get() == "unset"
