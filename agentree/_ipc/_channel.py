@@ -246,9 +246,28 @@ class Channel:
         """
         return decode_msg(await self.recv_frame())
 
-    async def recv_frame(self) -> bytes:
+    async def recv_frame(self) -> bytes | memoryview:
         """Receive one raw frame body (the unit that :meth:`recv` decodes)."""
         buf = self._rbuf
+        if not buf:
+            # The common case: one read brings exactly one whole frame. Hand out a
+            # view of it (the bytes are immutable, so a lazily decoded payload may
+            # keep referring to them) instead of copying it through the buffer.
+            data = await self._receive_some(_READ_SIZE)
+            size = len(data) - _HEADER
+            if size >= 0 and int.from_bytes(data[:_HEADER], "big") == size:
+                if size > self.max_frame_size:
+                    raise FrameTooLarge(
+                        f"{self.name} announced a {size}-byte frame, over the maximum "
+                        f"frame size of {self.max_frame_size} bytes"
+                    )
+                if isinstance(data, bytes):
+                    return memoryview(data)[_HEADER:]
+                return bytes(data[_HEADER:])
+            if not data:
+                self._eof = True
+                raise TransportClosed(f"{self.name} closed the channel")
+            buf += data
         while True:
             if len(buf) >= _HEADER:
                 size = int.from_bytes(buf[:_HEADER], "big")

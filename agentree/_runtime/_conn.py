@@ -104,18 +104,19 @@ class Conn:
             while True:
                 msg = await self.chan.recv()
                 match msg:
-                    case Yield() | Started() | Stop() | StartAck():
-                        self._deliver(msg.cid, msg)
+                    # The answer and the request of a call come first: the most common.
                     case Return() | CancelAck():
                         self._deliver(msg.cid, msg, final=True)
-                    case Credit():
-                        dialog = self._dialogs.get(msg.cid)
-                        if dialog is not None:
-                            dialog.grant(msg.n)
                     case Start():
                         if await self.actor.start_rpc(self, msg):
                             # Another task reads now; this one ran a call that waited.
                             return
+                    case Yield() | Started() | Stop() | StartAck():
+                        self._deliver(msg.cid, msg)
+                    case Credit():
+                        dialog = self._dialogs.get(msg.cid)
+                        if dialog is not None:
+                            dialog.grant(msg.n)
                     case Cancel():
                         scope = self._tasks.get(msg.cid)
                         if scope is not None:
@@ -219,13 +220,29 @@ class Conn:
             TransportClosed: the peer went away before answering.
             MsgEncodeError: an argument cannot be encoded (nothing was sent).
         """
+        # The steps of send_start and wait_final, inlined: this is every call's path.
         cid, dialog = self.open_dialog()
         try:
-            # The wait for the reply is this call's schedule point.
-            await self.send_start(cid, ns, kwargs, "func", schedule=False)
-            return self.unwrap_final(await self.wait_final(cid, dialog, ns), ns)
+            try:
+                # The wait for the reply is this call's schedule point.
+                await self.chan.send(
+                    Start(cid=cid, ns=ns, kwargs=kwargs),  # type: ignore[arg-type]
+                    schedule=False,
+                )
+            except MsgEncodeError:
+                raise find_unencodable(kwargs, f"{ns}() in actor {self.peer_name!r}") from None
+            try:
+                msg = await dialog.get()
+            except trio.Cancelled:
+                await self.cancel_dialog(cid)
+                raise
+            except TransportClosed as exc:
+                raise TransportClosed(
+                    f"actor {self.peer_name!r} went away during {ns}(): {exc}"
+                ) from exc
+            return self.unwrap_final(msg, ns)
         finally:
-            self.close_dialog(cid)
+            self._dialogs.pop(cid, None)
 
     async def wait_final(self, cid: int, dialog: Dialog, ns: str) -> Msg:
         """Wait for dialog ``cid``'s next message; cancel the remote task if cancelled."""
