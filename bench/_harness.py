@@ -34,6 +34,7 @@ WORKLOADS = [
     Workload("seq", "sequential round trips/s", "rate", ref=RAW),
     Workload("inflight", "round trips/s, 64 in flight", "rate", ref=RAW),
     Workload("teardown", "teardown of 8 after error", "time", ref="mp terminate()+join()"),
+    Workload("killroot", "SIGKILL root -> tree gone", "time", ref="ppe forkserver"),
 ]
 
 FOOTNOTES = {
@@ -91,6 +92,15 @@ FOOTNOTES = {
         "cannot interrupt running tasks, so its workers are idle. trio_parallel: raise inside "
         "'async with open_worker_context(FORKSERVER)' holding 8 cached idle workers (graceful "
         "stop). agentree: 8 start_actor() daemons, raise inside the open_nursery() block.",
+    ],
+    "killroot": [
+        "SIGKILL root: a separate root process starts its tree and reports it; every live "
+        "descendant of the root is listed from /proc, the root gets SIGKILL, and /proc is "
+        "polled every 1 ms until none of them is alive (zombies count as gone), giving up "
+        "after 2 s (then the row's note says what was left). agentree: 8 actors, 2 of them "
+        "run_in_actor parents each holding a grandchild daemon (forkserver included for that "
+        "start method). ppe forkserver: ProcessPoolExecutor(8, forkserver) with all 8 workers "
+        "started; its workers do not notice the root's death, so the row shows the 2 s cap.",
     ],
 }
 
