@@ -1,10 +1,10 @@
 """The actor: identity, runtime options, and serving calls from its peers.
 
 An actor is one trio program (one process) in the tree. It serves ``Start`` requests
-from its parent and children by running the named function (a plain call in the
-connection's reader task until it first waits, see ``_inline``; a context or stream in
-a task of its service nursery), and answers with exactly one final message per dialog: ``Return``,
-``Error`` or ``CancelAck``.
+from its parent and children by running the named function: a plain call in the
+connection's reader task (which hands the reading on if the call has to wait, see
+``_inline``), a context or stream in a task of its service nursery. Every dialog gets
+exactly one final message: ``Return``, ``Error`` or ``CancelAck``.
 """
 
 from __future__ import annotations

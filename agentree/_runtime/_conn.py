@@ -1,9 +1,11 @@
 """A connection to one peer actor: its message loop and its dialogs.
 
-The loop is the only reader of the channel. It hands ``Start`` requests to the actor
-(which runs each call in a task), cancels callee tasks on ``Cancel``, and routes every
-other dialog message to the mailbox of the dialog this side opened. When the channel
-ends, every open dialog learns why, and every call the peer made here is cancelled.
+One task at a time reads the channel. It hands ``Start`` requests to the actor, cancels
+served calls on ``Cancel``, and routes every other dialog message to the mailbox of
+the dialog this side opened. The actor runs a plain call in the reading task itself;
+if the call has to wait, a new task takes over the reading (see ``_inline``). When the
+channel ends, every open dialog learns why, and every call the peer made here is
+cancelled.
 """
 
 from __future__ import annotations
