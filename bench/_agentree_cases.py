@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+import _killroot
 import trio
 from _common import CaseResult, Config, Measurement, Probe, descendants, format_error
 from _stream_cases import STREAM_CASES
@@ -168,12 +169,27 @@ async def _teardown_case(cfg: Config) -> CaseResult:
     return samples, _leak_note(before)
 
 
+async def _killroot_case(cfg: Config) -> CaseResult:
+    """SIGKILL of a separate root with 8 actors (2 nested); see ``_killroot``.
+
+    Args:
+        cfg: Benchmark configuration.
+
+    Returns:
+        Seconds from the kill until no descendant was alive, per timed repetition.
+    """
+    method = agentree.current_actor().options.start_method
+    argv, expected = _killroot.agentree_case(method)
+    return await trio.to_thread.run_sync(_killroot.measure, argv, expected, cfg)
+
+
 CASES: dict[str, Case] = {
     "spawn1": _spawn_case(1),
     "spawn8": _spawn_case(8),
     "seq": _seq_case,
     "inflight": _inflight_case,
     "teardown": _teardown_case,
+    "killroot": _killroot_case,
 }
 CASES.update(STREAM_CASES)
 

@@ -47,6 +47,7 @@ WORKLOADS = [
             "agentree subprocess infected": "agentree subprocess trio actor",
         },
     ),
+    Workload("killroot", "SIGKILL root -> tree gone", "time", ref="ppe forkserver"),
 ]
 
 FOOTNOTES = {
@@ -112,6 +113,15 @@ FOOTNOTES = {
         "(to_asyncio.open_channel_from) and back (tractor's README example). Both actors "
         "run at once and alternate every 50 round trips (so load changes hit both alike); "
         "ratio = infected / trio actor.",
+    ],
+    "killroot": [
+        "SIGKILL root: a separate root process starts its tree and reports it; every live "
+        "descendant of the root is listed from /proc, the root gets SIGKILL, and /proc is "
+        "polled every 1 ms until none of them is alive (zombies count as gone), giving up "
+        "after 2 s (then the row's note says what was left). agentree: 8 actors, 2 of them "
+        "run_in_actor parents each holding a grandchild daemon (forkserver included for that "
+        "start method). ppe forkserver: ProcessPoolExecutor(8, forkserver) with all 8 workers "
+        "started; its workers do not notice the root's death, so the row shows the 2 s cap.",
     ],
 }
 

@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext, SpawnContext
 from typing import Literal
 
+import _killroot
 import _raw
 import trio
 from _common import WARM_SLEEP, CaseResult, Config, Probe, Unavailable, distinct_note
@@ -438,6 +439,7 @@ def peer_cases() -> list[PeerCase]:
         PeerCase("teardown", "trio nursery run_process", trio_process_teardown),
         PeerCase("teardown", "ppe with-block exit", ppe_teardown),
         PeerCase("teardown", "trio_parallel ctx exit", tp["teardown", "trio_parallel ctx exit"]),
+        PeerCase("killroot", "ppe forkserver", _killroot.ppe_case),
     ]
     cases += [PeerCase(*case) for case in stream_peer_cases()]  # type: ignore[arg-type]
     return cases

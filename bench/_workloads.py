@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -130,6 +130,37 @@ async def agentree_echo(x: int) -> int:
         ``x``.
     """
     return x
+
+
+_subtree_up: Any = None
+
+
+def _subtree_event() -> Any:
+    """This actor's "grandchild is up" event (a ``trio.Event``, made on first use)."""
+    global _subtree_up
+    if _subtree_up is None:
+        import trio
+
+        _subtree_up = trio.Event()
+    return _subtree_up
+
+
+async def agentree_hold_subtree() -> None:
+    """Start a grandchild daemon in this agentree actor and hold it until cancelled."""
+    import trio
+
+    import agentree
+
+    async with agentree.open_nursery() as an:
+        await an.start_actor("grandchild", enable_modules=[__name__])
+        _subtree_event().set()
+        await trio.sleep_forever()
+
+
+async def agentree_subtree_up() -> int:
+    """Return this actor's pid once :func:`agentree_hold_subtree` started its grandchild."""
+    await _subtree_event().wait()
+    return os.getpid()
 
 
 def sleep_getpid(seconds: float) -> int:

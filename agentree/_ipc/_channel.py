@@ -28,6 +28,8 @@ _LARGE_READ = 1024 * 1024
 _WRITE_GRACE = 10.0
 _WRITE_MIN_RATE = 10 * 1024 * 1024
 
+_Bytes = bytes | bytearray | memoryview
+
 
 def _write_timeout(size: int) -> float:
     return _WRITE_GRACE + size / _WRITE_MIN_RATE
@@ -113,11 +115,22 @@ class Channel:
         buf[:_HEADER] = size.to_bytes(_HEADER, "big")
         return buf
 
-    async def send(self, msg: Msg) -> None:
+    async def send(self, msg: Msg, *, schedule: bool = True, shield: bool = False) -> None:
         """Encode and send one message.
 
         Messages sent while another task is writing are batched: they go out together
         in one write as soon as the current one finishes, in the order they were sent.
+
+        Args:
+            msg: the message.
+            schedule: whether a send that completes at once still yields to the
+                scheduler (trio's usual checkpoint). The runtime passes ``False``
+                when its very next step waits anyway (a call then waits for its
+                reply; a served call's task ends after its reply), which saves one
+                pass of the scheduler on the path of every call.
+            shield: send even if the calling task is cancelled (a dialog's final
+                message). A write that completes at once costs no cancel scope;
+                one that has to wait is bounded by the channel's write timeout.
 
         Raises:
             MsgEncodeError: the message holds a value msgspec cannot encode.
@@ -125,13 +138,33 @@ class Channel:
             TransportClosed: the channel or the peer is gone.
         """
         frame = self._frame(msg)
+        if shield:
+            if not self._writing:
+                rest = self._write_nowait(frame)
+                if rest is None:
+                    return
+                with trio.CancelScope(shield=True):
+                    await self._write_rest(rest)
+                return
+            with trio.CancelScope(shield=True):
+                await self._join_batch(frame)
+            return
         if self._writing:
             await self._join_batch(frame)
             return
         await trio.lowlevel.checkpoint_if_cancelled()
+        rest = self._write_nowait(frame)
+        if rest is None:
+            if schedule:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        await self._write_rest(rest)
+
+    async def _write_rest(self, rest: _Bytes) -> None:
+        """Finish a frame the socket did not take at once, then what queued meanwhile."""
         self._writing = True
         try:
-            await self._send_bytes(frame)
+            await self._send_slow(rest)
             while self._batch is not None:
                 batch, self._batch = self._batch, None
                 try:
@@ -149,6 +182,23 @@ class Channel:
                 self._batch.done.set()
                 self._batch = None
 
+    def _write_nowait(self, data: _Bytes) -> _Bytes | None:
+        """Write what the socket takes at once; return the rest (``None``: all sent)."""
+        if self._closed:
+            raise TransportClosed(f"channel to {self.name} is closed")
+        if self._sock is None:
+            return data
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            return data
+        except OSError as exc:
+            self._closed = True
+            raise TransportClosed(f"channel to {self.name} broke while sending: {exc}") from exc
+        if sent == len(data):
+            return None
+        return memoryview(data)[sent:]
+
     async def _join_batch(self, frame: bytearray) -> None:
         batch = self._batch
         if batch is None:
@@ -159,26 +209,17 @@ class Channel:
         if batch.error is not None:
             raise TransportClosed(f"channel to {self.name} broke while sending") from (batch.error)
 
-    async def _send_bytes(self, data: bytes | bytearray | memoryview) -> None:
+    async def _send_bytes(self, data: _Bytes) -> None:
+        rest = self._write_nowait(data)
+        if rest is None:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        await self._send_slow(rest)
+
+    async def _send_slow(self, data: _Bytes) -> None:
         # A frame is written whole or not at all: cancelling a half-written frame would
         # corrupt the channel for every dialog on it. So the write is shielded, and
         # bounded instead; a peer that stops reading for that long breaks the channel.
-        if self._closed:
-            raise TransportClosed(f"channel to {self.name} is closed")
-        if self._sock is not None:
-            try:
-                sent = self._sock.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError as exc:
-                self._closed = True
-                raise TransportClosed(
-                    f"channel to {self.name} broke while sending: {exc}"
-                ) from exc
-            if sent == len(data):
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return
-            data = memoryview(data)[sent:]
         timeout = _write_timeout(len(data))
         with trio.CancelScope(shield=True, deadline=trio.current_time() + timeout) as scope:
             try:
@@ -207,9 +248,28 @@ class Channel:
         """
         return decode_msg(await self.recv_frame())
 
-    async def recv_frame(self) -> bytes | bytearray:
+    async def recv_frame(self) -> bytes | bytearray | memoryview:
         """Receive one raw frame body (the unit that :meth:`recv` decodes)."""
         buf = self._rbuf
+        if not buf:
+            # The common case: one read brings exactly one whole frame. Hand out a
+            # view of it (the bytes are immutable, so a lazily decoded payload may
+            # keep referring to them) instead of copying it through the buffer.
+            data = await self._receive_some(_READ_SIZE)
+            size = len(data) - _HEADER
+            if size >= 0 and int.from_bytes(data[:_HEADER], "big") == size:
+                if size > self.max_frame_size:
+                    raise FrameTooLarge(
+                        f"{self.name} announced a {size}-byte frame, over the maximum "
+                        f"frame size of {self.max_frame_size} bytes"
+                    )
+                if isinstance(data, bytes):
+                    return memoryview(data)[_HEADER:]
+                return bytes(data[_HEADER:])
+            if not data:
+                self._eof = True
+                raise TransportClosed(f"{self.name} closed the channel")
+            buf += data
         while True:
             if len(buf) >= _HEADER:
                 size = int.from_bytes(buf[:_HEADER], "big")
@@ -281,6 +341,7 @@ class Channel:
             raise TransportClosed(f"channel to {self.name} is closed")
         if self._sock is not None:
             await trio.lowlevel.checkpoint_if_cancelled()
+            waited = False
             while True:
                 try:
                     data = self._sock.recv(max_bytes)
@@ -289,10 +350,15 @@ class Channel:
                         await trio.lowlevel.wait_readable(self._sock)
                     except trio.ClosedResourceError as exc:
                         raise TransportClosed(f"channel to {self.name} is closed") from exc
+                    waited = True
                     continue
                 except OSError as exc:
                     raise TransportClosed(f"channel to {self.name} broke: {exc}") from exc
-                await trio.lowlevel.cancel_shielded_checkpoint()
+                if not waited:
+                    # Data was there at once: still let other tasks run, as a trio
+                    # checkpoint would. After a wait the task has just been
+                    # scheduled, so a second pass of the scheduler buys nothing.
+                    await trio.lowlevel.cancel_shielded_checkpoint()
                 return data
         try:
             return await self.stream.receive_some(max_bytes)

@@ -1,16 +1,19 @@
 """The actor: identity, runtime options, and serving calls from its peers.
 
 An actor is one trio program (one process) in the tree. It serves ``Start`` requests
-from its parent and children by running the named function in a task of its service
-nursery, and answers with exactly one final message per dialog: ``Return``,
-``Error`` or ``CancelAck``.
+from its parent and children by running the named function: a plain call in the
+connection's reader task (which hands the reading on if the call has to wait, see
+``_inline``), a context or stream in a task of its service nursery. Every dialog gets
+exactly one final message: ``Return``, ``Error`` or ``CancelAck``.
 """
 
 from __future__ import annotations
 
+import contextvars
 import inspect
 import logging
 import os
+import types
 import uuid as uuidlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -25,6 +28,7 @@ from ._boxing import box_error
 from ._conn import Conn
 from ._dialog import Dialog
 from ._hooks import endpoints, run_error_hooks
+from ._inline import drive
 from ._lookup import resolve
 from ._state import serving_peer
 
@@ -126,6 +130,8 @@ class Actor:
             **endpoints(),
             "self:cancel": self._rpc_cancel,
         }
+        # Open connections, whose served calls ``cancel_soon`` cancels.
+        self._conns: set[Conn] = set()
 
     @property
     def uid(self) -> Uid:
@@ -151,9 +157,21 @@ class Actor:
         self._service = service
         self._scope = scope
 
+    def add_conn(self, conn: Conn) -> None:
+        """Register an open connection (done by ``Conn`` itself)."""
+        self._conns.add(conn)
+        if self.cancel_called:
+            conn.cancel_served_calls()
+
+    def discard_conn(self, conn: Conn) -> None:
+        """Forget a connection that ended (done by ``Conn`` itself)."""
+        self._conns.discard(conn)
+
     def cancel_soon(self) -> None:
         """Cancel the whole runtime: served calls, nurseries, and then the process."""
         self.cancel_called = True
+        for conn in list(self._conns):
+            conn.cancel_served_calls()
         if self._scope is not None:
             self._scope.cancel()
 
@@ -179,8 +197,17 @@ class Actor:
 
     # -- serving calls -------------------------------------------------------------------
 
-    async def start_rpc(self, conn: Conn, msg: Start) -> None:
-        """Look up and start the call that ``msg`` asks for, or answer with an Error."""
+    async def start_rpc(self, conn: Conn, msg: Start) -> bool:
+        """Look up and start the call that ``msg`` asks for, or answer with an Error.
+
+        A plain call runs in the calling task (the connection's reader) until it has
+        to wait; see :mod:`._inline`. Contexts and streams get a task of the service
+        nursery.
+
+        Returns:
+            Whether the call had to wait, so that this task handed the reading of
+            ``conn`` to a new task and, now that the call is over, must stop reading.
+        """
         dialog: Dialog | None = None
         runner: DialogRunner | None = None
         try:
@@ -198,17 +225,91 @@ class Actor:
         except AgentreeError as exc:
             log.info("refusing call %s from %r: %s", msg.ns, conn.peer_name, exc)
             await conn.send_reply(box_error(exc, cid=msg.cid, uid=self.uid, call=msg.ns))
-            return
-        assert self._service is not None
+            return False
+        if runner is not None:
+            assert dialog is not None
+            assert self._service is not None
+            try:
+                self._service.start_soon(
+                    self._invoke, conn, msg.cid, msg.ns, fn, kwargs, runner, dialog
+                )
+            except RuntimeError:
+                # The runtime already ended (a child's parent channel outlives it).
+                conn.close_dialog(msg.cid)
+                canceller = self.cancelled_by or self.uid
+                await conn.send_reply(CancelAck(cid=msg.cid, canceller=canceller))
+            return False
+        return await self._call_here(conn, msg.cid, msg.ns, fn, kwargs)
+
+    async def _call_here(
+        self, conn: Conn, cid: int, ns: str, fn: Callable[..., Any], kwargs: dict[str, Any]
+    ) -> bool:
+        """Run a plain call in this (reader) task and send its one final message.
+
+        The call runs in its own copy of the context and, if it is a coroutine, in
+        its own cancel scope, which ``conn`` learns about when the call first
+        waits: that is also when this task hands the reading to a new task (see
+        :mod:`._inline`). Before that no ``Cancel`` can be read. A sync function
+        never waits, so it needs no cancel scope.
+
+        Returns:
+            Whether the call waited (and so this task no longer reads ``conn``).
+        """
+        scope: trio.CancelScope | None = None
+        handed_off = False
+
+        def hand_off() -> None:
+            nonlocal handed_off
+            handed_off = True
+            assert scope is not None
+            conn.track_task(cid, scope)
+            conn.hand_off_reading()
+
+        reply: Return | Error | CancelAck | None = None
+        cancelled = True
         try:
-            self._service.start_soon(
-                self._invoke, conn, msg.cid, msg.ns, fn, kwargs, runner, dialog
-            )
-        except RuntimeError:
-            # The runtime already ended (a child's parent channel outlives it).
-            conn.close_dialog(msg.cid)
-            canceller = self.cancelled_by or self.uid
-            await conn.send_reply(CancelAck(cid=msg.cid, canceller=canceller))
+            context = contextvars.copy_context()
+            context.run(serving_peer.set, conn.peer_uid)
+            result = context.run(fn, **kwargs)
+            if type(result) is types.CoroutineType:
+                with trio.CancelScope() as scope:
+                    result = await drive(result, context, hand_off)
+            elif inspect.isawaitable(result):
+                with trio.CancelScope() as scope:
+                    hand_off()
+                    result = await result
+            if scope is not None and scope.cancelled_caught:
+                reply = self._cancel_reply(conn, cid)
+            else:
+                reply = Return(cid=cid, pld=result)
+                cancelled = False
+        except BaseException as exc:
+            if _is_cancellation(exc):
+                reply = CancelAck(cid=cid, canceller=self.cancelled_by or self.uid)
+                raise
+            reply = box_error(exc, cid=cid, uid=self.uid, call=ns)
+            if not isinstance(exc, Exception):
+                raise
+            if not handed_off:
+                # An error hook may wait for messages on this very connection (the
+                # debugger's terminal lock does): another task must read them.
+                handed_off = True
+                conn.hand_off_reading()
+            # The debugger's post-mortem, before the caller learns of the error.
+            await run_error_hooks(self, exc)
+        finally:
+            if handed_off:
+                conn.untrack_task(cid)
+            if reply is not None:
+                await self._send_final(conn, reply, ns, shield=cancelled)
+        return handed_off
+
+    def _cancel_reply(self, conn: Conn, cid: int) -> CancelAck:
+        """The reply of a call whose own cancel scope caught its cancellation."""
+        canceller = (
+            (self.cancelled_by or self.uid) if conn.calls_cancelled_locally else conn.peer_uid
+        )
+        return CancelAck(cid=cid, canceller=canceller)
 
     async def _invoke(
         self,
@@ -217,9 +318,10 @@ class Actor:
         ns: str,
         fn: Callable[..., Any],
         kwargs: dict[str, Any],
-        runner: DialogRunner | None = None,
-        dialog: Dialog | None = None,
+        runner: DialogRunner,
+        dialog: Dialog,
     ) -> None:
+        """Serve a context or stream dialog in a service task; send its final message."""
         scope = trio.CancelScope()
         conn.track_task(cid, scope)
         serving_peer.set(conn.peer_uid)
@@ -227,15 +329,9 @@ class Actor:
         cancelled = True
         try:
             with scope:
-                if runner is None:
-                    result = fn(**kwargs)
-                    if inspect.isawaitable(result):
-                        result = await result
-                else:
-                    assert dialog is not None
-                    result = await runner(conn, dialog, ns, fn, kwargs, scope)
+                result = await runner(conn, dialog, ns, fn, kwargs, scope)
             if scope.cancelled_caught:
-                reply = CancelAck(cid=cid, canceller=conn.peer_uid)
+                reply = self._cancel_reply(conn, cid)
             else:
                 reply = Return(cid=cid, pld=result)
                 cancelled = False
@@ -254,8 +350,7 @@ class Actor:
             conn.untrack_task(cid)
             if reply is not None:
                 await self._send_final(conn, reply, ns, shield=cancelled)
-            if dialog is not None:
-                conn.close_dialog(cid)
+            conn.close_dialog(cid)
 
     async def _send_final(
         self, conn: Conn, reply: Return | Error | CancelAck, ns: str, *, shield: bool

@@ -1,9 +1,11 @@
 """A connection to one peer actor: its message loop and its dialogs.
 
-The loop is the only reader of the channel. It hands ``Start`` requests to the actor
-(which runs each call in a task), cancels callee tasks on ``Cancel``, and routes every
-other dialog message to the mailbox of the dialog this side opened. When the channel
-ends, every open dialog learns why, and every call the peer made here is cancelled.
+One task at a time reads the channel. It hands ``Start`` requests to the actor, cancels
+served calls on ``Cancel``, and routes every other dialog message to the mailbox of
+the dialog this side opened. The actor runs a plain call in the reading task itself;
+if the call has to wait, a new task takes over the reading (see ``_inline``). When the
+channel ends, every open dialog learns why, and every call the peer made here is
+cancelled.
 """
 
 from __future__ import annotations
@@ -69,27 +71,54 @@ class Conn:
         self._dialogs: dict[int, Dialog] = {}
         self._tasks: dict[int, trio.CancelScope] = {}
         self._closed_by: AgentreeError | None = None
+        # The task that reads the channel now, and the nursery of reader tasks: a
+        # reader that runs a served call which has to wait hands reading to a new one.
+        self._reader: trio.lowlevel.Task | None = None
+        self._readers: trio.Nursery | None = None
+        # Set when the local actor is cancelled: its served calls here are cancelled
+        # by it, not by the peer (which is whom a cancelled call names otherwise).
+        self.calls_cancelled_locally = False
         self.closed = trio.Event()
+        actor.add_conn(self)
 
     # -- the message loop ----------------------------------------------------------
 
     async def process_messages(self) -> None:
-        """Read and dispatch messages until the channel ends. Never raises for EOF."""
+        """Read and dispatch messages until the channel ends. Never raises for EOF.
+
+        Returns once the channel is closed and every call the peer made here that
+        ran in a reader task (see :meth:`hand_off_reading`) has ended.
+        """
+        async with trio.open_nursery() as readers:
+            self._readers = readers
+            await self._read_loop()
+
+    def hand_off_reading(self) -> None:
+        """Start a new reader task: the current one goes on running a served call."""
+        assert self._readers is not None
+        self._reader = None
+        self._readers.start_soon(self._read_loop)
+
+    async def _read_loop(self) -> None:
         reason: AgentreeError = TransportClosed(f"connection to {self.peer_name!r} ended")
+        me = self._reader = trio.lowlevel.current_task()
         try:
             while True:
                 msg = await self.chan.recv()
                 match msg:
-                    case Yield() | Started() | Stop() | StartAck():
-                        self._deliver(msg.cid, msg)
+                    # The answer and the request of a call come first: the most common.
                     case Return() | CancelAck():
                         self._deliver(msg.cid, msg, final=True)
+                    case Start():
+                        if await self.actor.start_rpc(self, msg):
+                            # Another task reads now; this one ran a call that waited.
+                            return
+                    case Yield() | Started() | Stop() | StartAck():
+                        self._deliver(msg.cid, msg)
                     case Credit():
                         dialog = self._dialogs.get(msg.cid)
                         if dialog is not None:
                             dialog.grant(msg.n)
-                    case Start():
-                        await self.actor.start_rpc(self, msg)
                     case Cancel():
                         scope = self._tasks.get(msg.cid)
                         if scope is not None:
@@ -117,7 +146,8 @@ class Conn:
                 with contextlib.suppress(AgentreeError):
                     await self.chan.send(box_error(exc, cid=None, uid=self.actor.uid))
         finally:
-            self._shut(reason)
+            if self._reader is me:
+                self._shut(reason)
         with trio.CancelScope(shield=True):
             await self.chan.aclose()
 
@@ -132,6 +162,7 @@ class Conn:
 
     def _shut(self, reason: AgentreeError) -> None:
         self._closed_by = reason
+        self.actor.discard_conn(self)
         for dialog in self._dialogs.values():
             dialog.close(reason)
         for scope in self._tasks.values():
@@ -168,10 +199,19 @@ class Conn:
     def close_dialog(self, cid: int) -> None:
         self._dialogs.pop(cid, None)
 
-    async def send_start(self, cid: int, ns: str, kwargs: dict[str, Any], kind: str) -> None:
-        """Send the ``Start`` of a dialog; name the bad argument if encoding fails."""
+    async def send_start(
+        self, cid: int, ns: str, kwargs: dict[str, Any], kind: str, *, schedule: bool = True
+    ) -> None:
+        """Send the ``Start`` of a dialog; name the bad argument if encoding fails.
+
+        ``schedule=False`` skips the scheduler pass after a write that completes at
+        once, for callers whose next step waits anyway (see ``Channel.send``).
+        """
         try:
-            await self.chan.send(Start(cid=cid, ns=ns, kwargs=kwargs, kind=kind))  # type: ignore[arg-type]
+            await self.chan.send(
+                Start(cid=cid, ns=ns, kwargs=kwargs, kind=kind),  # type: ignore[arg-type]
+                schedule=schedule,
+            )
         except MsgEncodeError:
             raise find_unencodable(kwargs, f"{ns}() in actor {self.peer_name!r}") from None
 
@@ -186,12 +226,29 @@ class Conn:
             TransportClosed: the peer went away before answering.
             MsgEncodeError: an argument cannot be encoded (nothing was sent).
         """
+        # The steps of send_start and wait_final, inlined: this is every call's path.
         cid, dialog = self.open_dialog()
         try:
-            await self.send_start(cid, ns, kwargs, "func")
-            return self.unwrap_final(await self.wait_final(cid, dialog, ns), ns)
+            try:
+                # The wait for the reply is this call's schedule point.
+                await self.chan.send(
+                    Start(cid=cid, ns=ns, kwargs=kwargs),  # type: ignore[arg-type]
+                    schedule=False,
+                )
+            except MsgEncodeError:
+                raise find_unencodable(kwargs, f"{ns}() in actor {self.peer_name!r}") from None
+            try:
+                msg = await dialog.get()
+            except trio.Cancelled:
+                await self.cancel_dialog(cid)
+                raise
+            except TransportClosed as exc:
+                raise TransportClosed(
+                    f"actor {self.peer_name!r} went away during {ns}(): {exc}"
+                ) from exc
+            return self.unwrap_final(msg, ns)
         finally:
-            self.close_dialog(cid)
+            self._dialogs.pop(cid, None)
 
     async def wait_final(self, cid: int, dialog: Dialog, ns: str) -> Msg:
         """Wait for dialog ``cid``'s next message; cancel the remote task if cancelled."""
@@ -233,7 +290,17 @@ class Conn:
 
     def track_task(self, cid: int, scope: trio.CancelScope) -> None:
         self._tasks[cid] = scope
-        if self._closed_by is not None:
+        if self._closed_by is not None or self.calls_cancelled_locally:
+            scope.cancel()
+
+    def cancel_served_calls(self) -> None:
+        """Cancel every call the peer made here: the local actor is being cancelled.
+
+        Calls that run in a reader task (see :mod:`._inline`) are outside the
+        service nursery, so the actor cancels them here.
+        """
+        self.calls_cancelled_locally = True
+        for scope in self._tasks.values():
             scope.cancel()
 
     def untrack_task(self, cid: int) -> None:
@@ -243,18 +310,14 @@ class Conn:
         """Send a dialog's final message; ``False`` if the peer is gone.
 
         With ``shield`` the reply goes out even when the task that owes it is being
-        cancelled, bounded so that a stuck peer cannot hold up a teardown.
+        cancelled. A reply that has to wait for the socket is bounded by the
+        channel's write timeout, so a stuck peer cannot hold up a teardown forever
+        (and the peer's parent reaps it on its own schedule).
         """
         if self._closed_by is not None:
             return False
         try:
-            if not shield:
-                await self.chan.send(msg)
-                return True
-            with trio.CancelScope(shield=True), trio.move_on_after(_SEND_REPLY_TIMEOUT):
-                await self.chan.send(msg)
-                return True
+            await self.chan.send(msg, schedule=False, shield=shield)
         except TransportClosed:
             return False
-        log.warning("reply to actor %r timed out and was dropped", self.peer_name)
-        return False
+        return True

@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 from .._exceptions import FunctionNotFound, ModuleNotExposed, NotAddressable
@@ -31,12 +31,30 @@ MAIN_ALIAS = "__agentree_main__"
 _MISSING = object()
 
 
+# ns of plain functions already named: every call names its function, and building
+# the name is a visible part of a round trip. Bounded, in case functions are made on
+# the fly.
+_NS_CACHE: dict[FunctionType, str] = {}
+_NS_CACHE_MAX = 4096
+
+
 def ns_of(fn: Callable[..., Any]) -> str:
     """Name ``fn`` as ``module:qualname`` for another process to look up.
 
     Raises:
         NotAddressable: ``fn`` is a lambda, a nested function, or has no module.
     """
+    if type(fn) is FunctionType:
+        ns = _NS_CACHE.get(fn)
+        if ns is None:
+            if len(_NS_CACHE) >= _NS_CACHE_MAX:
+                _NS_CACHE.clear()
+            ns = _NS_CACHE[fn] = _ns_of(fn)
+        return ns
+    return _ns_of(fn)
+
+
+def _ns_of(fn: Callable[..., Any]) -> str:
     module = getattr(fn, "__module__", None)
     qualname = getattr(fn, "__qualname__", None)
     if not module or not qualname or "<" in qualname:

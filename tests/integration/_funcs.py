@@ -8,7 +8,9 @@ each actor is its own process, so each has its own copy.
 
 from __future__ import annotations
 
+import contextvars
 import os
+from collections.abc import Generator
 from typing import Any
 
 import trio
@@ -184,3 +186,48 @@ async def raise_when_cancelled(message: str) -> None:
         await trio.sleep_forever()
     finally:
         raise RuntimeError(message)
+
+
+# -- call isolation ----------------------------------------------------------------------
+
+_CALL_VAR: contextvars.ContextVar[str] = contextvars.ContextVar("_CALL_VAR", default="unset")
+
+
+async def set_call_var(value: str) -> str:
+    """Set a context variable in this call; return what the call saw before."""
+    before = _CALL_VAR.get()
+    _CALL_VAR.set(value)
+    return before
+
+
+def set_call_var_sync(value: str) -> str:
+    """Like :func:`set_call_var`, as a sync function."""
+    before = _CALL_VAR.get()
+    _CALL_VAR.set(value)
+    return before
+
+
+async def set_call_var_and_wait(value: str) -> str:
+    """Set the variable, wait for :func:`release`, then return what the call sees."""
+    _CALL_VAR.set(value)
+    await _event("released").wait()
+    return _CALL_VAR.get()
+
+
+def awaitable_add(x: int, y: int) -> Any:
+    """A sync function that returns an awaitable which is not a coroutine."""
+    return _Sum(x + y)
+
+
+class _Sum:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, int]:
+        yield from _checkpoint_then(self.value).__await__()
+        return self.value
+
+
+async def _checkpoint_then(value: int) -> int:
+    await trio.lowlevel.checkpoint()
+    return value

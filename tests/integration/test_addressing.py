@@ -149,3 +149,21 @@ async def test_unencodable_return_value_from_run_in_actor() -> None:
             async with agentree.open_nursery() as an:
                 await an.run_in_actor(_funcs.return_unencodable)
     assert info.value.boxed_type is agentree.MsgEncodeError
+
+
+async def test_run_in_actor_enables_only_the_functions_module() -> None:
+    # run_in_actor(fn) enables fn's own module in the child, and nothing else: a call
+    # into any other module is refused there, and the child keeps working.
+    with trio.fail_after(10):
+        async with agentree.open_nursery() as an:
+            portal = await an.run_in_actor(_funcs.rendezvous, name="one-shot", count=2, index=0)
+            with pytest.raises(agentree.RemoteActorError) as info:
+                await portal.run(not_exposed)
+            err = info.value
+            assert err.boxed_type is agentree.ModuleNotExposed
+            assert "one-shot" in err.message
+            assert __name__ in err.message
+            assert err.src_uid == portal.actor_uid
+            # The function's own module is enabled: a second call releases the first.
+            assert await portal.run(_funcs.rendezvous, count=2, index=1) == 1
+            assert await portal.wait_for_result() == 0

@@ -120,3 +120,34 @@ async def test_large_and_many_concurrent_payloads() -> None:
                 for index in range(100):
                     tn.start_soon(echo, portal, index)
     assert results == dict.fromkeys(range(100), True)
+
+
+async def test_calls_do_not_share_context_variables() -> None:
+    # Each served call gets its own copy of the context, as a task of its own would:
+    # what one call sets is not seen by the next, whether or not it waited.
+    with trio.fail_after(10):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("daemon", enable_modules=[_funcs.MODULE])
+            for fn in (_funcs.set_call_var, _funcs.set_call_var_sync) * 2:
+                assert await portal.run(fn, value="leaked") == "unset"
+            async with trio.open_nursery() as tn:
+                results: list[str] = []
+
+                async def wait_for_release() -> None:
+                    results.append(await portal.run(_funcs.set_call_var_and_wait, value="mine"))
+
+                tn.start_soon(wait_for_release)
+                # The waiting call keeps its own value; calls served meanwhile do not
+                # see it.
+                assert await portal.run(_funcs.set_call_var, value="other") == "unset"
+                await portal.run(_funcs.release)
+            assert results == ["mine"]
+            assert await portal.run(_funcs.set_call_var, value="x") == "unset"
+
+
+async def test_sync_function_returning_an_awaitable() -> None:
+    with trio.fail_after(10):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("daemon", enable_modules=[_funcs.MODULE])
+            assert await portal.run(_funcs.awaitable_add, x=2, y=3) == 5
+            assert await portal.run(_funcs.add, x=1, y=1) == 2

@@ -580,3 +580,47 @@ def test_new_secret_is_fresh() -> None:
     secrets_ = {new_secret() for _ in range(50)}
     assert len(secrets_) == 50
     assert all(isinstance(s, bytes) and len(s) == 32 for s in secrets_)
+
+
+async def test_socket_channel_reads_whole_split_and_glued_frames() -> None:
+    """A channel over a plain socket (the runtime's fast path) frames every split.
+
+    One read bringing exactly one frame is decoded from a view of the read; frames
+    glued together or split across reads go through the buffer. Payloads decoded
+    lazily must stay intact after later reads.
+    """
+    ours, theirs = socketpair()
+    chan = Channel.from_socket(ours, name="peer")
+    theirs.setblocking(True)
+    bodies = [encode(Yield(cid=i, pld=Raw(encode({"n": i, "s": "x" * i})))) for i in range(6)]
+    frames = [len(body).to_bytes(4, "big") + body for body in bodies]
+    try:
+        with trio.fail_after(TIMEOUT):
+            kept = []
+            # Whole frames, one per read.
+            for data in frames[:2]:
+                theirs.sendall(data)
+                kept.append(await chan.recv())
+            # Two frames glued in one write, then one split in three writes.
+            theirs.sendall(frames[2] + frames[3])
+            kept += [await chan.recv(), await chan.recv()]
+            theirs.sendall(frames[4][:2])
+            async with trio.open_nursery() as nursery:
+
+                async def rest() -> None:
+                    await trio.lowlevel.wait_writable(theirs)
+                    theirs.sendall(frames[4][2:7])
+                    theirs.sendall(frames[4][7:] + frames[5])
+
+                nursery.start_soon(rest)
+                kept.append(await chan.recv())
+            kept.append(await chan.recv())
+            assert [decode_payload(msg.pld) for msg in kept] == [
+                {"n": i, "s": "x" * i} for i in range(6)
+            ]
+            theirs.close()
+            with pytest.raises(agentree.TransportClosed):
+                await chan.recv()
+    finally:
+        theirs.close()
+        await chan.aclose()
