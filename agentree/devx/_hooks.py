@@ -110,6 +110,18 @@ class _PortalGiver(trio.abc.Instrument):
         self._greenback.bestow_portal(task)
 
 
+def _all_tasks() -> Iterator[trio.lowlevel.Task]:
+    """Every task of this trio run, from its root task down."""
+    pending = [trio.lowlevel.current_root_task()]
+    while pending:
+        task = pending.pop()
+        if task is None:
+            continue
+        yield task
+        for nursery in task.child_nurseries:
+            pending.extend(nursery.child_tasks)
+
+
 @contextlib.contextmanager
 def _portals_for_sync_pause() -> Iterator[None]:
     try:
@@ -117,7 +129,10 @@ def _portals_for_sync_pause() -> Iterator[None]:
     except ImportError:
         yield
         return
-    greenback.bestow_portal(trio.lowlevel.current_task())
+    # Tasks that started before the runtime (a child's parent-channel reader, which
+    # may run a served call itself) get one too, not only the tasks spawned from now.
+    for task in _all_tasks():
+        greenback.bestow_portal(task)
     instrument = _PortalGiver(greenback)
     trio.lowlevel.add_instrument(instrument)
     try:
