@@ -8,7 +8,10 @@ outlives the ``async with`` block that started it. This demo walks through:
 2. ``start_actor``: start a daemon and call into it, several calls at once;
 3. remote errors: an exception in another process comes back as a
    ``RemoteActorError`` that knows its type, its actor and its traceback;
-4. teardown: when the block ends, every child process is gone, and we check.
+4. a context: a dialog with a task in the daemon over a two-way stream;
+5. infected asyncio: an actor whose main loop is asyncio runs an asyncio coroutine
+   for its trio task;
+6. teardown: when the block ends, every child process is gone, and we check.
 
 Run it from the repository root::
 
@@ -51,6 +54,31 @@ async def greet(who: str) -> str:
 async def divide(a: float, b: float) -> float:
     """Divide ``a`` by ``b``; with ``b == 0`` this fails, in the daemon's process."""
     return a / b
+
+
+@agentree.context
+async def shout(ctx: agentree.Context, times: int) -> int:
+    """Say ready, then answer every word on the stream ``times`` louder."""
+    await ctx.started(f"ready to shout, x{times}")
+    answered = 0
+    async with ctx.open_stream() as stream:
+        async for word in stream:
+            await stream.send(" ".join([word.upper()] * times))
+            answered += 1
+    return answered
+
+
+async def asyncio_nap() -> str:
+    """A trio task in an infected actor hands asyncio a coroutine and gets its result."""
+    import asyncio
+
+    from agentree import to_asyncio
+
+    async def nap(delay: float) -> str:
+        await asyncio.sleep(delay)
+        return f"asyncio napped {delay}s in {agentree.current_actor().name!r}"
+
+    return str(await to_asyncio.run_task(nap, delay=0.05))
 
 
 def descendant_pids() -> list[int] | None:
@@ -97,14 +125,14 @@ async def main() -> None:
         portal = await an.run_in_actor(sum_of_squares, name="cruncher", limit=100_000)
         answer = await portal.wait_for_result()
         print(
-            f"[1/4] run_in_actor: 'cruncher' (pid {answer['pid']}) "
+            f"[1/6] run_in_actor: 'cruncher' (pid {answer['pid']}) "
             f"summed the squares below 100000 -> {answer['total']}"
         )
 
         # 2. A daemon that serves calls until it is cancelled.
         daemon = await an.start_actor("greeter", enable_modules=[__name__])
         info = await daemon.run(whoami)
-        print(f"[2/4] start_actor: daemon {info['name']!r} (pid {info['pid']}) is serving")
+        print(f"[2/6] start_actor: daemon {info['name']!r} (pid {info['pid']}) is serving")
         print(f"      greet('ada') -> {await daemon.run(greet, who='ada')!r}")
         names = ["bob", "cy", "di"]
         replies: dict[str, str] = {}
@@ -126,10 +154,23 @@ async def main() -> None:
         except agentree.RemoteActorError as err:
             kind = err.boxed_type.__name__ if err.boxed_type else err.boxed_type_str
             last_line = err.tb_str.strip().splitlines()[-1]
-            print(f"[3/4] remote error: {kind} in actor {err.src_uid[0]!r}")
+            print(f"[3/6] remote error: {kind} in actor {err.src_uid[0]!r}")
             print(f"      remote traceback ends with: {last_line}")
         quarter = await daemon.run(divide, a=1, b=4)
         print(f"      the daemon still answers: divide(1, 4) -> {quarter}")
+
+        # 4. A context: a task in the daemon, and a two-way stream to it.
+        async with daemon.open_context(shout, times=2) as (ctx, first):
+            print(f"[4/6] context: the daemon's task says {first!r}")
+            async with ctx.open_stream() as stream:
+                for word in ["hey", "ho"]:
+                    await stream.send(word)
+                    print(f"      {word!r} -> {await stream.receive()!r}")
+        print(f"      the task answered {await ctx.wait_for_result()} words and returned")
+
+        # 5. Infected asyncio: asyncio is the actor's main loop, trio runs as its guest.
+        infected = await an.run_in_actor(asyncio_nap, name="aio", infect_asyncio=True)
+        print(f"[5/6] infected asyncio: {await infected.wait_for_result()}")
 
         # Daemons run until cancelled (the nursery's exit would cancel it too).
         stopped = await daemon.cancel_actor()
@@ -138,12 +179,12 @@ async def main() -> None:
     daemon_end = "daemon cancelled" if stopped else "daemon killed (it ignored the cancel)"
     left = descendant_pids()
     if left is None:
-        print(f"[4/4] teardown: {daemon_end}, nursery closed (cannot count processes here)")
+        print(f"[6/6] teardown: {daemon_end}, nursery closed (cannot count processes here)")
     elif left:
-        raise SystemExit(f"[4/4] teardown: child processes survived: {left}")
+        raise SystemExit(f"[6/6] teardown: child processes survived: {left}")
     else:
-        print(f"[4/4] teardown: {daemon_end}, nursery closed, 0 child processes remain")
-    print("Done. Next: examples/rpc_daemon.py, examples/nested_tree.py, examples/parallelism/")
+        print(f"[6/6] teardown: {daemon_end}, nursery closed, 0 child processes remain")
+    print("Done. Next: examples/streams/, examples/infected_asyncio/, examples/debugging/")
 
 
 if __name__ == "__main__":

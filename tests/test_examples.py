@@ -141,15 +141,20 @@ def test_demo() -> None:
     out = run_example("demo.py")
     took = time.monotonic() - start
     steps = [line for line in out.splitlines() if line.startswith("[")]
-    assert [line[:5] for line in steps] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"], out
+    assert [line[:5] for line in steps] == [f"[{i}/6]" for i in range(1, 7)], out
     assert "summed the squares below 100000 -> 333328333350000" in steps[0], out
     assert "greet('ada') -> 'hello ada, from greeter'" in out, out
     assert "3 greets at once: all answered in" in out, out
-    assert steps[2] == "[3/4] remote error: ZeroDivisionError in actor 'greeter'", out
+    assert steps[2] == "[3/6] remote error: ZeroDivisionError in actor 'greeter'", out
     assert "remote traceback ends with: ZeroDivisionError: division by zero" in out, out
     assert "the daemon still answers: divide(1, 4) -> 0.25" in out, out
-    assert steps[3] == (
-        "[4/4] teardown: daemon cancelled, nursery closed, 0 child processes remain"
+    assert steps[3] == "[4/6] context: the daemon's task says 'ready to shout, x2'", out
+    assert "'hey' -> 'HEY HEY'" in out, out
+    assert "'ho' -> 'HO HO'" in out, out
+    assert "the task answered 2 words and returned" in out, out
+    assert steps[4] == "[5/6] infected asyncio: asyncio napped 0.05s in 'aio'", out
+    assert steps[5] == (
+        "[6/6] teardown: daemon cancelled, nursery closed, 0 child processes remain"
     ), out
     # "A few seconds", with room for a loaded CI machine.
     assert took < 15, f"demo took {took:.1f}s"
