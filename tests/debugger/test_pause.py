@@ -157,3 +157,19 @@ def test_debug_mode_override_per_actor(session: Start) -> None:
     refused = "plain refused: agentree.AgentreeError: pause() in actor 'plain' needs the debugger"
     assert refused in tail
     assert status == 0
+
+
+def test_infected_asyncio_actor_pause(session: Start) -> None:
+    """An actor whose main loop is asyncio pauses like any other."""
+    term = session("infected_pause.py")
+    term.expect(r"Paused in actor 'aio' \(pid (\d+)\)")
+    assert int(term.match(1)) != term.pid
+    term.expect(r"-> await agentree.pause\(\)")
+    term.expect(prompt("aio"))
+    term.sendline("p fetched")
+    term.expect(prompt("aio"))
+    assert term.before.strip() == "'from asyncio'"
+    term.sendline("c")
+    status, tail = term.wait_exit()
+    assert "aio returned 'from asyncio'" in tail
+    assert status == 0
