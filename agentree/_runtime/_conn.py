@@ -102,52 +102,64 @@ class Conn:
     async def _read_loop(self) -> None:
         reason: AgentreeError = TransportClosed(f"connection to {self.peer_name!r} ended")
         me = self._reader = trio.lowlevel.current_task()
-        try:
-            while True:
-                msg = await self.chan.recv()
-                match msg:
-                    # The answer and the request of a call come first: the most common.
-                    case Return() | CancelAck():
-                        self._deliver(msg.cid, msg, final=True)
-                    case Start():
-                        if await self.actor.start_rpc(self, msg):
-                            # Another task reads now; this one ran a call that waited.
-                            return
-                    case Yield() | Started() | Stop() | StartAck():
-                        self._deliver(msg.cid, msg)
-                    case Credit():
-                        dialog = self._dialogs.get(msg.cid)
-                        if dialog is not None:
-                            dialog.grant(msg.n)
-                    case Cancel():
-                        scope = self._tasks.get(msg.cid)
-                        if scope is not None:
-                            scope.cancel()
-                    case Error(cid=int(cid)):
-                        self._deliver(cid, msg, final=True)
-                        # The opener of a dialog served here failed: stop serving it.
-                        scope = self._tasks.get(cid)
-                        if scope is not None:
-                            scope.cancel()
-                    case Error():
-                        log.error("actor %r reports a channel error: %s", self.peer_name, msg)
-                    case _:
-                        raise ProtocolError(
-                            f"unexpected {type(msg).__name__} message from actor "
-                            f"{self.peer_name!r}"
-                        )
-        except TransportClosed as exc:
-            reason = TransportClosed(f"actor {self.peer_name!r} closed its channel: {exc}")
-            reason.__cause__ = exc
-        except ProtocolError as exc:
-            reason = exc
-            log.error("protocol error from actor %r, closing its channel: %s", self.peer_name, exc)
-            with trio.move_on_after(_SEND_REPLY_TIMEOUT):
-                with contextlib.suppress(AgentreeError):
-                    await self.chan.send(box_error(exc, cid=None, uid=self.actor.uid))
-        finally:
-            if self._reader is me:
-                self._shut(reason)
+        # The cancel scope of the call this task may end up running (see
+        # ``Actor._call_here``): the call's own once it waits, when this task stops
+        # reading. One scope per reader task, not one per call: most calls never
+        # wait, and entering a scope costs more than the rest of serving them.
+        handed_off = True
+        with trio.CancelScope() as call_scope:
+            try:
+                while True:
+                    msg = await self.chan.recv()
+                    match msg:
+                        # The answer and the request of a call come first: most common.
+                        case Return() | CancelAck():
+                            self._deliver(msg.cid, msg, final=True)
+                        case Start():
+                            if await self.actor.start_rpc(self, msg, call_scope):
+                                # Another task reads now; this one ran a call that waited.
+                                return
+                        case Yield() | Started() | Stop() | StartAck():
+                            self._deliver(msg.cid, msg)
+                        case Credit():
+                            dialog = self._dialogs.get(msg.cid)
+                            if dialog is not None:
+                                dialog.grant(msg.n)
+                        case Cancel():
+                            scope = self._tasks.get(msg.cid)
+                            if scope is not None:
+                                scope.cancel()
+                        case Error(cid=int(cid)):
+                            self._deliver(cid, msg, final=True)
+                            # The opener of a dialog served here failed: stop serving it.
+                            scope = self._tasks.get(cid)
+                            if scope is not None:
+                                scope.cancel()
+                        case Error():
+                            log.error("actor %r reports a channel error: %s", self.peer_name, msg)
+                        case _:
+                            raise ProtocolError(
+                                f"unexpected {type(msg).__name__} message from actor "
+                                f"{self.peer_name!r}"
+                            )
+            except TransportClosed as exc:
+                reason = TransportClosed(f"actor {self.peer_name!r} closed its channel: {exc}")
+                reason.__cause__ = exc
+            except ProtocolError as exc:
+                reason = exc
+                log.error(
+                    "protocol error from actor %r, closing its channel: %s", self.peer_name, exc
+                )
+                with trio.move_on_after(_SEND_REPLY_TIMEOUT):
+                    with contextlib.suppress(AgentreeError):
+                        await self.chan.send(box_error(exc, cid=None, uid=self.actor.uid))
+            finally:
+                if self._reader is me:
+                    self._shut(reason)
+            handed_off = False
+        if handed_off:
+            # The call this task ran (which waited) is over, or was cancelled.
+            return
         with trio.CancelScope(shield=True):
             await self.chan.aclose()
 
