@@ -35,6 +35,7 @@ from ..msg import (
     Started,
     Stop,
     Yield,
+    decode_msg,
     decode_payload,
     find_unencodable,
 )
@@ -110,7 +111,7 @@ class Conn:
         with trio.CancelScope() as call_scope:
             try:
                 while True:
-                    msg = await self.chan.recv()
+                    msg = decode_msg(await self.chan.recv_frame())
                     match msg:
                         # The answer and the request of a call come first: most common.
                         case Return() | CancelAck():
