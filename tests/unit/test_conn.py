@@ -186,3 +186,24 @@ async def test_a_call_cancelled_after_its_last_wait_still_returns_once() -> None
             conn.close_dialog(cid)
             assert await conn.call(ns("double"), {"x": 5}) == 10
             assert dialog.get_nowait() is None
+
+
+async def test_a_woken_caller_does_not_hold_up_the_reader() -> None:
+    """With one dialog open, the reader lets the task a reply woke take its step
+    first, then reads on, whatever that task waits for next."""
+    with trio.fail_after(5):
+        async with connected() as (conn, _):
+            replied, second_done = trio.Event(), trio.Event()
+
+            async def first() -> None:
+                assert await conn.call(ns("double"), {"x": 1}) == 2
+                replied.set()
+                await second_done.wait()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(first)
+                await replied.wait()
+                for x in range(5):
+                    assert await conn.call(ns("double"), {"x": x}) == 2 * x
+                second_done.set()
+            assert conn._parked is None
