@@ -56,6 +56,9 @@ class MsgStream:
         self._consumed = 0
         self._eof = False
         self._hub: _Hub | None = None
+        # The task that a receive on this stream just woke, until its next send:
+        # that send need not yield to the scheduler again (see ``send``).
+        self._woken: trio.lowlevel.Task | None = None
 
     @property
     def ctx(self) -> Context:
@@ -69,6 +72,11 @@ class MsgStream:
 
     async def send(self, value: Any) -> None:
         """Send one item to the peer, waiting for room in its receive window.
+
+        A checkpoint: it checks for cancellation and yields to the scheduler, except
+        when the calling task was just woken by a receive on this stream that waited
+        (a reply to what just arrived), so a task that only sends still lets others
+        run at every send.
 
         Raises:
             StreamOverrun: ``allow_overruns=False`` and the peer's window is full.
@@ -93,8 +101,16 @@ class MsgStream:
                 )
             if not await dialog.take_credit():
                 ctx._raise_dialog_over("send to")
+        # Every send is a schedule point, except right after a receive that waited
+        # (the task has just been scheduled): a reply to what just arrived goes out
+        # without one more pass of the scheduler. So between two sends of a task the
+        # scheduler always runs at least once.
+        woken, self._woken = self._woken, None
         try:
-            await ctx._conn.chan.send(Yield(cid=ctx.cid, pld=value))
+            await ctx._conn.chan.send(
+                Yield(cid=ctx.cid, pld=value),
+                schedule=woken is not trio.lowlevel.current_task(),
+            )
         except MsgEncodeError as exc:
             raise MsgEncodeError(
                 f"{exc} (a stream item in {ctx._ns}() with {ctx._conn.peer_name!r})"
@@ -140,6 +156,7 @@ class MsgStream:
                 self._eof = True
                 ctx._end_of_items(None)
             msg = await ctx._next()
+            self._woken = trio.lowlevel.current_task()
         if type(msg) is not Yield:
             try:
                 ctx._end_of_items(msg)

@@ -96,6 +96,11 @@ class Channel:
         return next(self._cids)
 
     @property
+    def buffered(self) -> bool:
+        """Whether received bytes wait in the buffer (the next frame may be whole)."""
+        return bool(self._rbuf)
+
+    @property
     def closed(self) -> bool:
         """Whether this side closed the channel or saw the peer's end of file."""
         return self._closed or self._eof

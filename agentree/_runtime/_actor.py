@@ -197,12 +197,18 @@ class Actor:
 
     # -- serving calls -------------------------------------------------------------------
 
-    async def start_rpc(self, conn: Conn, msg: Start) -> bool:
+    async def start_rpc(self, conn: Conn, msg: Start, scope: trio.CancelScope) -> bool:
         """Look up and start the call that ``msg`` asks for, or answer with an Error.
 
         A plain call runs in the calling task (the connection's reader) until it has
         to wait; see :mod:`._inline`. Contexts and streams get a task of the service
         nursery.
+
+        Args:
+            conn: the connection ``msg`` came in on.
+            msg: the request.
+            scope: the cancel scope around the calling reader task, which becomes a
+                plain call's own if the call has to wait (see :meth:`_call_here`).
 
         Returns:
             Whether the call had to wait, so that this task handed the reading of
@@ -239,69 +245,84 @@ class Actor:
                 canceller = self.cancelled_by or self.uid
                 await conn.send_reply(CancelAck(cid=msg.cid, canceller=canceller))
             return False
-        return await self._call_here(conn, msg.cid, msg.ns, fn, kwargs)
+        return await self._call_here(conn, msg.cid, msg.ns, fn, kwargs, scope)
 
     async def _call_here(
-        self, conn: Conn, cid: int, ns: str, fn: Callable[..., Any], kwargs: dict[str, Any]
+        self,
+        conn: Conn,
+        cid: int,
+        ns: str,
+        fn: Callable[..., Any],
+        kwargs: dict[str, Any],
+        scope: trio.CancelScope,
     ) -> bool:
         """Run a plain call in this (reader) task and send its one final message.
 
-        The call runs in its own copy of the context and, if it is a coroutine, in
-        its own cancel scope, which ``conn`` learns about when the call first
-        waits: that is also when this task hands the reading to a new task (see
-        :mod:`._inline`). Before that no ``Cancel`` can be read. A sync function
-        never waits, so it needs no cancel scope.
+        The call runs in its own copy of the context. The first time it waits, this
+        task hands the reading of ``conn`` to a new task (see :mod:`._inline`) and
+        from then on runs only the call: ``scope``, the cancel scope around this
+        reader task, becomes the call's own, registered with ``conn`` so that a
+        ``Cancel`` message cancels the call like any other. Before that no ``Cancel``
+        can be read, and nothing cancels ``scope``. A sync function never waits.
 
         Returns:
             Whether the call waited (and so this task no longer reads ``conn``).
+
+        Raises:
+            trio.Cancelled: the call was cancelled (its ``CancelAck`` went out).
         """
-        scope: trio.CancelScope | None = None
         handed_off = False
 
         def hand_off() -> None:
             nonlocal handed_off
             handed_off = True
-            assert scope is not None
             conn.track_task(cid, scope)
             conn.hand_off_reading()
 
         reply: Return | Error | CancelAck | None = None
-        cancelled = True
         try:
             context = contextvars.copy_context()
             context.run(serving_peer.set, conn.peer_uid)
             result = context.run(fn, **kwargs)
             if type(result) is types.CoroutineType:
-                with trio.CancelScope() as scope:
-                    result = await drive(result, context, hand_off)
+                result = await drive(result, context, hand_off)
             elif inspect.isawaitable(result):
-                with trio.CancelScope() as scope:
-                    hand_off()
-                    result = await result
-            if scope is not None and scope.cancelled_caught:
-                reply = self._cancel_reply(conn, cid)
-            else:
-                reply = Return(cid=cid, pld=result)
-                cancelled = False
+                hand_off()
+                result = await result
+            reply = Return(cid=cid, pld=result)
         except BaseException as exc:
             if _is_cancellation(exc):
-                reply = CancelAck(cid=cid, canceller=self.cancelled_by or self.uid)
+                if handed_off and scope.cancel_called:
+                    # By a Cancel message, the connection's end or the actor's cancel.
+                    reply = self._cancel_reply(conn, cid)
+                else:
+                    reply = CancelAck(cid=cid, canceller=self.cancelled_by or self.uid)
+                # The reader task's scope ends the cancellation it started.
                 raise
             reply = box_error(exc, cid=cid, uid=self.uid, call=ns)
             if not isinstance(exc, Exception):
                 raise
-            if not handed_off:
+            if handed_off:
+                # The call is over: a late Cancel must not cancel the error hooks.
+                conn.untrack_task(cid)
+            else:
                 # An error hook may wait for messages on this very connection (the
                 # debugger's terminal lock does): another task must read them.
                 handed_off = True
                 conn.hand_off_reading()
-            # The debugger's post-mortem, before the caller learns of the error.
-            await run_error_hooks(self, exc)
+            # The debugger's post-mortem, before the caller learns of the error; it
+            # runs even if the call was cancelled before it failed.
+            if scope.cancel_called:
+                with trio.CancelScope(shield=True):
+                    await run_error_hooks(self, exc)
+            else:
+                await run_error_hooks(self, exc)
         finally:
             if handed_off:
                 conn.untrack_task(cid)
             if reply is not None:
-                await self._send_final(conn, reply, ns, shield=cancelled)
+                # Shielded: the call may have been cancelled after its last checkpoint.
+                await self._send_final(conn, reply, ns, shield=True)
         return handed_off
 
     def _cancel_reply(self, conn: Conn, cid: int) -> CancelAck:

@@ -35,6 +35,7 @@ from ..msg import (
     Started,
     Stop,
     Yield,
+    decode_msg,
     decode_payload,
     find_unencodable,
 )
@@ -74,6 +75,8 @@ class Conn:
         # The task that reads the channel now, and the nursery of reader tasks: a
         # reader that runs a served call which has to wait hands reading to a new one.
         self._reader: trio.lowlevel.Task | None = None
+        # The reader while it lets a task it just woke run first (see _let_woken_run).
+        self._parked: trio.lowlevel.Task | None = None
         self._readers: trio.Nursery | None = None
         # Set when the local actor is cancelled: its served calls here are cancelled
         # by it, not by the peer (which is whom a cancelled call names otherwise).
@@ -102,63 +105,104 @@ class Conn:
     async def _read_loop(self) -> None:
         reason: AgentreeError = TransportClosed(f"connection to {self.peer_name!r} ended")
         me = self._reader = trio.lowlevel.current_task()
-        try:
-            while True:
-                msg = await self.chan.recv()
-                match msg:
-                    # The answer and the request of a call come first: the most common.
-                    case Return() | CancelAck():
-                        self._deliver(msg.cid, msg, final=True)
-                    case Start():
-                        if await self.actor.start_rpc(self, msg):
-                            # Another task reads now; this one ran a call that waited.
-                            return
-                    case Yield() | Started() | Stop() | StartAck():
-                        self._deliver(msg.cid, msg)
-                    case Credit():
-                        dialog = self._dialogs.get(msg.cid)
-                        if dialog is not None:
-                            dialog.grant(msg.n)
-                    case Cancel():
-                        scope = self._tasks.get(msg.cid)
-                        if scope is not None:
-                            scope.cancel()
-                    case Error(cid=int(cid)):
-                        self._deliver(cid, msg, final=True)
-                        # The opener of a dialog served here failed: stop serving it.
-                        scope = self._tasks.get(cid)
-                        if scope is not None:
-                            scope.cancel()
-                    case Error():
-                        log.error("actor %r reports a channel error: %s", self.peer_name, msg)
-                    case _:
-                        raise ProtocolError(
-                            f"unexpected {type(msg).__name__} message from actor "
-                            f"{self.peer_name!r}"
-                        )
-        except TransportClosed as exc:
-            reason = TransportClosed(f"actor {self.peer_name!r} closed its channel: {exc}")
-            reason.__cause__ = exc
-        except ProtocolError as exc:
-            reason = exc
-            log.error("protocol error from actor %r, closing its channel: %s", self.peer_name, exc)
-            with trio.move_on_after(_SEND_REPLY_TIMEOUT):
-                with contextlib.suppress(AgentreeError):
-                    await self.chan.send(box_error(exc, cid=None, uid=self.actor.uid))
-        finally:
-            if self._reader is me:
-                self._shut(reason)
+        # The cancel scope of the call this task may end up running (see
+        # ``Actor._call_here``): the call's own once it waits, when this task stops
+        # reading. One scope per reader task, not one per call: most calls never
+        # wait, and entering a scope costs more than the rest of serving them.
+        handed_off = True
+        with trio.CancelScope() as call_scope:
+            try:
+                while True:
+                    msg = decode_msg(await self.chan.recv_frame())
+                    match msg:
+                        # The answer and the request of a call come first: most common.
+                        case Return() | CancelAck():
+                            if self._deliver(msg.cid, msg, final=True):
+                                await self._let_woken_run()
+                        case Start():
+                            if await self.actor.start_rpc(self, msg, call_scope):
+                                # Another task reads now; this one ran a call that waited.
+                                return
+                        case Yield() | Started() | Stop() | StartAck():
+                            if self._deliver(msg.cid, msg):
+                                await self._let_woken_run()
+                        case Credit():
+                            dialog = self._dialogs.get(msg.cid)
+                            if dialog is not None:
+                                dialog.grant(msg.n)
+                        case Cancel():
+                            scope = self._tasks.get(msg.cid)
+                            if scope is not None:
+                                scope.cancel()
+                        case Error(cid=int(cid)):
+                            self._deliver(cid, msg, final=True)
+                            # The opener of a dialog served here failed: stop serving it.
+                            scope = self._tasks.get(cid)
+                            if scope is not None:
+                                scope.cancel()
+                        case Error():
+                            log.error("actor %r reports a channel error: %s", self.peer_name, msg)
+                        case _:
+                            raise ProtocolError(
+                                f"unexpected {type(msg).__name__} message from actor "
+                                f"{self.peer_name!r}"
+                            )
+            except TransportClosed as exc:
+                reason = TransportClosed(f"actor {self.peer_name!r} closed its channel: {exc}")
+                reason.__cause__ = exc
+            except ProtocolError as exc:
+                reason = exc
+                log.error(
+                    "protocol error from actor %r, closing its channel: %s", self.peer_name, exc
+                )
+                with trio.move_on_after(_SEND_REPLY_TIMEOUT):
+                    with contextlib.suppress(AgentreeError):
+                        await self.chan.send(box_error(exc, cid=None, uid=self.actor.uid))
+            finally:
+                if self._reader is me:
+                    self._shut(reason)
+            handed_off = False
+        if handed_off:
+            # The call this task ran (which waited) is over, or was cancelled.
+            return
         with trio.CancelScope(shield=True):
             await self.chan.aclose()
 
-    def _deliver(self, cid: int, msg: Msg, *, final: bool = False) -> None:
+    def _deliver(self, cid: int, msg: Msg, *, final: bool = False) -> bool:
+        """Hand ``msg`` to its dialog; whether that woke the dialog's task."""
         dialog = self._dialogs.get(cid)
         if dialog is not None:
             if final:
                 dialog.note_final(msg)
-            dialog.put(msg)
-        else:
-            log.debug("dropping %s for a finished dialog from %r", msg, self.peer_name)
+            return dialog.put(msg)
+        log.debug("dropping %s for a finished dialog from %r", msg, self.peer_name)
+        return False
+
+    async def _let_woken_run(self) -> None:
+        """Let the task that a message just woke take its step before reading on.
+
+        When its dialog is the only one open on this connection, nothing more can
+        arrive for this side until that task acts, and it usually acts at once (the
+        next call, a stream reply): its write should not wait behind this task's
+        next read, which would find nothing and set up a wait for the socket. The
+        woken task resumes this one first thing (:meth:`_resume_reader`, the
+        dialog's ``on_wake``), so this waits for one step of that task at most.
+        With several dialogs open, or frames already read, reading goes on at once:
+        then the next read likely brings messages for other tasks.
+        """
+        if self.chan.buffered or len(self._dialogs) > 1:
+            return
+        self._parked = trio.lowlevel.current_task()
+        await trio.lowlevel.wait_task_rescheduled(self._abort_park)
+
+    def _abort_park(self, raise_cancel: object) -> trio.lowlevel.Abort:
+        self._parked = None
+        return trio.lowlevel.Abort.SUCCEEDED
+
+    def _resume_reader(self) -> None:
+        task, self._parked = self._parked, None
+        if task is not None:
+            trio.lowlevel.reschedule(task)
 
     def _shut(self, reason: AgentreeError) -> None:
         self._closed_by = reason
@@ -175,7 +219,7 @@ class Conn:
         """Allocate a dialog id and its state on this connection."""
         self._check_open()
         cid = self.chan.next_cid()
-        dialog = self._dialogs[cid] = Dialog(cid)
+        dialog = self._dialogs[cid] = Dialog(cid, self._resume_reader)
         return cid, dialog
 
     def register_dialog(self, cid: int) -> Dialog:
@@ -187,7 +231,7 @@ class Conn:
         self._check_open()
         if cid in self._dialogs:
             raise ProtocolError(f"actor {self.peer_name!r} reused dialog id {cid}")
-        dialog = self._dialogs[cid] = Dialog(cid)
+        dialog = self._dialogs[cid] = Dialog(cid, self._resume_reader)
         return dialog
 
     def _check_open(self) -> None:

@@ -39,10 +39,13 @@ class Dialog:
         "credit",
         "final",
         "granted",
+        "on_wake",
     )
 
-    def __init__(self, cid: int) -> None:
+    def __init__(self, cid: int, on_wake: Callable[[], None] | None = None) -> None:
         self.cid = cid
+        # Called by the owner's task when a message it waited for woke it (see put).
+        self.on_wake = on_wake
         self._queue: deque[Msg] = deque()
         self._waiter: trio.lowlevel.Task | None = None
         self._closed: BaseException | None = None
@@ -54,11 +57,15 @@ class Dialog:
 
     # -- inbox -----------------------------------------------------------------------
 
-    def put(self, msg: Msg) -> None:
+    def put(self, msg: Msg) -> bool:
+        """Queue ``msg``; whether that woke the owner's task (which then calls
+        ``on_wake`` first thing, before it goes on)."""
         self._queue.append(msg)
         if self._waiter is not None:
             trio.lowlevel.reschedule(self._waiter)
             self._waiter = None
+            return True
+        return False
 
     def close(self, exc: BaseException) -> None:
         """The connection ended: fail readers (after what is queued) and senders."""
@@ -81,6 +88,8 @@ class Dialog:
                 raise self._closed
             self._waiter = trio.lowlevel.current_task()
             await trio.lowlevel.wait_task_rescheduled(self._abort_get)
+            if self.on_wake is not None:
+                self.on_wake()
         return self._queue.popleft()
 
     def _abort_get(self, raise_cancel: object) -> trio.lowlevel.Abort:

@@ -118,7 +118,9 @@ async def test_a_slow_receiver_slows_the_sender_down() -> None:
                         received += 1
                         if received % 20 == 0:
                             sent = await portal.run(funcs.sent_so_far)
-                            assert received <= sent <= received + window
+                            # The count goes up once a send returns: the item of a
+                            # send that has not returned yet may have arrived already.
+                            assert received - 1 <= sent <= received + window
                 assert received == 200
             assert await ctx.wait_for_result() == 200
 

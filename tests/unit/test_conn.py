@@ -19,6 +19,7 @@ import agentree
 from agentree._ipc import Channel
 from agentree._runtime._actor import Actor
 from agentree._runtime._conn import Conn
+from agentree.msg import Cancel, CancelAck, Return
 
 MODULE = __name__
 _released = trio.Event()
@@ -137,3 +138,72 @@ async def test_cancelling_the_serving_actor_names_it_as_canceller() -> None:
                 with pytest.raises(agentree.ContextCancelled) as info:
                     await conn.call(ns("wait_for_release"), {"x": 1})
             assert info.value.canceller == server_conn.actor.uid
+
+
+async def swallow_cancel_then_return(x: int) -> int:
+    # Ends normally although cancelled: its reply must still go out, exactly once.
+    _blocked.set()
+    with trio.CancelScope(shield=True):
+        await _released.wait()
+    return x
+
+
+async def test_a_cancel_message_names_the_caller_and_the_reader_goes_on() -> None:
+    with trio.fail_after(5):
+        async with connected() as (conn, server_conn):
+            cid, dialog = conn.open_dialog()
+            await conn.send_start(cid, ns("wait_for_release"), {"x": 1}, "func")
+            await _blocked.wait()
+            await conn.chan.send(Cancel(cid=cid))
+            final = await dialog.get()
+            assert isinstance(final, CancelAck)
+            assert final.canceller is not None
+            assert tuple(final.canceller) == conn.actor.uid
+            assert _ended.is_set()
+            conn.close_dialog(cid)
+            # The cancelled call's task ended; calls that wait and calls that do not
+            # are still served, each answered once.
+            assert not server_conn._tasks
+            assert await conn.call(ns("double"), {"x": 3}) == 6
+            _released.set()
+            assert await conn.call(ns("wait_for_release"), {"x": 2}) == 2
+
+
+async def test_a_call_cancelled_after_its_last_wait_still_returns_once() -> None:
+    with trio.fail_after(5):
+        async with connected() as (conn, server_conn):
+            cid, dialog = conn.open_dialog()
+            await conn.send_start(cid, ns("swallow_cancel_then_return"), {"x": 9}, "func")
+            await _blocked.wait()
+            await conn.chan.send(Cancel(cid=cid))
+            # Both readers have handled everything sent so far: the Cancel was read.
+            await trio.testing.wait_all_tasks_blocked()
+            assert server_conn._tasks[cid].cancel_called
+            _released.set()
+            final = await dialog.get()
+            assert isinstance(final, Return)
+            assert conn.unwrap_final(final, "x") == 9
+            conn.close_dialog(cid)
+            assert await conn.call(ns("double"), {"x": 5}) == 10
+            assert dialog.get_nowait() is None
+
+
+async def test_a_woken_caller_does_not_hold_up_the_reader() -> None:
+    """With one dialog open, the reader lets the task a reply woke take its step
+    first, then reads on, whatever that task waits for next."""
+    with trio.fail_after(5):
+        async with connected() as (conn, _):
+            replied, second_done = trio.Event(), trio.Event()
+
+            async def first() -> None:
+                assert await conn.call(ns("double"), {"x": 1}) == 2
+                replied.set()
+                await second_done.wait()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(first)
+                await replied.wait()
+                for x in range(5):
+                    assert await conn.call(ns("double"), {"x": x}) == 2 * x
+                second_done.set()
+            assert conn._parked is None

@@ -29,18 +29,33 @@ _SEEN: dict[str, Any] = {}
 
 
 @asynccontextmanager
-async def served_portal() -> AsyncIterator[Portal]:
-    """A portal to an in-process actor that serves this module's functions."""
-    left, right = trio.testing.memory_stream_pair()
+async def served_portal(*, over_socket: bool = False) -> AsyncIterator[Portal]:
+    """A portal to an in-process actor that serves this module's functions.
+
+    Args:
+        over_socket: connect the two over a socket pair (whose writes complete at
+            once), not over memory streams (whose writes always wait).
+    """
+    if over_socket:
+        ours, theirs = socket.socketpair()
+        left, right = Channel.from_socket(ours), Channel.from_socket(theirs, initiator=True)
+    else:
+        left_stream, right_stream = trio.testing.memory_stream_pair()
+        left, right = Channel(left_stream), Channel(right_stream, initiator=True)
     opener = Actor("opener")
     server = Actor("server", enable_modules={__name__})
-    async with actor_runtime(server), trio.open_nursery() as tn:
-        server_conn = Conn(server, Channel(right, initiator=True), opener.uid)
-        opener_conn = Conn(opener, Channel(left), server.uid)
-        tn.start_soon(server_conn.process_messages)
-        tn.start_soon(opener_conn.process_messages)
-        yield Portal(opener_conn)
-        tn.cancel_scope.cancel()
+    try:
+        async with actor_runtime(server), trio.open_nursery() as tn:
+            server_conn = Conn(server, right, opener.uid)
+            opener_conn = Conn(opener, left, server.uid)
+            tn.start_soon(server_conn.process_messages)
+            tn.start_soon(opener_conn.process_messages)
+            yield Portal(opener_conn)
+            tn.cancel_scope.cancel()
+    finally:
+        with trio.CancelScope(shield=True):
+            await left.aclose()
+            await right.aclose()
 
 
 @agentree.context
@@ -108,6 +123,38 @@ async def test_echo_dialog_in_process() -> None:
                         await stream.send(i)
                         assert await stream.receive() == i
             assert await ctx.wait_for_result() == 100
+
+
+async def test_every_send_lets_other_tasks_run_but_a_reply_after_a_wait() -> None:
+    """A task that only sends yields to the scheduler at every send; a send right
+    after a receive that waited (the task was just scheduled) need not."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await trio.lowlevel.checkpoint()
+
+    with trio.fail_after(TIMEOUT):
+        async with served_portal(over_socket=True) as portal:
+            async with portal.open_context(echo) as (ctx, _), ctx.open_stream() as stream:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(ticker)
+                    seen = []
+                    for i in range(10):
+                        await stream.send(i)
+                        seen.append(ticks)
+                    # One pass of the scheduler per send; within a pass the order of
+                    # the two tasks is random, so count over all the sends.
+                    assert seen[-1] - seen[0] >= len(seen) - 2
+                    assert [await stream.receive() for _ in range(10)] == list(range(10))
+                    nursery.cancel_scope.cancel()
+                # Ping-pong: every reply still arrives, in order.
+                for i in range(50):
+                    await stream.send(i)
+                    assert await stream.receive() == i
+            assert await ctx.wait_for_result() == 60
 
 
 async def test_overrun_after_exactly_one_window() -> None:
