@@ -312,6 +312,31 @@ class Context:
             self._scope.cancel()
             await trio.lowlevel.checkpoint()
 
+    @asynccontextmanager
+    async def _opener_block(self, *, one_way: bool = False) -> AsyncIterator[None]:
+        """Run the opener's block and end the dialog after it (see the module docstring).
+
+        Args:
+            one_way: the block reads a remote generator (``open_stream_from``): left
+                before the generator was exhausted, the generator is cancelled.
+        """
+        with self._watch_block() as block:
+            try:
+                yield
+            except BaseException as exc:
+                self._stream_open = False
+                await self._finish(exc)
+                if self._own_cancel(exc):
+                    return
+                raise
+        self._stream_open = False
+        if block.cancelled_caught:
+            self._raise_remote_end()
+            return
+        if one_way and self._stream is not None and not self._stream._eof:
+            await self.cancel()
+        await self._finish(None)
+
     @contextmanager
     def _watch_block(self) -> Iterator[trio.CancelScope]:
         """Run the opener's block in a scope that the dialog's end cancels.
@@ -406,18 +431,8 @@ async def open_context(
         except BaseException as exc:
             await ctx._finish(exc)
             raise
-        with ctx._watch_block() as block:
-            try:
-                yield ctx, first
-            except BaseException as exc:
-                await ctx._finish(exc)
-                if ctx._own_cancel(exc):
-                    return
-                raise
-        if block.cancelled_caught:
-            ctx._raise_remote_end()
-            return
-        await ctx._finish(None)
+        async with ctx._opener_block():
+            yield ctx, first
     finally:
         conn.close_dialog(cid)
 
@@ -437,23 +452,8 @@ async def open_stream_from(
         await conn.send_start(cid, ns, kwargs, "gen")
         await stream._grant_window()
         ctx._stream_open = True
-        with ctx._watch_block() as block:
-            try:
-                yield stream
-            except BaseException as exc:
-                ctx._stream_open = False
-                await ctx._finish(exc)
-                if ctx._own_cancel(exc):
-                    return
-                raise
-        if block.cancelled_caught:
-            ctx._raise_remote_end()
-            return
-        ctx._stream_open = False
-        if not stream._eof:
-            # Left before the generator was exhausted: stop it.
-            await ctx.cancel()
-        await ctx._finish(None)
+        async with ctx._opener_block(one_way=True):
+            yield stream
     finally:
         conn.close_dialog(cid)
 
