@@ -81,6 +81,10 @@ class Channel:
         self._writing = False
         self._batch: _Batch | None = None
         self._rbuf = bytearray()
+        # How much one read asks for: at least _READ_SIZE, and the size of the last
+        # frame, so that a stream of frames larger than _READ_SIZE gets one whole
+        # frame per read (no copy through the read buffer) instead of two pieces.
+        self._read_size = _READ_SIZE
         self._cids = itertools.count(1 if initiator else 2, 2)
         self._closed = False
         self._eof = False
@@ -260,7 +264,7 @@ class Channel:
             # The common case: one read brings exactly one whole frame. Hand out a
             # view of it (the bytes are immutable, so a lazily decoded payload may
             # keep referring to them) instead of copying it through the buffer.
-            data = await self._receive_some(_READ_SIZE)
+            data = await self._receive_some(self._read_size)
             size = len(data) - _HEADER
             if size >= 0 and int.from_bytes(data[:_HEADER], "big") == size:
                 if size > self.max_frame_size:
@@ -268,6 +272,7 @@ class Channel:
                         f"{self.name} announced a {size}-byte frame, over the maximum "
                         f"frame size of {self.max_frame_size} bytes"
                     )
+                self._read_size = max(_READ_SIZE, min(len(data), _LARGE_READ))
                 if isinstance(data, bytes):
                     return memoryview(data)[_HEADER:]
                 return bytes(data[_HEADER:])
@@ -287,13 +292,14 @@ class Channel:
                 if len(buf) >= end:
                     frame = bytes(memoryview(buf)[_HEADER:end])
                     del buf[:end]
+                    self._read_size = max(_READ_SIZE, min(end, _LARGE_READ))
                     return frame
                 want = end - len(buf)
                 if want >= _LARGE_READ and self._sock is not None:
                     return await self._recv_large(size)
             else:
                 want = _HEADER - len(buf)
-            data = await self._receive_some(max(want, _READ_SIZE))
+            data = await self._receive_some(max(want, self._read_size))
             if not data:
                 self._eof = True
                 if buf:

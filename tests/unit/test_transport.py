@@ -624,3 +624,28 @@ async def test_socket_channel_reads_whole_split_and_glued_frames() -> None:
     finally:
         theirs.close()
         await chan.aclose()
+
+
+async def test_socket_channel_frames_larger_and_smaller_than_one_read() -> None:
+    """The read size follows the frames: large frames (one read each, once the channel
+    has seen one), small frames after them, and a burst of large frames sent at once
+    all arrive whole and in order."""
+    ours, theirs = socketpair()
+    chan = Channel.from_socket(ours, name="peer")
+    sizes = [70_000, 70_000, 10, 200_000, 5, 70_000, 70_000, 70_000, 3]
+    bodies = [encode(Yield(cid=i, pld=Raw(encode(bytes([i]) * n)))) for i, n in enumerate(sizes)]
+    wire = b"".join(len(body).to_bytes(4, "big") + body for body in bodies)
+
+    async def send_all() -> None:
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(theirs))
+        await stream.send_all(wire)
+
+    try:
+        with trio.fail_after(TIMEOUT):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send_all)
+                got = [decode_payload((await chan.recv()).pld) for _ in sizes]
+            assert got == [bytes([i]) * n for i, n in enumerate(sizes)]
+    finally:
+        theirs.close()
+        await chan.aclose()
