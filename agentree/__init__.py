@@ -6,14 +6,22 @@ The public API; everything else lives in private modules.
 from . import log as log
 from ._context import Context as Context
 from ._context import context as context
+from ._exceptions import ActorDied as ActorDied
 from ._exceptions import ActorTooSlowError as ActorTooSlowError
+from ._exceptions import AgentBusy as AgentBusy
+from ._exceptions import AgentCrashed as AgentCrashed
+from ._exceptions import AgentExists as AgentExists
 from ._exceptions import AgentreeError as AgentreeError
+from ._exceptions import AgentRestarting as AgentRestarting
+from ._exceptions import AgentUnavailable as AgentUnavailable
 from ._exceptions import AsyncioCancelled as AsyncioCancelled
 from ._exceptions import AsyncioTaskExited as AsyncioTaskExited
 from ._exceptions import AuthenticationError as AuthenticationError
 from ._exceptions import ContextCancelled as ContextCancelled
+from ._exceptions import FeedbackError as FeedbackError
 from ._exceptions import FrameTooLarge as FrameTooLarge
 from ._exceptions import FunctionNotFound as FunctionNotFound
+from ._exceptions import LimitExceeded as LimitExceeded
 from ._exceptions import ModuleNotExposed as ModuleNotExposed
 from ._exceptions import MsgEncodeError as MsgEncodeError
 from ._exceptions import MsgTypeError as MsgTypeError
@@ -24,7 +32,9 @@ from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import RemoteActorError as RemoteActorError
 from ._exceptions import SpawnError as SpawnError
 from ._exceptions import StreamOverrun as StreamOverrun
+from ._exceptions import SupervisorGaveUp as SupervisorGaveUp
 from ._exceptions import TransportClosed as TransportClosed
+from ._exit import ChildExit as ChildExit
 from ._nursery import ActorNursery as ActorNursery
 from ._nursery import open_nursery as open_nursery
 from ._portal import Portal as Portal
@@ -42,17 +52,26 @@ from .devx import post_mortem as post_mortem
 
 __all__ = [
     "Actor",
+    "ActorDied",
     "ActorNursery",
     "ActorTooSlowError",
+    "AgentBusy",
+    "AgentCrashed",
+    "AgentExists",
+    "AgentRestarting",
+    "AgentUnavailable",
     "AgentreeError",
     "AsyncioCancelled",
     "AsyncioTaskExited",
     "AuthenticationError",
     "BroadcastReceiver",
+    "ChildExit",
     "Context",
     "ContextCancelled",
+    "FeedbackError",
     "FrameTooLarge",
     "FunctionNotFound",
+    "LimitExceeded",
     "ModuleNotExposed",
     "MsgEncodeError",
     "MsgStream",
@@ -65,6 +84,7 @@ __all__ = [
     "RemoteActorError",
     "SpawnError",
     "StreamOverrun",
+    "SupervisorGaveUp",
     "TransportClosed",
     "breakpoint",
     "context",

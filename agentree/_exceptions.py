@@ -6,6 +6,7 @@ Every error agentree raises on purpose derives from :class:`AgentreeError`::
     ├── RemoteActorError          an error boxed in another actor and shipped here
     │   └── ContextCancelled      a remote dialog ended because someone cancelled it
     ├── TransportClosed           the channel to a peer ended (EOF, reset, closed)
+    │   └── ActorDied             ... because the peer's process ended (how: ``.exit``)
     ├── ProtocolError             a malformed frame or an unexpected message
     │   ├── FrameTooLarge         a frame over the channel's maximum size
     │   └── MsgTypeError          a message or payload that does not match its spec
@@ -25,25 +26,45 @@ Every error agentree raises on purpose derives from :class:`AgentreeError`::
     ├── NotInfectedAsyncio        an asyncio bridge call where trio is not a guest
     │                             on an asyncio loop (also a RuntimeError)
     ├── AsyncioCancelled          an asyncio task cancelled from the asyncio side
-    └── AsyncioTaskExited         an asyncio task that ended before sending the
-                                  first value its trio side waits for
+    ├── AsyncioTaskExited         an asyncio task that ended before sending the
+    │                             first value its trio side waits for
+    ├── AgentCrashed              an agent incarnation died while a call was in flight
+    ├── AgentRestarting           an agent is restarting and the call asked to fail fast
+    ├── AgentUnavailable          an agent that is stopped, given up on or temporary
+    ├── AgentBusy                 too many calls wait for an agent (``max_pending``)
+    ├── AgentExists               an agent name already taken under its parent
+    ├── LimitExceeded             an agent went over one of its resource limits
+    ├── FeedbackError             a feedback request failed or was refused
+    └── SupervisorGaveUp          too many restarts in a period, with the causes
+                                  (also an ExceptionGroup)
 
 This module imports nothing from agentree, so every layer may import it.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._exit import ChildExit
 
 __all__ = [
+    "ActorDied",
     "ActorTooSlowError",
+    "AgentBusy",
+    "AgentCrashed",
+    "AgentExists",
+    "AgentRestarting",
+    "AgentUnavailable",
     "AgentreeError",
     "AsyncioCancelled",
     "AsyncioTaskExited",
     "AuthenticationError",
     "ContextCancelled",
+    "FeedbackError",
     "FrameTooLarge",
     "FunctionNotFound",
+    "LimitExceeded",
     "ModuleNotExposed",
     "MsgEncodeError",
     "MsgTypeError",
@@ -54,6 +75,7 @@ __all__ = [
     "RemoteActorError",
     "SpawnError",
     "StreamOverrun",
+    "SupervisorGaveUp",
     "TransportClosed",
 ]
 
@@ -148,6 +170,29 @@ class TransportClosed(AgentreeError):
     """The channel to a peer is closed: the peer exited, died or hung up."""
 
 
+class ActorDied(TransportClosed):
+    """The channel to a child closed because the child's process ended.
+
+    Raised instead of a bare :class:`TransportClosed` to whoever waited on that
+    child (calls, contexts, streams, ``wait_for_result``) once its parent has
+    reaped it, so the message says which actor died and how.
+
+    Attributes:
+        exit: how the process ended (:class:`agentree.ChildExit`).
+    """
+
+    def __init__(self, message: str, *, exit: ChildExit) -> None:
+        super().__init__(message)
+        self.exit = exit
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_died, (type(self), str(self.args[0]), self.exit))
+
+
+def _rebuild_died(cls: type[ActorDied], message: str, exit: ChildExit) -> ActorDied:
+    return cls(message, exit=exit)
+
+
 class ProtocolError(AgentreeError):
     """A frame or message that breaks the wire protocol."""
 
@@ -217,4 +262,61 @@ class AsyncioTaskExited(AgentreeError):
 
     ``open_channel_from`` waits for the asyncio function's first value; a function
     that returns without sending one gets this error on the trio side.
+    """
+
+
+class AgentCrashed(AgentreeError):
+    """An agent incarnation died (or crashed) while this call was in flight.
+
+    The call was not re-run (unless its method is ``idempotent``).
+
+    Attributes:
+        path: the agent's path, e.g. ``"app/planner"``.
+        incarnation: which incarnation died (1 for the first start).
+        cause: how it died: a :class:`agentree.ChildExit` for a process that
+            ended, or the exception that crashed it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        incarnation: int,
+        cause: ChildExit | BaseException | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.incarnation = incarnation
+        self.cause = cause
+
+
+class AgentRestarting(AgentreeError):
+    """The agent is restarting and the call asked to fail fast instead of waiting."""
+
+
+class AgentUnavailable(AgentreeError):
+    """The agent is not running and will not be restarted (stopped, temporary or given up)."""
+
+
+class AgentBusy(AgentreeError):
+    """More calls wait for the agent than its ``max_pending`` allows."""
+
+
+class AgentExists(AgentreeError):
+    """An agent with this name already runs under the same parent."""
+
+
+class LimitExceeded(AgentreeError):
+    """An agent went over one of its resource limits (RSS, CPU seconds, open files)."""
+
+
+class FeedbackError(AgentreeError):
+    """A feedback request failed: a handler raised, or nobody could answer it."""
+
+
+class SupervisorGaveUp(AgentreeError, ExceptionGroup):  # type: ignore[misc,unused-ignore]
+    """A supervisor saw more restarts than its intensity allows and stopped.
+
+    An exception group of the crashes that used up the intensity.
     """
