@@ -323,3 +323,33 @@ class Fetcher(Agent, loop="asyncio"):
 
     async def peak_running(self) -> int:
         return self.peak
+
+
+class Team(Agent):
+    """Starts a nested agent and keeps it for its own life."""
+
+    def __init__(self) -> None:
+        self.reader: agentree.AgentRef[Basic] | None = None
+        self.ready = trio.Event()
+
+    async def on_start(self) -> None:
+        self.start_soon(self._keep_reader)
+        await self.ready.wait()
+
+    async def _keep_reader(self) -> None:
+        async with agentree.open_nursery() as an:
+            self.reader = await an.start_agent(Basic, 100, name="reader")
+            self.ready.set()
+            await trio.sleep_forever()
+
+    async def reader_path(self) -> str:
+        assert self.reader is not None
+        return self.reader.path
+
+    async def ask_reader(self, x: int) -> int:
+        assert self.reader is not None
+        return await self.reader.call(Basic.add, x)
+
+    async def find(self, path: str) -> int | None:
+        ref = await agentree.find_agent(path, Basic)
+        return None if ref is None else await ref.call(Basic.add, 1)

@@ -212,3 +212,12 @@ def test_class_declarations_are_checked() -> None:
         "c": ("process", None, 2),
     }
     assert specs["c"].idempotent
+
+
+async def test_nested_agents_are_named_by_path() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            team = await an.start_agent(_agents.Team, name="team")
+            assert await team.call(_agents.Team.reader_path) == "team/reader"
+            assert await team.call(_agents.Team.ask_reader, 1) == 101
+            await an.cancel()
