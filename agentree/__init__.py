@@ -17,6 +17,7 @@ from ._exceptions import AgentUnavailable as AgentUnavailable
 from ._exceptions import AsyncioCancelled as AsyncioCancelled
 from ._exceptions import AsyncioTaskExited as AsyncioTaskExited
 from ._exceptions import AuthenticationError as AuthenticationError
+from ._exceptions import CallCancelled as CallCancelled
 from ._exceptions import ContextCancelled as ContextCancelled
 from ._exceptions import FeedbackError as FeedbackError
 from ._exceptions import FrameTooLarge as FrameTooLarge
@@ -45,6 +46,10 @@ from ._runtime import is_root_process as is_root_process
 from ._runtime._guest import run_as_asyncio_guest as run_as_asyncio_guest
 from ._streaming import BroadcastReceiver as BroadcastReceiver
 from ._streaming import MsgStream as MsgStream
+from .agents import Agent as Agent
+from .agents import AgentRef as AgentRef
+from .agents import check_cancelled as check_cancelled
+from .agents import method as method
 from .devx import breakpoint as breakpoint
 from .devx import pause as pause
 from .devx import pause_from_sync as pause_from_sync
@@ -55,9 +60,11 @@ __all__ = [
     "ActorDied",
     "ActorNursery",
     "ActorTooSlowError",
+    "Agent",
     "AgentBusy",
     "AgentCrashed",
     "AgentExists",
+    "AgentRef",
     "AgentRestarting",
     "AgentUnavailable",
     "AgentreeError",
@@ -65,6 +72,7 @@ __all__ = [
     "AsyncioTaskExited",
     "AuthenticationError",
     "BroadcastReceiver",
+    "CallCancelled",
     "ChildExit",
     "Context",
     "ContextCancelled",
@@ -87,10 +95,12 @@ __all__ = [
     "SupervisorGaveUp",
     "TransportClosed",
     "breakpoint",
+    "check_cancelled",
     "context",
     "current_actor",
     "is_root_process",
     "log",
+    "method",
     "open_nursery",
     "open_root_actor",
     "pause",

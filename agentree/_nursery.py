@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
@@ -21,8 +21,15 @@ from ._groups import collapse
 from ._portal import Portal
 from ._root import open_root_actor
 from ._runtime import Actor, current_actor_or_none, ns_of
+from ._runtime._hooks import agent_starter
 from ._spawn import Child, spawn_actor, stop_child
 from .msg import find_unencodable
+
+if TYPE_CHECKING:
+    # For the signature only: the agent layer plugs in through _runtime._hooks.
+    from .agents import Agent, AgentRef
+
+    A = TypeVar("A", bound=Agent)
 
 __all__ = ["ActorNursery", "open_nursery"]
 
@@ -98,6 +105,19 @@ class ActorNursery:
             None,
             None,
         )
+
+    async def start_agent(
+        self, cls: type[A], /, *args: Any, name: str, **kwargs: Any
+    ) -> AgentRef[A]:
+        """Start agent ``cls(*args, **kwargs)`` in its own actor; see ``agentree.Agent``.
+
+        Returns once the agent's ``on_start`` has returned.
+        """
+        starter = agent_starter()
+        if starter is None:
+            raise TypeError(f"start_agent() needs an agentree.Agent subclass, not {cls!r}")
+        ref: AgentRef[A] = await starter(self, cls, args, name, kwargs)
+        return ref
 
     async def _spawn(
         self,
