@@ -22,6 +22,7 @@ import trio
 from .._exceptions import AgentreeError, MsgEncodeError
 from .._runtime import current_actor
 from .._runtime._lookup import resolve
+from ._spec import Agent
 
 __all__ = ["build", "call"]
 
@@ -45,13 +46,20 @@ def _lookup(ns: str) -> Any:
     return resolve(ns, actor.enable_modules, actor.name)
 
 
-async def build(cls: str, args: list[Any], kwargs: dict[str, Any], label: str) -> int:
+async def build(
+    cls: str, args: list[Any], kwargs: dict[str, Any], path: str, incarnation: int, label: str
+) -> int:
     """Build this worker's instance as ``cls(*args, **kwargs)``; return our pid.
+
+    An :class:`Agent` instance gets the agent's ``name``, ``path`` and
+    ``incarnation``, as in the agent's own process.
 
     Args:
         cls: the agent class as ``module:qualname``.
         args: the constructor's positional arguments.
         kwargs: the constructor's keyword arguments.
+        path: the agent's path.
+        incarnation: the agent's incarnation.
         label: ``path.method`` of the pool, for error messages.
     """
     global _hosted
@@ -60,7 +68,12 @@ async def build(cls: str, args: list[Any], kwargs: dict[str, Any], label: str) -
     klass = _lookup(cls)
     if not isinstance(klass, type):
         raise TypeError(f"{cls} is not a class; cannot build the agent of {label}")
-    _hosted = _Hosted(klass(*args, **kwargs), label)
+    instance = klass(*args, **kwargs)
+    if isinstance(instance, Agent):
+        instance.name = path.rpartition("/")[2]
+        instance.path = path
+        instance.incarnation = incarnation
+    _hosted = _Hosted(instance, label)
     return os.getpid()
 
 

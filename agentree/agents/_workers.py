@@ -337,6 +337,8 @@ class WorkerPool:
                 cls=self._cls_ns,
                 args=self._ctor_args,
                 kwargs=self._ctor_kwargs,
+                path=self._path,
+                incarnation=self._incarnation,
                 label=self._label,
             )
         except BaseException as exc:

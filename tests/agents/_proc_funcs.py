@@ -15,7 +15,6 @@ from typing import Any
 import msgspec
 import trio
 import trio.lowlevel
-import trio.testing
 
 import agentree
 from agentree.agents._workers import WorkerPool
@@ -175,6 +174,9 @@ async def results_and_errors() -> dict[str, Any]:
 
 async def fifo(workers: int, calls: int, seconds: float) -> list[list[float]]:
     """``calls`` concurrent calls on ``workers`` workers; [start, end, pid] each, in order."""
+    # Imported here: trio.testing imports pytest, which workers need not pay for.
+    import trio.testing
+
     pool = _pool("span", workers=workers)
     results: list[list[float]] = [[] for _ in range(calls)]
 

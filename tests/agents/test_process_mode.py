@@ -20,6 +20,7 @@ import agentree
 
 from ..integration import _checks
 from . import _proc_funcs
+from ._proc_agents import Embedder
 
 MODULE = _proc_funcs.MODULE
 PATH = _proc_funcs.PATH
@@ -171,3 +172,185 @@ async def test_pool_workers_die_with_a_sigkilled_host() -> None:
         assert len(_checks.alive(procs)) <= 2
         assert len({proc.pid for proc in procs}) == 2
         await _checks.wait_gone(procs)
+
+
+# -- through the Agent API ---------------------------------------------------------------
+
+
+async def test_agent_process_method_results_state_and_errors() -> None:
+    with trio.fail_after(30):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(Embedder, 3, name="embedder", label="L")
+            assert await ref.call(Embedder.note, "first") == 1
+            out = await ref.call(Embedder.embed, "abcd", times=2)
+            assert out["vector"] == [12, 12]
+            assert out["label"] == "L"
+            # The agent's state, as its type, set before the call; the worker's change
+            # to it does not come back.
+            assert out["state"] == {"hits": 1, "notes": ["first"]}
+            assert out["state_type"] == "Tally"
+            assert out["identity"] == ["embedder", "embedder", 1]
+            assert out["pid"] != ref.pid
+            assert await ref.call(Embedder.note, "second") == 2
+            again = await ref.call(Embedder.embed, "x")
+            assert again["state"] == {"hits": 2, "notes": ["first", "second"]}
+            with pytest.raises(agentree.RemoteActorError) as failed:
+                await ref.call(Embedder.fail, "boom")
+            assert failed.value.boxed_type is ValueError
+            assert failed.value.message == "boom"
+            assert "embedder.fail()" in str(failed.value)
+            with pytest.raises(agentree.RemoteActorError) as unsendable:
+                await ref.call(Embedder.unsendable)
+            assert unsendable.value.boxed_type is agentree.MsgEncodeError
+            assert "embedder.unsendable()" in unsendable.value.message
+            # The agent and its workers serve on.
+            assert await ref.call(Embedder.ping) == ref.pid
+            assert (await ref.call(Embedder.embed, "x"))["pid"] in {out["pid"], again["pid"]}
+            worker_procs = _checks.processes([out["pid"], again["pid"]])
+        # The agent stopped: none of its workers is left.
+        assert not _checks.alive(worker_procs)
+
+
+async def test_agent_process_workers_are_forked_like_the_agent() -> None:
+    """Forkserver: a worker's OS parent is the forkserver (the agent's parent too)."""
+    with trio.fail_after(30):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(Embedder, 1, name="embedder")
+            out = await ref.call(Embedder.embed, "x")
+            assert out["ppid"] == psutil.Process(ref.pid).ppid()
+            assert out["ppid"] != os.getpid()
+
+
+async def test_agent_process_fifo_beyond_workers() -> None:
+    with trio.fail_after(30):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(Embedder, 1, name="embedder")
+            spans: list[list[float]] = [[] for _ in range(6)]
+
+            async def one(i: int) -> None:
+                spans[i] = await ref.call(Embedder.span, 0.05)
+
+            async with trio.open_nursery() as callers:
+                for i in range(6):
+                    callers.start_soon(one, i)
+                    # Each call reaches the agent before the next one is made.
+                    await ref.call(Embedder.ping)
+    assert len({span[2] for span in spans}) == 2
+    events = sorted([(s[0], 1) for s in spans] + [(s[1], -1) for s in spans])
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    assert peak == 2, spans
+    for i in range(len(spans) - 2):
+        assert spans[i][0] < spans[i + 2][0], spans
+
+
+async def test_agent_process_parallel_and_responsive() -> None:
+    """Two workers compute at once, and the agent answers async calls meanwhile."""
+    with trio.fail_after(60):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(Embedder, 1, name="embedder")
+            # Warm both workers.
+            async with trio.open_nursery() as warm:
+                warm.start_soon(ref.call, Embedder.spin2, 0.0)
+                warm.start_soon(ref.call, Embedder.spin2, 0.0)
+            spans: list[list[float]] = []
+            pings: list[float] = []
+
+            async def spin() -> None:
+                spans.append(await ref.call(Embedder.spin2, 0.3))
+
+            async with trio.open_nursery() as callers:
+                callers.start_soon(spin)
+                callers.start_soon(spin)
+                while len(spans) < 2:
+                    start = trio.current_time()
+                    await ref.call(Embedder.ping)
+                    pings.append(trio.current_time() - start)
+    (a_start, a_end, a_pid), (b_start, b_end, b_pid) = spans
+    assert a_pid != b_pid
+    assert max(a_start, b_start) < min(a_end, b_end), spans
+    assert len(pings) > 5
+    # The bench holds the 5 ms figure; this box is shared, so the test is generous.
+    assert sorted(pings)[len(pings) // 2] < 0.05, pings
+
+
+async def test_agent_process_worker_killed_mid_call() -> None:
+    with (
+        trio.fail_after(30),
+        tempfile.TemporaryDirectory(prefix="proc-") as tmpdir,
+    ):
+        async with agentree.open_nursery() as an, _proc_funcs._Announcements(tmpdir) as ann:
+            ref = await an.start_agent(Embedder, 1, name="embedder")
+            killed: list[int] = []
+
+            async def kill_when_announced() -> None:
+                killed.append(await ann.next_pid())
+                os.kill(killed[0], signal.SIGKILL)
+
+            an._tn.start_soon(kill_when_announced)
+            with pytest.raises(agentree.AgentCrashed) as crashed:
+                await ref.call(Embedder.block, ann.address)
+            assert crashed.value.path == "embedder"
+            assert crashed.value.incarnation == 1
+            assert "SIGKILL" in str(crashed.value)
+            assert "block()" in str(crashed.value)
+            # The agent lives on, and the next call gets a new worker.
+            assert await ref.call(Embedder.ping) == ref.pid
+            replacement = await ref.call(Embedder.block)
+            assert replacement != killed[0]
+            assert not _checks.alive(_checks.processes(killed))
+
+
+async def test_agent_process_cancelled_caller_kills_and_replaces_worker() -> None:
+    with (
+        trio.fail_after(30),
+        tempfile.TemporaryDirectory(prefix="proc-") as tmpdir,
+    ):
+        async with agentree.open_nursery() as an, _proc_funcs._Announcements(tmpdir) as ann:
+            ref = await an.start_agent(Embedder, 1, name="embedder")
+            with trio.CancelScope() as scope:
+
+                async def cancel_when_announced() -> None:
+                    old.append(await ann.next_pid())
+                    scope.cancel()
+
+                old: list[int] = []
+                an._tn.start_soon(cancel_when_announced)
+                await ref.call(Embedder.block, ann.address)
+            assert scope.cancelled_caught
+            old_procs = _checks.processes(old)
+            # The agent killed that worker (it never looks at cancellation).
+            with trio.fail_after(5):
+                await _checks.wait_gone(old_procs)
+            new_pid = await ref.call(Embedder.block)
+            assert new_pid != old[0]
+            assert psutil.Process(new_pid).ppid() == psutil.Process(ref.pid).ppid()
+
+
+async def test_agent_process_workers_die_with_a_sigkilled_agent() -> None:
+    with (
+        trio.fail_after(30),
+        tempfile.TemporaryDirectory(prefix="proc-") as tmpdir,
+    ):
+        async with agentree.open_nursery() as an, _proc_funcs._Announcements(tmpdir) as ann:
+            ref = await an.start_agent(Embedder, 1, name="embedder")
+            errors: list[BaseException] = []
+
+            async def blocked() -> None:
+                try:
+                    await ref.call(Embedder.block, ann.address)
+                except agentree.AgentCrashed as exc:
+                    errors.append(exc)
+
+            async with trio.open_nursery() as callers:
+                callers.start_soon(blocked)
+                callers.start_soon(blocked)
+                pids = [await ann.next_pid(), await ann.next_pid()]
+                procs = _checks.processes(pids)
+                assert len(procs) == 2
+                os.kill(ref.pid, signal.SIGKILL)
+            # Both calls failed with the agent's crash, and its workers died with it.
+            assert len(errors) == 2
+            await _checks.wait_gone(procs)
