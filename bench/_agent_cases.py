@@ -8,6 +8,9 @@ measurement to :func:`run_agents`.
 
 from __future__ import annotations
 
+import os
+import signal
+import statistics
 import time
 
 import trio
@@ -17,7 +20,7 @@ from _workloads import agentree_echo
 
 import agentree
 
-__all__ = ["EchoAgent", "ThreadAgent", "run_agents"]
+__all__ = ["EchoAgent", "KillAgent", "ProcAgent", "ThreadAgent", "run_agents"]
 
 # Calls per slice: the plain and agent rows alternate slice by slice.
 SLICE = 50
@@ -41,6 +44,130 @@ class ThreadAgent(agentree.Agent):
     def block(self, seconds: float) -> None:
         """Block the calling thread for ``seconds``."""
         time.sleep(seconds)
+
+
+# Process-mode and SIGKILL rows (agents-proc).
+PROC_CALLS = 4
+PROC_CPU = 0.2
+PING_GAP = 0.002
+
+
+def _burn(seconds: float) -> None:
+    deadline = time.process_time() + seconds
+    while time.process_time() < deadline:
+        pass
+
+
+class ProcAgent(agentree.Agent):
+    """CPU-bound methods in worker processes, and an async ping on the agent's loop."""
+
+    @agentree.method(mode="process", workers=1)
+    def burn1(self, seconds: float) -> None:
+        """Burn ``seconds`` of CPU in the one worker."""
+        _burn(seconds)
+
+    @agentree.method(mode="process", workers=2)
+    def burn2(self, seconds: float) -> None:
+        """Burn ``seconds`` of CPU in one of two workers."""
+        _burn(seconds)
+
+    async def ping(self) -> None:
+        """Answer at once."""
+
+
+class KillAgent(agentree.Agent):
+    """An agent whose async method never returns."""
+
+    async def hang(self) -> None:
+        """Wait forever."""
+        await trio.sleep_forever()
+
+    async def ping(self) -> None:
+        """Answer at once."""
+
+
+async def _agentproc(
+    cfg: Config,
+    one: Measurement,
+    two: Measurement,
+    ping_median: Measurement,
+    ping_worst: Measurement,
+) -> None:
+    async with agentree.open_nursery() as an:
+        ref = await an.start_agent(ProcAgent, name="proc-agent")
+        methods = {1: ProcAgent.burn1, 2: ProcAgent.burn2}
+        speedups: list[float] = []
+
+        async def batch(workers: int, cpu: float) -> float:
+            t0 = time.perf_counter()
+            async with trio.open_nursery() as tn:
+                for _ in range(PROC_CALLS):
+                    tn.start_soon(ref.call, methods[workers], cpu)
+            return time.perf_counter() - t0
+
+        for rep in range(cfg.repeat + 1):
+            if not rep:
+                # Warm both pools: every worker started and built.
+                await batch(1, 0.0)
+                await batch(2, 0.0)
+            spent1 = await batch(1, PROC_CPU)
+            pings: list[float] = []
+            done = trio.Event()
+
+            async def pinger(pings: list[float] = pings, done: trio.Event = done) -> None:
+                while not done.is_set():
+                    t0 = time.perf_counter()
+                    await ref.call(ProcAgent.ping)
+                    pings.append(time.perf_counter() - t0)
+                    await trio.sleep(PING_GAP)
+
+            async with trio.open_nursery() as tn:
+                tn.start_soon(pinger)
+                spent2 = await batch(2, PROC_CPU)
+                done.set()
+            if rep:
+                one.samples.append(spent1)
+                two.samples.append(spent2)
+                speedups.append(spent1 / spent2)
+                ping_median.samples.append(statistics.median(pings))
+                ping_worst.samples.append(max(pings))
+        two.note = (
+            f"speedup workers=1 / workers=2 per repetition: min {min(speedups):.2f}x, median "
+            f"{statistics.median(speedups):.2f}x (target >= 1.8x)"
+        )
+        await an.cancel()
+
+
+async def _agentkill(cfg: Config, kill: Measurement) -> None:
+    async with agentree.open_nursery() as an:
+        for rep in range(cfg.repeat + 1):
+            ref = await an.start_agent(KillAgent, name=f"kill-agent-{rep}")
+            crashed = trio.Event()
+            caught_at: list[float] = []
+
+            async def hang(
+                ref: agentree.AgentRef[KillAgent] = ref,
+                crashed: trio.Event = crashed,
+                caught_at: list[float] = caught_at,
+            ) -> None:
+                try:
+                    await ref.call(KillAgent.hang)
+                except agentree.AgentCrashed:
+                    caught_at.append(time.perf_counter())
+                crashed.set()
+
+            async with trio.open_nursery() as tn:
+                tn.start_soon(hang)
+                # Calls on one channel start in order: the hang call is in the agent now.
+                await ref.call(KillAgent.ping)
+                t0 = time.perf_counter()
+                os.kill(ref.pid, signal.SIGKILL)
+                await crashed.wait()
+            if not caught_at:
+                raise RuntimeError("the caller did not get AgentCrashed")
+            if rep:
+                kill.samples.append(caught_at[0] - t0)
+        await an.cancel()
 
 
 async def _agentcall(cfg: Config, plain: Measurement, agent: Measurement) -> None:
@@ -92,10 +219,23 @@ def _run_method(cfg: Config, method: str, keys: list[str]) -> list[Measurement]:
     plain = Measurement("agentcall", names["plain"])
     agent = Measurement("agentcall", names["agent"])
     thread = Measurement("agentthread", names["thread"])
+    proc1 = Measurement("agentproc", names["proc1"])
+    proc2 = Measurement("agentproc", names["proc2"])
+    ping_median = Measurement("agentping", names["ping_median"])
+    ping_worst = Measurement("agentping", names["ping_worst"])
+    kill = Measurement("agentkill", names["kill"])
     cases = {
         "agentcall": (lambda: _agentcall(cfg, plain, agent), [plain, agent]),
         "agentthread": (lambda: _agentthread(cfg, thread), [thread]),
+        "agentproc": (
+            lambda: _agentproc(cfg, proc1, proc2, ping_median, ping_worst),
+            [proc1, proc2, ping_median, ping_worst],
+        ),
+        "agentkill": (lambda: _agentkill(cfg, kill), [kill]),
     }
+    # The ping rows are measured by the process-mode case.
+    if "agentproc" not in keys and "agentping" in keys:
+        keys = [*keys, "agentproc"]
     rows = [m for key in keys if key in cases for m in cases[key][1]]
 
     async def main() -> None:
