@@ -16,12 +16,11 @@ fails at once, in every caller, as the agent's channels reach end of file.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import trio
 
@@ -33,6 +32,7 @@ from .._runtime._lookup import resolve
 from ._caps import FifoCap
 from ._spec import Agent, MethodSpec
 from ._threads import run_in_thread
+from ._workers import WorkerPool
 
 __all__ = [
     "CALL_NS",
@@ -58,22 +58,26 @@ Invoker = Callable[[list[Any], dict[str, Any]], Awaitable[Any]]
 _hosts: weakref.WeakKeyDictionary[Actor, Host] = weakref.WeakKeyDictionary()
 
 
-class _Pool(Protocol):
-    """The process-mode pool's interface (``agentree.agents._workers.WorkerPool``)."""
-
-    async def serve(self, *, task_status: trio.TaskStatus[Any] = ...) -> None: ...
-    async def run(self, args: tuple[Any, ...], kwargs: dict[str, Any], state: Any) -> Any: ...
-
-
-class _PoolSlot:
+class WorkerPoolSlot:
     def __init__(self) -> None:
-        self.pool: _Pool | None = None
+        self.pool: WorkerPool | None = None
         self.ready = trio.Event()
+
+
+# The host found last: every call looks it up, and a process hosts one agent.
+_last: Host | None = None
 
 
 def host_of(actor: Actor | None) -> Host | None:
     """The agent host of ``actor``, if it hosts an agent."""
-    return None if actor is None else _hosts.get(actor)
+    global _last
+    host = _last
+    if host is not None and host.actor is actor:
+        return host
+    host = None if actor is None else _hosts.get(actor)
+    if host is not None:
+        _last = host
+    return host
 
 
 async def _aio_call(fn: Callable[..., Awaitable[Any]], a: Any, k: dict[str, Any]) -> Any:
@@ -101,7 +105,7 @@ class Host:
         self.threads = FifoCap(cls.max_threads)
         self.nursery: trio.Nursery | None = None
         self.crashing = False
-        self._pools: dict[str, _PoolSlot] = {}
+        self._pools: dict[str, WorkerPoolSlot] = {}
         self.invokers: dict[str, Invoker] = {
             name: self._invoker(spec)
             for name, spec in cls._agentree_methods.items()
@@ -139,8 +143,24 @@ class Host:
 
             return invoke_uncapped
 
+        if spec.mode == "async" and not self.aio:
+            # The hot path, flat: one coroutine frame between the runtime and the method.
+            async def invoke_async(a: list[Any], k: dict[str, Any]) -> Any:
+                # A free token is taken without a scheduler pass.
+                if not cap.try_acquire():
+                    await cap.acquire()
+                try:
+                    return await bound(*a, **k)
+                except Exception as exc:
+                    if crash:
+                        self.crash(exc)
+                    raise
+                finally:
+                    cap.release()
+
+            return invoke_async
+
         async def invoke(a: list[Any], k: dict[str, Any]) -> Any:
-            # The fast path: a free token is taken without a scheduler pass.
             if not cap.try_acquire():
                 await cap.acquire()
             try:
@@ -191,13 +211,12 @@ class Host:
 
     # -- process-mode pools --------------------------------------------------------------
 
-    async def _pool(self, spec: MethodSpec) -> _Pool:
+    async def _pool(self, spec: MethodSpec) -> WorkerPool:
         slot = self._pools.get(spec.name)
         if slot is None:
-            slot = self._pools[spec.name] = _PoolSlot()
+            slot = self._pools[spec.name] = WorkerPoolSlot()
             try:
-                workers = importlib.import_module(f"{__package__}._workers")
-                pool: _Pool = workers.WorkerPool(
+                pool = WorkerPool(
                     agent_cls=self.cls,
                     ctor_args=tuple(self.ctor[0]),
                     ctor_kwargs=self.ctor[1],
@@ -306,6 +325,7 @@ async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnatio
         TypeError: ``cls`` is not an ``Agent`` subclass.
         BaseException: what the constructor or ``on_start`` raised.
     """
+    global _last
     actor = current_actor()
     if actor in _hosts:
         raise AgentExists(f"actor {actor.name!r} already hosts agent {_hosts[actor].agent.path!r}")
@@ -326,6 +346,7 @@ async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnatio
         await actor._service.start(host.live)
     except BaseException:
         del _hosts[actor]
+        _last = None
         raise
     from ._lookup import register_agent
 
@@ -345,7 +366,7 @@ def _no_method(host: Host | None, m: str, what: str = "method") -> FunctionNotFo
 
 async def call(m: str, a: list[Any], k: dict[str, Any] | None = None) -> Any:
     """Call method ``m(*a, **k)`` of this actor's agent, in the method's mode."""
-    host = _hosts.get(current_actor())
+    host = host_of(current_actor_or_none())
     invoke = None if host is None else host.invokers.get(m)
     if invoke is None:
         raise _no_method(host, m)
@@ -355,7 +376,7 @@ async def call(m: str, a: list[Any], k: dict[str, Any] | None = None) -> Any:
 @context
 async def ctx_call(ctx: Context, m: str, a: list[Any], k: dict[str, Any] | None = None) -> Any:
     """Serve ``@agentree.context`` method ``m(ctx, *a, **k)`` of this actor's agent."""
-    host = _hosts.get(current_actor())
+    host = host_of(current_actor_or_none())
     spec = None if host is None else host.cls._agentree_methods.get(m)
     if host is None or spec is None or spec.mode != "context":
         raise _no_method(host, m, "context method")
