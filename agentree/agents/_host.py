@@ -102,7 +102,7 @@ class Host:
         self.aio = cls._agentree_loop == "asyncio"
         self.default_cap = FifoCap(cls.max_concurrency)
         self.group_caps = {group: FifoCap(n) for group, n in cls.groups.items()}
-        self.threads = FifoCap(cls.max_threads)
+        self.threads = trio.CapacityLimiter(cls.max_threads)
         self.nursery: trio.Nursery | None = None
         self.crashing = False
         self._pools: dict[str, WorkerPoolSlot] = {}
