@@ -355,3 +355,12 @@ class Team(Agent):
     async def find(self, path: str) -> int | None:
         ref = await agentree.find_agent(path, Basic)
         return None if ref is None else await ref.call(Basic.add, 1)
+
+
+class CrashesWhileStarting(Agent):
+    async def on_start(self) -> None:
+        self.start_soon(self._boom)
+        await trio.sleep_forever()
+
+    async def _boom(self) -> None:
+        raise RuntimeError("boom")
