@@ -364,13 +364,17 @@ def _no_method(host: Host | None, m: str, what: str = "method") -> FunctionNotFo
     )
 
 
-async def call(m: str, a: list[Any], k: dict[str, Any] | None = None) -> Any:
-    """Call method ``m(*a, **k)`` of this actor's agent, in the method's mode."""
+def call(m: str, a: list[Any], k: dict[str, Any] | None = None) -> Awaitable[Any]:
+    """Call method ``m(*a, **k)`` of this actor's agent, in the method's mode.
+
+    A plain function that returns the method's coroutine: the runtime drives it
+    like any served coroutine, and the call path has one frame fewer.
+    """
     host = host_of(current_actor_or_none())
     invoke = None if host is None else host.invokers.get(m)
     if invoke is None:
         raise _no_method(host, m)
-    return await invoke(a, k or {})
+    return invoke(a, k or {})
 
 
 @context
