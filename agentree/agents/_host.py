@@ -58,7 +58,7 @@ Invoker = Callable[[list[Any], dict[str, Any]], Awaitable[Any]]
 _hosts: weakref.WeakKeyDictionary[Actor, Host] = weakref.WeakKeyDictionary()
 
 
-class WorkerPoolSlot:
+class _PoolSlot:
     def __init__(self) -> None:
         self.pool: WorkerPool | None = None
         self.ready = trio.Event()
@@ -105,7 +105,7 @@ class Host:
         self.threads = trio.CapacityLimiter(cls.max_threads)
         self.nursery: trio.Nursery | None = None
         self.crashing = False
-        self._pools: dict[str, WorkerPoolSlot] = {}
+        self._pools: dict[str, _PoolSlot] = {}
         self.invokers: dict[str, Invoker] = {
             name: self._invoker(spec)
             for name, spec in cls._agentree_methods.items()
@@ -214,7 +214,7 @@ class Host:
     async def _pool(self, spec: MethodSpec) -> WorkerPool:
         slot = self._pools.get(spec.name)
         if slot is None:
-            slot = self._pools[spec.name] = WorkerPoolSlot()
+            slot = self._pools[spec.name] = _PoolSlot()
             try:
                 pool = WorkerPool(
                     agent_cls=self.cls,
