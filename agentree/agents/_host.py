@@ -18,13 +18,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import trio
 
-from .._child import flush_and_exit
 from .._context import Context, context
 from .._exceptions import AgentExists, FunctionNotFound, NoRuntime
 from .._runtime import Actor, current_actor, current_actor_or_none
@@ -300,7 +300,13 @@ class Host:
         for _ in range(3):
             await trio.lowlevel.checkpoint()
         await self._stop_hook("crashed")
-        flush_and_exit(CRASH_EXIT_CODE)
+        # Like a child's own exit (agentree._child, which must not be imported here:
+        # ``python -m agentree._child`` imports this package first).
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(CRASH_EXIT_CODE)
 
 
 def background(agent: Agent, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
