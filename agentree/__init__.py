@@ -21,6 +21,7 @@ from ._exceptions import ContextCancelled as ContextCancelled
 from ._exceptions import FeedbackError as FeedbackError
 from ._exceptions import FrameTooLarge as FrameTooLarge
 from ._exceptions import FunctionNotFound as FunctionNotFound
+from ._exceptions import InvalidOption as InvalidOption
 from ._exceptions import LimitExceeded as LimitExceeded
 from ._exceptions import ModuleNotExposed as ModuleNotExposed
 from ._exceptions import MsgEncodeError as MsgEncodeError
@@ -71,6 +72,7 @@ __all__ = [
     "FeedbackError",
     "FrameTooLarge",
     "FunctionNotFound",
+    "InvalidOption",
     "LimitExceeded",
     "ModuleNotExposed",
     "MsgEncodeError",

@@ -10,6 +10,7 @@ import trio
 from . import log as agentree_log
 from ._exceptions import AgentreeError, NotInfectedAsyncio
 from ._ipc import make_private_dir, remove_private_dir
+from ._options import check_root_options
 from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
 from ._runtime._guest import host_loop
 from ._spawn import Forkserver, start_forkserver
@@ -52,10 +53,25 @@ async def open_root_actor(
             such a guest is infected even without it.
 
     Raises:
+        InvalidOption: an option the tree could not use; nothing was started.
         AgentreeError: an actor runtime is already running here.
         NotInfectedAsyncio: ``infect_asyncio`` is set but trio is not running as a
             guest on an asyncio loop.
     """
+    check_root_options(
+        "open_root_actor()",
+        {
+            "name": name,
+            "start_method": start_method,
+            "debug_mode": debug_mode,
+            "loglevel": loglevel,
+            "enable_modules": enable_modules,
+            "max_frame_size": max_frame_size,
+            "cancel_timeout": cancel_timeout,
+            "terminate_timeout": terminate_timeout,
+            "infect_asyncio": infect_asyncio,
+        },
+    )
     if current_actor_or_none() is not None:
         raise AgentreeError("an agentree actor is already running in this task tree")
     infected = host_loop() is not None
