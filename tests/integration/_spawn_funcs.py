@@ -85,3 +85,39 @@ async def grandchild_outlives_idle_threads(idle_timeout: float) -> list[int]:
         after = await portal.run(getpid)
         await portal.cancel_actor()
     return [before, after]
+
+
+_NESTED: dict[str, object] = {"pids": [], "ready": trio.Event()}
+
+
+async def hold_with_marker(marker: str, nested: bool = False) -> None:
+    """Hold until cancelled; then write ``marker`` (proof of a graceful cancel).
+
+    With ``nested``, first start a grandchild doing the same with ``marker + "-gc"``.
+    """
+    ready = _NESTED["ready"]
+    assert isinstance(ready, trio.Event)
+    try:
+        if nested:
+            async with agentree.open_nursery() as an:
+                portal = await an.run_in_actor(hold_with_marker, marker=marker + "-gc")
+                pids = _NESTED["pids"]
+                assert isinstance(pids, list)
+                pids.append(await portal.run(getpid))
+                ready.set()
+                await trio.sleep_forever()
+        ready.set()
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.Path(marker).write_text("cancelled")
+
+
+async def subtree_pids() -> list[int]:
+    """This actor's pid and its grandchild's, once :func:`hold_with_marker` started it."""
+    ready = _NESTED["ready"]
+    assert isinstance(ready, trio.Event)
+    await ready.wait()
+    pids = _NESTED["pids"]
+    assert isinstance(pids, list)
+    return [os.getpid(), *pids]

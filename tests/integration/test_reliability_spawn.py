@@ -3,8 +3,13 @@ to the root (and to a child), and spawn options refused before anything is spawn
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -15,6 +20,8 @@ import agentree
 from . import _checks, _spawn_funcs
 
 START_METHODS = ["forkserver", "subprocess"]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SIGTERM_TREE = Path(__file__).parent / "scripts" / "sigterm_tree.py"
 IDLE_TIMEOUT = 0.3  # seconds, instead of trio's 10, in the test process
 
 
@@ -227,3 +234,173 @@ async def test_child_runtime_start_error_reaches_the_parent(start_method: str) -
             assert cause.boxed_type_str.endswith("BrokenStartError")
             assert "_broken_hook" in cause.tb_str
             assert not an.children
+
+
+# -- bug 5: SIGTERM to the root ------------------------------------------------------
+
+
+async def _start_sigterm_tree(
+    tmp_path: Path, start_method: str, *, ignore_sigterm: bool = False
+) -> tuple[trio.Process, dict[str, Any], Path]:
+    """Start ``scripts/sigterm_tree.py``; wait until it reports every actor's pid."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    stderr_path = tmp_path / "tree.stderr"
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN) if ignore_sigterm else None
+    try:
+        with stderr_path.open("wb") as stderr:
+            proc = await trio.lowlevel.open_process(
+                [sys.executable, str(SIGTERM_TREE), start_method, str(markers)],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env,
+                cwd=str(tmp_path),
+                start_new_session=True,
+            )
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    assert proc.stdout is not None
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = await proc.stdout.receive_some(4096)
+        if not chunk:
+            await proc.wait()
+            pytest.fail(
+                f"sigterm_tree.py exited with {proc.returncode}:\n{stderr_path.read_text()}"
+            )
+        line += chunk
+    return proc, json.loads(line), markers
+
+
+async def _reap_tree(proc: trio.Process, tree: list[psutil.Process]) -> None:
+    for leftover in _checks.alive(tree):
+        leftover.kill()
+    if proc.returncode is None:
+        proc.kill()
+    with trio.CancelScope(shield=True):
+        await proc.wait()
+        if proc.stdout is not None:
+            await proc.stdout.aclose()
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+async def test_sigterm_to_the_root_stops_the_tree_gracefully(
+    tmp_path: Path, start_method: str
+) -> None:
+    tmp_before = _checks.agentree_tmp_entries()
+    with trio.fail_after(30):
+        proc, report, markers = await _start_sigterm_tree(tmp_path, start_method)
+        tree: list[psutil.Process] = []
+        try:
+            tree = [*psutil.Process(proc.pid).children(recursive=True)]
+            tree += [p for p in _checks.processes(report["actors"]) if p not in tree]
+            assert len(report["actors"]) == 3
+            os.kill(proc.pid, signal.SIGTERM)
+            assert await proc.wait() == 143
+            # Each child (and the grandchild) was cancelled: its ``finally`` ran.
+            written = sorted(p.name for p in markers.iterdir())
+            assert written == ["child0", "child0-gc", "child1"]
+            assert all(p.read_text() == "cancelled" for p in markers.iterdir())
+            with trio.move_on_after(2.0):
+                await _checks.wait_gone(tree)
+            assert not _checks.alive(tree), "a descendant outlived the root"
+            assert _checks.agentree_tmp_entries() == tmp_before
+            assert "Traceback" not in (tmp_path / "tree.stderr").read_text()
+        finally:
+            await _reap_tree(proc, tree)
+
+
+async def test_sigterm_handler_restored_when_the_root_closes() -> None:
+    calls: list[int] = []
+
+    def previous(signum: int, frame: object) -> None:
+        calls.append(signum)
+
+    old = signal.signal(signal.SIGTERM, previous)
+    try:
+        with trio.fail_after(10):
+            async with agentree.open_nursery():
+                assert signal.getsignal(signal.SIGTERM) is not previous
+            assert signal.getsignal(signal.SIGTERM) is previous
+            assert not calls
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            async with agentree.open_nursery():
+                assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+async def test_sigterm_with_a_python_handler_tears_down_then_calls_it(
+    start_method: str,
+) -> None:
+    """Embedded: the tree is stopped, then the program's own handler decides."""
+    calls: list[int] = []
+    seen_by_handler: list[bool] = []
+    pids: list[int] = []
+
+    def previous(signum: int, frame: object) -> None:
+        calls.append(signum)
+        seen_by_handler.append(bool(_checks.alive(_checks.processes(pids))))
+
+    old = signal.signal(signal.SIGTERM, previous)
+    try:
+        with trio.fail_after(20):
+            async with agentree.open_nursery(start_method=start_method) as an:
+                portal = await an.start_actor("daemon", enable_modules=[_spawn_funcs.MODULE])
+                pids.append(await portal.run(_spawn_funcs.getpid))
+                os.kill(os.getpid(), signal.SIGTERM)
+                await trio.sleep_forever()
+            assert signal.getsignal(signal.SIGTERM) is previous
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert calls == [signal.SIGTERM]
+    assert seen_by_handler == [False], "the handler ran before the tree was down"
+
+
+async def _tree_stopped_by_sigterm() -> None:
+    async with agentree.open_nursery() as an:
+        await an.start_actor("daemon", enable_modules=[_spawn_funcs.MODULE])
+        os.kill(os.getpid(), signal.SIGTERM)
+        await trio.sleep_forever()
+
+
+async def test_sigterm_in_process_raises_system_exit_143() -> None:
+    old = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        with trio.fail_after(20), pytest.raises(SystemExit) as info:
+            await _tree_stopped_by_sigterm()
+        assert info.value.code == 143
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+async def test_children_die_of_sigterm_even_if_the_root_ignores_it(
+    tmp_path: Path, start_method: str
+) -> None:
+    """A root started with SIGTERM ignored: its children still die of SIGTERM."""
+    with trio.fail_after(30):
+        proc, report, _markers = await _start_sigterm_tree(
+            tmp_path, start_method, ignore_sigterm=True
+        )
+        tree = _checks.processes(report["actors"])
+        try:
+            os.kill(proc.pid, signal.SIGTERM)
+            with trio.move_on_after(1.0):
+                await proc.wait()
+            assert proc.returncode is None, "the root did not keep ignoring SIGTERM"
+            child = tree[-1]
+            child.send_signal(signal.SIGTERM)
+            with trio.move_on_after(5.0):
+                await _checks.wait_gone([child])
+            assert not _checks.alive([child]), "a child ignored SIGTERM"
+            # The root reports that run_in_actor child's death as its failure.
+            assert await proc.wait() == 1
+        finally:
+            await _reap_tree(proc, tree)
