@@ -121,3 +121,9 @@ async def subtree_pids() -> list[int]:
     pids = _NESTED["pids"]
     assert isinstance(pids, list)
     return [os.getpid(), *pids]
+
+
+async def ignore_cancellation() -> None:
+    """Never end, not even when cancelled (only a signal stops this actor)."""
+    with trio.CancelScope(shield=True):
+        await trio.sleep_forever()

@@ -240,7 +240,7 @@ async def test_child_runtime_start_error_reaches_the_parent(start_method: str) -
 
 
 async def _start_sigterm_tree(
-    tmp_path: Path, start_method: str, *, ignore_sigterm: bool = False
+    tmp_path: Path, start_method: str, *, ignore_sigterm: bool = False, stubborn: bool = False
 ) -> tuple[trio.Process, dict[str, Any], Path]:
     """Start ``scripts/sigterm_tree.py``; wait until it reports every actor's pid."""
     env = dict(os.environ)
@@ -252,7 +252,13 @@ async def _start_sigterm_tree(
     try:
         with stderr_path.open("wb") as stderr:
             proc = await trio.lowlevel.open_process(
-                [sys.executable, str(SIGTERM_TREE), start_method, str(markers)],
+                [
+                    sys.executable,
+                    str(SIGTERM_TREE),
+                    start_method,
+                    str(markers),
+                    *(["stubborn"] if stubborn else []),
+                ],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
                 env=env,
@@ -309,6 +315,40 @@ async def test_sigterm_to_the_root_stops_the_tree_gracefully(
             assert not _checks.alive(tree), "a descendant outlived the root"
             assert _checks.agentree_tmp_entries() == tmp_before
             assert "Traceback" not in (tmp_path / "tree.stderr").read_text()
+        finally:
+            await _reap_tree(proc, tree)
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+async def test_second_sigterm_kills_the_root_at_once(tmp_path: Path, start_method: str) -> None:
+    """During a slow teardown a second SIGTERM is final; nothing outlives the root."""
+    tmp_before = _checks.agentree_tmp_entries()
+    with trio.fail_after(30):
+        proc, report, markers = await _start_sigterm_tree(tmp_path, start_method, stubborn=True)
+        tree: list[psutil.Process] = []
+        try:
+            tree = [*psutil.Process(proc.pid).children(recursive=True)]
+            tree += [p for p in _checks.processes(report["actors"]) if p not in tree]
+            os.kill(proc.pid, signal.SIGTERM)
+            # The graceful stop is under way once the other children were cancelled;
+            # the stubborn one holds it (cancel_timeout is 30 s).
+            written = len(os.listdir(markers))
+            while written < 3:
+                await trio.sleep(0.02)
+                written = len(os.listdir(markers))
+            with trio.move_on_after(0.5):
+                await proc.wait()
+            assert proc.returncode is None
+            os.kill(proc.pid, signal.SIGTERM)
+            with trio.move_on_after(5.0):
+                await proc.wait()
+            assert proc.returncode == -signal.SIGTERM
+            with trio.move_on_after(5.0):
+                await _checks.wait_gone(tree)
+            assert not _checks.alive(tree), "a descendant outlived the root"
+            with trio.move_on_after(5.0):
+                await _checks.wait_removed(_checks.agentree_tmp_entries() - tmp_before)
+            assert _checks.agentree_tmp_entries() == tmp_before
         finally:
             await _reap_tree(proc, tree)
 
