@@ -402,6 +402,25 @@ async def test_sigterm_with_a_python_handler_tears_down_then_calls_it(
     assert seen_by_handler == [False], "the handler ran before the tree was down"
 
 
+@pytest.mark.parametrize("start_method", START_METHODS)
+async def test_root_in_another_thread_leaves_sigterm_alone(start_method: str) -> None:
+    """Only the main thread may take signals; a root elsewhere still runs its tree."""
+
+    async def root() -> tuple[int, object]:
+        async with agentree.open_nursery(start_method=start_method) as an:
+            portal = await an.start_actor("daemon", enable_modules=[_spawn_funcs.MODULE])
+            pid = await portal.run(_spawn_funcs.getpid)
+            handler = signal.getsignal(signal.SIGTERM)
+            await portal.cancel_actor()
+        return pid, handler
+
+    before = signal.getsignal(signal.SIGTERM)
+    with trio.fail_after(20):
+        pid, handler = await trio.to_thread.run_sync(trio.run, root)
+    assert pid != os.getpid()
+    assert handler == before == signal.getsignal(signal.SIGTERM)
+
+
 async def _tree_stopped_by_sigterm() -> None:
     async with agentree.open_nursery() as an:
         await an.start_actor("daemon", enable_modules=[_spawn_funcs.MODULE])
