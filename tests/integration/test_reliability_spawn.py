@@ -454,11 +454,15 @@ async def test_children_die_of_sigterm_even_if_the_root_ignores_it(
             with trio.move_on_after(1.0):
                 await proc.wait()
             assert proc.returncode is None, "the root did not keep ignoring SIGTERM"
-            child = tree[-1]
+            # child0 has a nursery of its own: it is no root, and SIGTERM kills it.
+            child, grandchild = tree[0], tree[1]
             child.send_signal(signal.SIGTERM)
             with trio.move_on_after(5.0):
                 await _checks.wait_gone([child])
             assert not _checks.alive([child]), "a child ignored SIGTERM"
+            with trio.move_on_after(5.0):
+                await _checks.wait_gone([grandchild])
+            assert not _checks.alive([grandchild]), "the grandchild outlived its parent"
             # The root reports that run_in_actor child's death as its failure.
             assert await proc.wait() == 1
         finally:
