@@ -22,6 +22,7 @@ from . import _checks, _spawn_funcs
 START_METHODS = ["forkserver", "subprocess"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SIGTERM_TREE = Path(__file__).parent / "scripts" / "sigterm_tree.py"
+AIO_TREE = Path(__file__).parent / "scripts" / "aio_tree.py"
 IDLE_TIMEOUT = 0.3  # seconds, instead of trio's 10, in the test process
 
 
@@ -315,6 +316,37 @@ async def test_sigterm_to_the_root_stops_the_tree_gracefully(
             assert not _checks.alive(tree), "a descendant outlived the root"
             assert _checks.agentree_tmp_entries() == tmp_before
             assert "Traceback" not in (tmp_path / "tree.stderr").read_text()
+        finally:
+            await _reap_tree(proc, tree)
+
+
+async def test_sigterm_to_an_infected_asyncio_root(tmp_path: Path) -> None:
+    """A root running as a guest on asyncio handles SIGTERM the same way."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    with trio.fail_after(30):
+        proc = await trio.lowlevel.open_process(
+            [sys.executable, str(AIO_TREE)],
+            stdout=subprocess.PIPE,
+            env=env,
+            cwd=str(tmp_path),
+            start_new_session=True,
+        )
+        tree: list[psutil.Process] = []
+        try:
+            assert proc.stdout is not None
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = await proc.stdout.receive_some(4096)
+                assert chunk, "aio_tree.py exited before reporting"
+                line += chunk
+            tree = psutil.Process(proc.pid).children(recursive=True)
+            assert len(tree) == 4  # forkserver and three children
+            os.kill(proc.pid, signal.SIGTERM)
+            assert await proc.wait() == 143
+            with trio.move_on_after(2.0):
+                await _checks.wait_gone(tree)
+            assert not _checks.alive(tree), "a descendant outlived the root"
         finally:
             await _reap_tree(proc, tree)
 
