@@ -8,6 +8,7 @@ actor and the option, from the call that was given it.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Iterable
 from typing import Any
@@ -16,28 +17,18 @@ from ._exceptions import InvalidOption
 from ._runtime._actor import START_METHODS
 from .log import LEVEL_NAMES, level_number
 
-__all__ = [
-    "MIN_FRAME_SIZE",
-    "ROOT_OPTIONS",
-    "check_child_options",
-    "check_root_options",
-]
+__all__ = ["MIN_FRAME_SIZE", "check_child_options", "check_root_options"]
 
 MIN_FRAME_SIZE = 64 * 1024
 """The smallest ``max_frame_size`` accepted: a child's start-up message must fit."""
 
-ROOT_OPTIONS = (
-    "name",
-    "start_method",
-    "debug_mode",
-    "loglevel",
-    "enable_modules",
-    "max_frame_size",
-    "cancel_timeout",
-    "terminate_timeout",
-    "infect_asyncio",
-)
-"""The keyword arguments of ``open_root_actor`` (and so of ``open_nursery``)."""
+
+
+def _root_option_names() -> list[str]:
+    """The keyword arguments ``open_root_actor`` takes (so ``open_nursery`` too)."""
+    from ._root import open_root_actor  # here: ``_root`` imports this module
+
+    return list(inspect.signature(open_root_actor).parameters)
 
 
 def _fail(call: str, option: str, value: Any, expected: str) -> InvalidOption:
@@ -132,11 +123,12 @@ def check_root_options(call: str, options: dict[str, Any]) -> None:
         TypeError: an option ``open_root_actor`` does not take.
         InvalidOption: a value the root (or its children) could not use.
     """
-    unknown = sorted(set(options) - set(ROOT_OPTIONS))
+    known = _root_option_names()
+    unknown = sorted(set(options) - set(known))
     if unknown:
         raise TypeError(
             f"{call}: unexpected option(s) {', '.join(unknown)}; "
-            f"the options are {', '.join(ROOT_OPTIONS)}"
+            f"the options are {', '.join(known)}"
         )
     if "name" in options:
         _check_name(call, options["name"])
