@@ -23,7 +23,6 @@ MIN_FRAME_SIZE = 64 * 1024
 """The smallest ``max_frame_size`` accepted: a child's start-up message must fit."""
 
 
-
 def _root_option_names() -> list[str]:
     """The keyword arguments ``open_root_actor`` takes (so ``open_nursery`` too)."""
     from ._root import open_root_actor  # here: ``_root`` imports this module
