@@ -1,0 +1,112 @@
+"""``open_supervisor``: a supervisor as an async context manager in the opener's process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from .._exceptions import SupervisorGaveUp
+from .._nursery import open_nursery
+from .._runtime import current_actor
+from ..agents._start import _check_name, owner_path
+from ._supervisor import AutoShutdown, Supervisor, check_policies
+from ._types import Backoff, Strategy
+
+__all__ = ["open_supervisor"]
+
+
+@asynccontextmanager
+async def open_supervisor(
+    name: str,
+    *,
+    strategy: Strategy = "one_for_one",
+    intensity: int = 3,
+    period: float = 5.0,
+    backoff: Backoff | None = None,
+    auto_shutdown: AutoShutdown = "never",
+    **root_opts: Any,
+) -> AsyncIterator[Supervisor]:
+    """Open a supervisor named ``name``: OTP's supervisor, with per-child backoff.
+
+    ``async with agentree.open_supervisor("app") as sup:`` then
+    ``ref = await sup.start_agent(Cls, name="planner")``. The supervisor runs in
+    this process; its agents are child actors of this one. Leaving the block stops
+    every child in reverse start order, each by its shutdown policy; nothing
+    outlives it.
+
+    Args:
+        name: the supervisor's name, the first part of its agents' paths
+            (``"app/planner"``; inside an agent, below that agent's path).
+        strategy: who restarts when a child crashes: ``"one_for_one"`` (that
+            child), ``"one_for_all"`` (every child: the others are stopped in
+            reverse order, then all start again in order) or ``"rest_for_one"``
+            (that child and those started after it).
+        intensity: restarts allowed within ``period`` seconds; one more and the
+            supervisor gives up: it stops every child and ``SupervisorGaveUp`` (an
+            exception group of the crashes) leaves this block.
+        period: the window of ``intensity``, in seconds.
+        backoff: the wait before each restart (default ``Backoff()``: 0.1 s
+            doubling to 10 s, ±20%).
+        auto_shutdown: ``"never"``, ``"any_significant"`` or ``"all_significant"``:
+            when significant children end for good, stop the supervisor's children.
+        **root_opts: options of the root actor, when this opens it
+            (``agentree.open_root_actor``).
+
+    Raises:
+        SupervisorGaveUp: more than ``intensity`` restarts in ``period`` seconds.
+        ValueError / TypeError: a bad policy (checked before anything starts).
+    """
+    _check_name(name)
+    check_policies(
+        strategy=strategy,
+        intensity=intensity,
+        period=period,
+        backoff=backoff,
+        auto_shutdown=auto_shutdown,
+    )
+    async with open_nursery(report_exits=True, **root_opts) as an:
+        sup = Supervisor(
+            name,
+            owner_path(current_actor()) + name,
+            an,
+            strategy=strategy,
+            intensity=intensity,
+            period=period,
+            backoff=backoff,
+            auto_shutdown=auto_shutdown,
+        )
+        try:
+            async with trio.open_nursery() as tn:
+                await tn.start(sup._serve)
+                try:
+                    yield sup
+                finally:
+                    with trio.CancelScope(shield=True):
+                        await sup._close(final=True)
+        except BaseExceptionGroup as group:
+            raise _unwrap(group) from None
+        finally:
+            sup._hub.close()
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup) and not isinstance(exc, SupervisorGaveUp):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
+def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """One failure bare (``SupervisorGaveUp`` stays whole); several as a flat group."""
+    leaves = [leaf for leaf in _leaves(group) if not isinstance(leaf, trio.Cancelled)]
+    if not leaves:
+        return group
+    if len(leaves) == 1:
+        return leaves[0]
+    if all(isinstance(leaf, Exception) for leaf in leaves):
+        return ExceptionGroup(group.message, leaves)  # type: ignore[type-var]
+    return BaseExceptionGroup(group.message, leaves)
