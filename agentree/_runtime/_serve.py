@@ -138,7 +138,14 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
             load_parent_main(spec.main_path, spec.main_name)
         import_enabled(actor.enable_modules - {"__main__"})
     except BaseException as exc:
-        await chan.send(box_error(exc, cid=None, uid=actor.uid, call="<import enable_modules>"))
+        error = box_error(
+            exc,
+            cid=None,
+            uid=actor.uid,
+            call="<import enable_modules>",
+            max_frame_size=spec.max_frame_size,
+        )
+        await chan.send(error)
         await chan.aclose()
         return 1
     await chan.send(actor.aid)
@@ -153,6 +160,8 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
         # CancelAck too) goes out before the channel closes.
         nursery.start_soon(_serve_parent, actor, conn)
         await _serve_until_cancelled(actor)
+        # Calls cancelled with the runtime may still be unwinding in reader tasks.
+        await actor.wait_replies_sent()
         await chan.aclose()
     return 0
 
