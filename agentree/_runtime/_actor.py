@@ -380,9 +380,9 @@ class Actor:
             # runs even if the call was cancelled before it failed.
             if scope.cancel_called:
                 with trio.CancelScope(shield=True):
-                    await run_error_hooks(self, exc)
+                    await self._run_error_hooks(exc)
             else:
-                await run_error_hooks(self, exc)
+                await self._run_error_hooks(exc)
         finally:
             if handed_off:
                 conn.untrack_task(cid)
@@ -394,6 +394,17 @@ class Actor:
                 if handed_off:
                     self._reply_sent()
         return handed_off
+
+    async def _run_error_hooks(self, exc: Exception) -> None:
+        """Run the error hooks (the debugger's post-mortem) on a served call's error.
+
+        A hook that fails is logged: the call's caller still gets its error, and
+        the actor goes on serving.
+        """
+        try:
+            await run_error_hooks(self, exc)
+        except Exception as hook_error:
+            log.error("an error hook failed on the error of a served call: %r", hook_error)
 
     def _cancel_reply(self, conn: Conn, cid: int) -> CancelAck:
         """The reply of a call whose own cancel scope caught its cancellation."""
@@ -439,7 +450,7 @@ class Actor:
             if not isinstance(exc, Exception):
                 raise
             # The debugger's post-mortem, before the caller learns of the error.
-            await run_error_hooks(self, exc)
+            await self._run_error_hooks(exc)
         finally:
             conn.untrack_task(cid)
             try:

@@ -231,3 +231,11 @@ async def open_late_and_collect(ctx: agentree.Context, count: int) -> list[int]:
 async def set_event(key: str) -> None:
     """Set this actor's event ``key``."""
     _event(key).set()
+
+
+async def return_deeply_nested(depth: int) -> list[Any]:
+    """Return a list nested ``depth`` levels deep (msgspec cannot encode it)."""
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value

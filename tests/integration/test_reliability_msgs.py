@@ -73,6 +73,21 @@ async def test_unprintable_error_keeps_daemon_serving(
     assert "raise_unprintable" in err.tb_str
 
 
+async def test_unencodable_return_value_keeps_daemon_serving() -> None:
+    with trio.fail_after(30):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("nested", enable_modules=[funcs.MODULE])
+            with pytest.raises(agentree.RemoteActorError) as info:
+                await portal.run(funcs.return_deeply_nested, depth=100_000)
+            assert await portal.run(funcs.ping) == "pong"
+            await portal.cancel_actor()
+    err = info.value
+    assert err.boxed_type is agentree.MsgEncodeError
+    assert "the return value of" in err.message
+    assert "return_deeply_nested" in err.message
+    assert "RecursionError" in err.message
+
+
 # -- bug 8: a huge error ---------------------------------------------------------------
 
 
