@@ -239,3 +239,15 @@ async def return_deeply_nested(depth: int) -> list[Any]:
     for _ in range(depth):
         value = [value]
     return value
+
+
+@agentree.context
+async def ctx_unwind_slowly(ctx: agentree.Context, delay: float) -> str:
+    """Start, then block until cancelled, then take ``delay`` seconds (shielded) to unwind."""
+    await ctx.started("running")
+    try:
+        await trio.sleep_forever()
+    finally:
+        with trio.CancelScope(shield=True):
+            await trio.sleep(delay)
+    return "unreachable"

@@ -216,6 +216,35 @@ async def test_cancel_actor_answers_calls_that_unwind_slowly(kind: str) -> None:
             _check_cancelled(errors, portal, 3)
 
 
+async def test_cancel_actor_answers_contexts_and_calls_in_flight() -> None:
+    with trio.fail_after(30):
+        async with agentree.open_nursery(cancel_timeout=10) as an:
+            portal = await an.start_actor("ctx-unwind", enable_modules=[funcs.MODULE])
+            me = agentree.current_actor().uid
+            call_errors: list[BaseException] = []
+
+            async def slow_call() -> None:
+                try:
+                    await portal.run(funcs.unwind_slowly, kind="shield", key="c", delay=0.5)
+                except agentree.AgentreeError as exc:
+                    call_errors.append(exc)
+
+            async def cancel_in_context() -> None:
+                async with portal.open_context(funcs.ctx_unwind_slowly, delay=0.5) as (_, first):
+                    assert first == "running"
+                    assert await portal.cancel_actor() is True
+                    await trio.sleep_forever()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(slow_call)
+                await portal.run(funcs.wait_running, key="c")
+                with pytest.raises(agentree.ContextCancelled) as info:
+                    await cancel_in_context()
+            assert info.value.canceller == me
+            assert info.value.call == ns_of(funcs.ctx_unwind_slowly)
+            _check_cancelled(call_errors, portal, 1)
+
+
 async def test_call_started_after_cancel_request_gets_clear_error() -> None:
     with trio.fail_after(30):
         async with agentree.open_nursery(cancel_timeout=10) as an:
