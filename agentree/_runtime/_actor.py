@@ -194,6 +194,9 @@ class Actor:
 
     async def _rpc_cancel(self, canceller: Uid | None = None) -> bool:
         # Reply first, then cancel: the caller learns the request was taken.
+        if self.cancel_called:
+            # A repeated request (the runtime may be over already): it is under way.
+            return True
         if canceller is None:
             canceller = serving_peer.get()
         if canceller is not None:

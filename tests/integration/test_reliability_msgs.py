@@ -267,6 +267,8 @@ async def test_call_started_after_cancel_request_gets_clear_error() -> None:
                 with trio.fail_after(0.9):
                     with pytest.raises(agentree.ContextCancelled) as info:
                         await portal.run(funcs.ping)
+                    # A repeated cancel request is answered too.
+                    assert await portal.cancel_actor() is True
             assert len(errors) == 1
     late = info.value
     assert late.canceller == me
