@@ -92,6 +92,14 @@ def type_name(cls: type[BaseException]) -> str:
     return f"{module}.{qualname}"
 
 
+def _uid(value: Any) -> Uid:
+    """A ``(name, uuid)`` pair of plain strings, or ``TypeError``."""
+    name, uuid = value
+    if not isinstance(name, str) or not isinstance(uuid, str):
+        raise TypeError(f"not an actor uid: {value!r}")
+    return (_text(name), _text(uuid))
+
+
 def _quote(exc: BaseException) -> str:
     """A short, safe description of ``exc``, an error raised while boxing another."""
     label = type_name(type(exc))
@@ -191,15 +199,16 @@ def box_error(
     limit = error_text_limit(max_frame_size)
     if isinstance(exc, RemoteActorError):
         try:
+            origin = getattr(exc, "canceller", None)
             return Error(
                 cid=cid,
                 type_str=_text(exc.boxed_type_str),
                 message=_clip(_text(exc.message), limit, "message"),
                 tb_str=_clip(_text(exc.tb_str), limit, "traceback"),
-                src_uid=(_text(exc.src_uid[0]), _text(exc.src_uid[1])),
-                relay_path=[*exc.relay_path, uid],
+                src_uid=_uid(exc.src_uid),
+                relay_path=[*map(_uid, exc.relay_path), uid],
                 call=_text(exc.call),
-                canceller=getattr(exc, "canceller", None) or canceller,
+                canceller=_uid(origin) if origin else canceller,
             )
         except Exception:
             # A RemoteActorError built by hand with odd fields: box it like any other.

@@ -225,12 +225,14 @@ async def test_cancel_actor_answers_contexts_and_calls_in_flight() -> None:
 
             async def slow_call() -> None:
                 try:
-                    await portal.run(funcs.unwind_slowly, kind="shield", key="c", delay=0.5)
+                    await portal.run(funcs.unwind_slowly, kind="shield", key="c", delay=0.8)
                 except agentree.AgentreeError as exc:
                     call_errors.append(exc)
 
             async def cancel_in_context() -> None:
-                async with portal.open_context(funcs.ctx_unwind_slowly, delay=0.5) as (_, first):
+                # The context unwinds faster than the call: the call's reply is
+                # still owed when the actor's runtime (and service nursery) is over.
+                async with portal.open_context(funcs.ctx_unwind_slowly, delay=0.1) as (_, first):
                     assert first == "running"
                     assert await portal.cancel_actor() is True
                     await trio.sleep_forever()

@@ -192,7 +192,10 @@ def _deep_group(members: list[Exception], depth: int) -> ExceptionGroup[Any]:
 # -- the property ------------------------------------------------------------------------
 
 
-def _check_boxes(exc: BaseException, max_frame_size: int) -> agentree.RemoteActorError:
+def _check_boxes(
+    exc: BaseException, max_frame_size: int, *, relayed: bool = False
+) -> agentree.RemoteActorError:
+    """Box ``exc`` (as actor UID, or as a relay of it), ship it, unbox it, and relay it."""
     msg = box_error(exc, cid=7, uid=UID, call=CALL, max_frame_size=max_frame_size)
     assert isinstance(msg, Error)
     for text in (msg.type_str, msg.message, msg.tb_str):
@@ -206,13 +209,16 @@ def _check_boxes(exc: BaseException, max_frame_size: int) -> agentree.RemoteActo
     assert isinstance(decoded, Error)
     err = unbox_error(decoded)
     assert isinstance(err, agentree.RemoteActorError)
-    assert err.src_uid == UID
-    assert err.call == CALL
+    assert err.relay_path[-1] == UID
+    if not relayed:
+        assert err.src_uid == UID
+        assert err.call == CALL
     assert str(err)
     assert repr(err)
     # A relay re-boxes the unboxed error: that never fails either.
-    relayed = box_error(err, cid=8, uid=("relay", "r"), max_frame_size=max_frame_size)
-    assert unbox_error(decode_msg(encode(relayed))).relay_path == [UID, ("relay", "r")]  # type: ignore[arg-type]
+    again = box_error(err, cid=8, uid=("relay", "r"), max_frame_size=max_frame_size)
+    path = unbox_error(decode_msg(encode(again))).relay_path  # type: ignore[arg-type]
+    assert path == [*err.relay_path, ("relay", "r")]
     return err
 
 
@@ -336,3 +342,58 @@ def test_small_frames_still_fit(max_frame_size: int) -> None:
     exc = _with_traceback(ValueError("y" * 100_000))
     msg = box_error(exc, cid=1, uid=UID, call=CALL, max_frame_size=max_frame_size)
     assert len(encode(msg)) < max_frame_size
+
+
+odd_values = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(max_size=20),
+    st.just("\ud800"),
+    st.just(_StrSubclass("sub")),
+    st.tuples(st.text(max_size=5), st.text(max_size=5)),
+    st.tuples(st.integers(), st.none()),
+    st.lists(st.integers(), max_size=3),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    message=odd_values,
+    type_str=odd_values,
+    src_uid=odd_values,
+    tb_str=odd_values,
+    relay_path=st.one_of(odd_values, st.lists(odd_values, max_size=3)),
+    call=odd_values,
+    canceller=odd_values,
+)
+def test_hand_built_remote_errors_box(
+    message: Any,
+    type_str: Any,
+    src_uid: Any,
+    tb_str: Any,
+    relay_path: Any,
+    call: Any,
+    canceller: Any,
+) -> None:
+    # A RemoteActorError (or ContextCancelled) built by user code, with any fields.
+    exc = agentree.RemoteActorError.__new__(agentree.ContextCancelled)
+    exc.message, exc.boxed_type_str, exc.src_uid = message, type_str, src_uid
+    exc.tb_str, exc.relay_path, exc.call = tb_str, relay_path, call
+    exc.canceller = canceller  # type: ignore[attr-defined]
+    _check_boxes(exc, 64 * 1024, relayed=True)
+
+
+def test_hand_built_remote_error_with_good_fields_keeps_them() -> None:
+    exc = agentree.RemoteActorError(
+        "boom",
+        boxed_type_str="ValueError",
+        boxed_type=ValueError,
+        src_uid=("origin", "o"),
+        tb_str="tb",
+        relay_path=[("origin", "o")],
+        call="a:b",
+    )
+    err = _check_boxes(exc, 64 * 1024, relayed=True)
+    assert err.src_uid == ("origin", "o")
+    assert err.relay_path == [("origin", "o"), UID]
+    assert err.message == "boom"
