@@ -202,7 +202,7 @@ def box_error(
             origin = getattr(exc, "canceller", None)
             return Error(
                 cid=cid,
-                type_str=_text(exc.boxed_type_str),
+                type_str=_clip(_text(exc.boxed_type_str), limit, "type name"),
                 message=_clip(_text(exc.message), limit, "message"),
                 tb_str=_clip(_text(exc.tb_str), limit, "traceback"),
                 src_uid=_uid(exc.src_uid),
@@ -215,7 +215,7 @@ def box_error(
             pass
     return Error(
         cid=cid,
-        type_str=type_name(type(exc)),
+        type_str=_clip(type_name(type(exc)), limit, "type name"),
         message=_clip(_message(exc), limit, "message"),
         tb_str=_clip(_traceback(exc), limit, "traceback"),
         src_uid=uid,
