@@ -11,7 +11,8 @@ waits for it. One with ``allow_overruns=False`` never waits: it may send
 ``INITIAL_WINDOW`` items ahead, which the peer's stream receives once it opens, and
 the send after those raises ``StreamOverrun``. The items sent ahead count against the
 window the peer grants later, so the peer still buffers at most
-``max(msg_buffer_size, INITIAL_WINDOW)`` items.
+``max(msg_buffer_size, INITIAL_WINDOW)`` items. (If the peer's side ends without ever
+opening its stream, what was sent ahead goes with it, unread.)
 
 ``stream.subscribe()`` fans every item out to several local tasks: one task pulls from
 the stream and hands the same decoded object to every subscriber.
