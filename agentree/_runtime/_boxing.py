@@ -153,7 +153,7 @@ def _clip(text: str, limit: int, what: str) -> str:
     """
     if len(text) * 4 <= limit:
         return text
-    size = len(text.encode())
+    size = len(text) if str.isascii(text) else len(text.encode())
     if size <= limit:
         return text
     # A character is at most 4 bytes: head and tail fit in half the limit each.

@@ -170,10 +170,11 @@ async def test_huge_error_under_small_frames_via_run_in_actor() -> None:
 
 
 async def _cancel_with_calls_in_flight(
-    portal: agentree.Portal, kind: str, *, calls: int, delay: float
+    portal: agentree.Portal, kind: str, *, calls: int, delay: float, extra_cancels: int = 0
 ) -> list[BaseException]:
-    """Start ``calls`` calls of ``unwind_slowly(kind)``, cancel the actor once all run,
-    and return what each call raised."""
+    """Start ``calls`` calls of ``unwind_slowly(kind)``, cancel the actor once all run
+    (with ``extra_cancels`` more cancel requests at the same time), and return what
+    each call raised."""
     errors: list[BaseException] = []
     key = f"{kind}-{calls}"
 
@@ -189,6 +190,9 @@ async def _cancel_with_calls_in_flight(
         for _ in range(calls):
             nursery.start_soon(one_call)
         assert await portal.run(funcs.wait_running, key=key, count=calls) == calls
+        for _ in range(extra_cancels):
+            # Answered True, or False once the actor's channel has closed: no harm.
+            nursery.start_soon(portal.cancel_actor)
         assert await portal.cancel_actor() is True
     return errors
 
@@ -297,18 +301,9 @@ async def test_cancel_actor_stress_never_loses_a_reply() -> None:
             kind = ("instant", "shield")[round_ % 2]
             async with agentree.open_nursery(cancel_timeout=10) as an:
                 portal = await an.start_actor(f"stress-{round_}", enable_modules=[funcs.MODULE])
-                errors: list[BaseException] = []
-
-                async def cancel_again(portal: agentree.Portal = portal) -> None:
-                    await portal.cancel_actor()
-
-                async with trio.open_nursery() as nursery:
-                    errors += await _cancel_with_calls_in_flight(
-                        portal, kind, calls=calls, delay=0.05
-                    )
-                    # Repeated cancel requests while the actor unwinds: no harm.
-                    for _ in range(3):
-                        nursery.start_soon(cancel_again)
+                errors = await _cancel_with_calls_in_flight(
+                    portal, kind, calls=calls, delay=0.05, extra_cancels=3
+                )
                 _check_cancelled(errors, portal, calls)
 
 
