@@ -5,8 +5,9 @@ actor to the relay path; re-boxing a :class:`RemoteActorError` keeps its origin.
 receiving side finds the real class only among modules it has already imported:
 nothing is imported, and nothing is unpickled, to rebuild an error.
 
-Boxing never fails, whatever the exception does: its ``str()`` falls back to its
-``repr()``, then to its type's name, and the message says which failed; a traceback
+Boxing never fails, whatever the exception does (only Ctrl-C gets through): its
+``str()`` falls back to its ``repr()``, then to its type's name, and the message says
+which failed; a traceback
 that cannot be formatted is replaced by what can be. Text too large for the channel
 (see :func:`error_text_limit`) is cut in the middle, keeping the first and last lines
 and saying how much was cut, so the caller still learns what failed.
@@ -76,14 +77,18 @@ def type_name(cls: type[BaseException]) -> str:
     """
     try:
         qualname = _qualname(cls)
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         return _UNKNOWN_TYPE
     try:
         raw_module: object = cls.__module__
         if not isinstance(raw_module, str):
             return f"<unknown module>.{qualname}"
         module = wire_module_name(_text(raw_module))
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         return f"<unknown module>.{qualname}"
     if module == "builtins":
         return qualname
@@ -105,7 +110,9 @@ def _quote(exc: BaseException) -> str:
     label = type_name(type(exc))
     try:
         text = _text(str(exc))
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         return label
     if len(text) > _QUOTE_LIMIT:
         text = text[:_QUOTE_LIMIT] + "..."
@@ -116,12 +123,16 @@ def _message(exc: BaseException) -> str:
     """``str(exc)``, or its ``repr()``, or its type's name, saying which failed."""
     try:
         return _text(str(exc))
-    except Exception as err:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:
         why = f"str() failed: {_quote(err)}"
     for how in (repr, BaseException.__repr__):
         try:
             return f"{_text(how(exc))} [{why}]"
-        except Exception as err:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:
             if how is repr:
                 why += f"; repr() failed: {_quote(err)}"
     return f"{type_name(type(exc))} [{why}]"
@@ -131,13 +142,17 @@ def _traceback(exc: BaseException) -> str:
     """The formatted traceback of ``exc`` (with its chain), or as much as can be."""
     try:
         return _text("".join(traceback.format_exception(exc)))
-    except Exception as err:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:
         why = _quote(err)
     # Formatting the chain or a group (a cycle a custom class builds, nesting deeper
     # than the recursion limit, a broken ``exceptions``) failed: this frame's own.
     try:
         frames = _text("".join(traceback.format_tb(exc.__traceback__)))
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         frames = ""
     return (
         f"Traceback (most recent call last):\n{frames}{type_name(type(exc))}\n"

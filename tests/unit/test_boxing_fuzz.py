@@ -67,11 +67,14 @@ def _text_result(mode: str, size: int) -> Any:
         return "\n".join(f"line {i} " + "é" * 50 for i in range(size))
     if mode == "recursion":
         return _raise(RecursionError("maximum recursion depth exceeded"))
+    if mode == "raise-base":
+        # Not an Exception: still a failure of __str__, not a reason to stop boxing.
+        return _raise(SystemExit("exit from __str__"))
     return "a fine message"
 
 
 _TEXT_MODES = ["ok", "raise", "raise-unprintable", "non-str", "subclass", "surrogate", "huge"]
-_TEXT_MODES += ["recursion"]
+_TEXT_MODES += ["recursion", "raise-base"]
 _MODULES: list[object] = [
     None,
     42,
@@ -268,6 +271,19 @@ def test_broken_repr_still_uses_the_base_repr() -> None:
     cls = _broken_class("Broken", "raise", "raise", False)
     err = _check_boxes(cls("still readable"), 64 * 1024)
     assert err.message.startswith("Broken('still readable') [str() failed")
+
+
+def test_str_raising_a_base_exception_is_boxed() -> None:
+    cls = _broken_class("Exits", "raise-base", "default", False)
+    err = _check_boxes(cls("m"), 64 * 1024)
+    assert "str() failed: SystemExit: exit from __str__" in err.message
+
+
+def test_ctrl_c_in_str_is_not_swallowed() -> None:
+    cls = _broken_class("Interrupted", "default", "default", False)
+    cls.__str__ = lambda self: _raise(KeyboardInterrupt())  # type: ignore[method-assign]
+    with pytest.raises(KeyboardInterrupt):
+        box_error(cls("m"), cid=1, uid=UID)
 
 
 def test_odd_module_and_qualname_are_named_safely() -> None:
