@@ -251,6 +251,11 @@ async def test_cancel_actor_answers_contexts_and_calls_in_flight() -> None:
             _check_cancelled(call_errors, portal, 1)
 
 
+async def _open_context_quietly(portal: agentree.Portal) -> None:
+    async with portal.open_context(funcs.never_open_stream):
+        pass
+
+
 async def test_call_started_after_cancel_request_gets_clear_error() -> None:
     with trio.fail_after(30):
         async with agentree.open_nursery(cancel_timeout=10) as an:
@@ -273,9 +278,14 @@ async def test_call_started_after_cancel_request_gets_clear_error() -> None:
                 with trio.fail_after(0.9):
                     with pytest.raises(agentree.ContextCancelled) as info:
                         await portal.run(funcs.ping)
+                    # So is a new context.
+                    with pytest.raises(agentree.ContextCancelled) as ctx_info:
+                        await _open_context_quietly(portal)
                     # A repeated cancel request is answered too.
                     assert await portal.cancel_actor() is True
             assert len(errors) == 1
+    assert ctx_info.value.canceller == me
+    assert ctx_info.value.call == ns_of(funcs.never_open_stream)
     late = info.value
     assert late.canceller == me
     assert late.call == ns_of(funcs.ping)
