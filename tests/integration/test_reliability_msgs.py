@@ -207,12 +207,22 @@ def _check_cancelled(errors: list[BaseException], portal: agentree.Portal, calls
         assert err.call == ns_of(funcs.unwind_slowly)
 
 
-@pytest.mark.parametrize("kind", ["instant", "shield", "thread", "asyncio"])
-async def test_cancel_actor_answers_calls_that_unwind_slowly(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("kind", "start_method"),
+    [
+        ("instant", "forkserver"),
+        ("shield", "forkserver"),
+        ("thread", "forkserver"),
+        ("asyncio", "forkserver"),
+        ("shield", "subprocess"),
+        ("asyncio", "subprocess"),
+    ],
+)
+async def test_cancel_actor_answers_calls_that_unwind_slowly(kind: str, start_method: str) -> None:
     with trio.fail_after(30):
         # The cleanups take 0.5 s, well within the cancel timeout: the actor is not
         # terminated before its calls end.
-        async with agentree.open_nursery(cancel_timeout=10) as an:
+        async with agentree.open_nursery(cancel_timeout=10, start_method=start_method) as an:
             portal = await an.start_actor(
                 f"unwind-{kind}", enable_modules=[funcs.MODULE], infect_asyncio=kind == "asyncio"
             )
