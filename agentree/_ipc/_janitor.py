@@ -18,7 +18,8 @@ __all__ = ["Janitor", "start_janitor"]
 
 # SIGINT is ignored: a Ctrl-C reaches the whole foreground process group, and the
 # janitor must outlive the root's own teardown.
-_SCRIPT = 'trap "" INT; read _; exec rm -rf -- "$1"'
+# After a normal end the root has removed the directory: then no rm runs at all.
+_SCRIPT = 'trap "" INT; read _; [ -e "$1" ] && exec rm -rf -- "$1"'
 _STOP_TIMEOUT = 2.0
 
 

@@ -146,6 +146,7 @@ class Peers:
         self._chans.add(conn.chan)
         try:
             if self.closed:
+                conn._shut(TransportClosed(f"actor {self.actor.name!r} is shutting down"))
                 return
             with trio.CancelScope(shield=True):
                 await conn.process_messages()
