@@ -124,6 +124,18 @@ async def test_direct_portal_runs_contexts_streams_errors_and_cancellation() -> 
             assert await b.run(f.cancel_call_over_peer, name="ctx-a", key="nap") == "ctx-a"
 
 
+async def test_infected_asyncio_actors_are_found_and_called_directly() -> None:
+    with trio.fail_after(30):
+        async with agentree.open_nursery() as an:
+            aio = await an.start_actor("aio", enable_modules=MODULES, infect_asyncio=True)
+            plain = await an.start_actor("plain", enable_modules=MODULES)
+            got = await plain.run(f.call_by_name, name="aio")
+            assert got["me"] == list(aio.actor_uid)
+            assert got["caller"] == list(plain.actor_uid)
+            got = await aio.run(f.call_by_name, name="plain")
+            assert got["caller"] == list(aio.actor_uid)
+
+
 # -- waiting and missing names -----------------------------------------------------------
 
 
