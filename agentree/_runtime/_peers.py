@@ -169,7 +169,8 @@ class Peers:
         """Close the listening socket and remove its file (idempotent)."""
         self.closed = True
         if self._sock.fileno() != -1:
-            trio.lowlevel.notify_closing(self._sock)
+            with contextlib.suppress(RuntimeError):  # outside trio: nobody waits on it
+                trio.lowlevel.notify_closing(self._sock)
             self._sock.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
