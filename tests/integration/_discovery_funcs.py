@@ -209,3 +209,29 @@ async def cancel_call_over_peer(name: str, key: str) -> str:
             tn.cancel_scope.cancel()
         await _discovery.wait_for(key + ":cancelled")
         return str((await portal.run(who_calls))["me"][0])
+
+
+async def concurrent_portals(name: str, n: int) -> list[int]:
+    """Open ``n`` portals to ``name`` at once; how many distinct connections they use.
+
+    Also returns how many connections the callee has to this actor.
+    """
+    entry = await _discovery.lookup(name)
+    assert entry is not None
+    portals: list[agentree.Portal] = []
+
+    async def one() -> None:
+        portals.append(await _discovery.open_portal(entry))
+
+    async with trio.open_nursery() as tn:
+        for _ in range(n):
+            tn.start_soon(one)
+    distinct = len({id(p.channel) for p in portals})
+    me = list(agentree.current_actor().uid)
+    return [distinct, await portals[0].run(conns_from, uid=me)]
+
+
+def conns_from(uid: list[str]) -> int:
+    """How many open connections this actor has to actor ``uid``."""
+    actor = agentree.current_actor()
+    return sum(1 for c in actor._conns if list(c.peer_uid) == uid and not c.closed.is_set())

@@ -105,6 +105,16 @@ async def test_cousins_find_and_call_each_other_directly(start_method: str) -> N
                     assert got["caller"] == a_uid
 
 
+async def test_one_cached_connection_per_pair_of_actors() -> None:
+    with trio.fail_after(30):
+        async with agentree.open_nursery() as an:
+            await an.start_actor("target", enable_modules=MODULES)
+            caller = await an.start_actor("many", enable_modules=MODULES)
+            assert await caller.run(f.concurrent_portals, name="target", n=20) == [1, 1]
+            # Again later: the same connection.
+            assert await caller.run(f.concurrent_portals, name="target", n=3) == [1, 1]
+
+
 async def test_direct_portal_runs_contexts_streams_errors_and_cancellation() -> None:
     with trio.fail_after(30):
         async with agentree.open_nursery() as an:
