@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._exceptions import AgentreeError, MsgEncodeError, MsgTypeError, StreamOverrun
+from ._exceptions import (
+    AgentreeError,
+    MsgEncodeError,
+    MsgTypeError,
+    StreamOverrun,
+    TransportClosed,
+)
 from .msg import Credit, Stop, Yield, decode_payload
 
 if TYPE_CHECKING:
@@ -115,6 +121,8 @@ class MsgStream:
             raise MsgEncodeError(
                 f"{exc} (a stream item in {ctx._ns}() with {ctx._conn.peer_name!r})"
             ) from exc
+        except TransportClosed as exc:
+            raise await ctx._conn.send_failed(ctx._ns, exc) from exc
 
     async def aclose(self) -> None:
         """Close our sending side: the peer's ``async for`` ends once it drains."""

@@ -1,0 +1,163 @@
+"""Functions that the child-exit, ping and descendant tests run in child actors.
+
+Every function is module-level, so a child actor can find it by ``module:qualname``.
+Per-actor state lives in ``_STATE`` (each actor is its own process).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+
+import agentree
+
+MODULE = __name__
+
+_STATE: dict[str, Any] = {}
+
+
+def _holders() -> trio.Event:
+    event = _STATE.get("changed")
+    if event is None:
+        event = _STATE["changed"] = trio.Event()
+    return event
+
+
+def _add_holder() -> None:
+    _STATE["holders"] = _STATE.get("holders", 0) + 1
+    _holders().set()
+    _STATE["changed"] = trio.Event()
+
+
+async def getpid() -> int:
+    """Return the pid of the actor this runs in."""
+    return os.getpid()
+
+
+async def hold() -> None:
+    """Count as one holder, then never return."""
+    _add_holder()
+    await trio.sleep_forever()
+
+
+async def wait_holders(count: int) -> int:
+    """Return this actor's pid once ``count`` holders (of any kind) are running."""
+    while _STATE.get("holders", 0) < count:
+        await _holders().wait()
+    return os.getpid()
+
+
+@agentree.context
+async def hold_ctx(ctx: agentree.Context) -> None:
+    """Start, count as a holder, then never return."""
+    await ctx.started(os.getpid())
+    _add_holder()
+    await trio.sleep_forever()
+
+
+@agentree.context
+async def hold_stream(ctx: agentree.Context) -> None:
+    """Start, open the stream, count as a holder, then send nothing, forever."""
+    await ctx.started(os.getpid())
+    async with ctx.open_stream():
+        _add_holder()
+        await trio.sleep_forever()
+
+
+async def hold_gen() -> AsyncIterator[int]:
+    """An async generator that counts as a holder and never yields."""
+    _add_holder()
+    await trio.sleep_forever()
+    yield 0  # pragma: no cover
+
+
+async def hold_then_return(value: int) -> int:
+    """Count as a holder, wait for :func:`release`, then return ``value``."""
+    _add_holder()
+    event = _STATE.setdefault("release", trio.Event())
+    await event.wait()
+    return value
+
+
+async def die(how: str) -> None:
+    """End this process now: ``"exit3"`` (``os._exit(3)``) or a signal name sent to itself."""
+    if how == "exit3":
+        os._exit(3)
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.kill(os.getpid(), signal.Signals[how])
+    await trio.sleep_forever()
+
+
+async def raise_error(message: str) -> None:
+    """Raise ``ValueError(message)``."""
+    raise ValueError(message)
+
+
+async def add(x: int, y: int) -> int:
+    """Return ``x + y``."""
+    return x + y
+
+
+def break_channel() -> None:
+    """Shut the channel to the parent down, then block the whole process (sync).
+
+    The parent sees end of file while the process goes on running: a lost child.
+    """
+    actor = agentree.current_actor()
+    assert actor.parent_conn is not None
+    sock = actor.parent_conn.chan._sock
+    assert sock is not None
+    sock.shutdown(socket.SHUT_RDWR)
+    time.sleep(600)
+
+
+async def stubborn() -> None:
+    """Ignore SIGTERM and cancellation: only SIGKILL ends this actor."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with trio.CancelScope(shield=True):
+        _add_holder()
+        await trio.sleep_forever()
+
+
+async def busy_calls(count: int) -> None:
+    """Block ``count`` holders forever (for pings while calls are in flight)."""
+    async with trio.open_nursery() as nursery:
+        for _ in range(count):
+            nursery.start_soon(hold)
+
+
+def spin(seconds: float) -> None:
+    """Hog the actor's loop (and so its message loop) for ``seconds``."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+async def release() -> None:
+    """Let :func:`hold_then_return` return."""
+    _STATE.setdefault("release", trio.Event()).set()
+
+
+async def ping_parent() -> float:
+    """Ping this actor's parent over the parent channel; return the round trip."""
+    actor = agentree.current_actor()
+    assert actor.parent_conn is not None
+    return await agentree.Portal(actor.parent_conn).ping(timeout=5)
+
+
+@agentree.context
+async def flood(ctx: agentree.Context) -> None:
+    """Start, then send items as fast as the stream takes them, forever."""
+    await ctx.started(os.getpid())
+    async with ctx.open_stream() as stream:
+        i = 0
+        while True:
+            await stream.send(i)
+            i += 1
