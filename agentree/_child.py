@@ -34,6 +34,10 @@ def set_parent_death_signal(expected_parent: int, sig: int = signal.SIGKILL) -> 
 def run_from_fd(fd: int, expected_parent: int) -> int:
     """Become a child actor on the connected socket ``fd``; return the exit code."""
     set_parent_death_signal(expected_parent)
+    # What the actor's code starts stays below it, even when orphaned (see _reaper).
+    from ._runtime._reaper import become_subreaper
+
+    become_subreaper()
     # The root owns Ctrl-C: it cancels the tree over IPC.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import trio

@@ -12,6 +12,7 @@ from ._exceptions import AgentreeError, NotInfectedAsyncio
 from ._ipc import make_private_dir, remove_private_dir
 from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
 from ._runtime._guest import host_loop
+from ._runtime._reaper import become_subreaper, stop_being_subreaper
 from ._spawn import Forkserver, start_forkserver
 
 __all__ = ["open_root_actor"]
@@ -79,6 +80,9 @@ async def open_root_actor(
     # when the root dies. Without a forkserver there is nothing to hold.
     tmpdir = make_private_dir() if options.start_method == "forkserver" else None
     forkserver: Forkserver | None = None
+    # Subprocess children are this process's own: their orphans must come here to be
+    # killed (see _runtime._reaper; the forkserver does it for forked children).
+    was_subreaper = options.start_method != "subprocess" or become_subreaper()
     try:
         if tmpdir is not None:
             forkserver = await start_forkserver(tmpdir)
@@ -94,6 +98,8 @@ async def open_root_actor(
         async with actor_runtime(actor):
             yield actor
     finally:
+        if not was_subreaper:
+            stop_being_subreaper()
         with trio.CancelScope(shield=True):
             if forkserver is not None:
                 await forkserver.aclose()

@@ -9,6 +9,7 @@ serve the parent until it asks us to stop or goes away, then exit.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from ._boxing import box_error
 from ._conn import Conn
 from ._hooks import run_runtime_hooks
 from ._lookup import import_enabled, load_parent_main
+from ._reaper import descendants_of, end_descendants
 from ._state import reset_actor, set_actor
 
 __all__ = ["HANDSHAKE_TIMEOUT", "actor_runtime", "receive_spec", "run_child"]
@@ -153,6 +155,11 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
         # CancelAck too) goes out before the channel closes.
         nursery.start_soon(_serve_parent, actor, conn)
         await _serve_until_cancelled(actor)
+        # No descendant outlives its actor: what the user code started goes first,
+        # so that the parent sees the channel close when the process is done.
+        if descendants_of(os.getpid()):
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(end_descendants)
         await chan.aclose()
     return 0
 

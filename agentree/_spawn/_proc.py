@@ -8,6 +8,8 @@ from typing import Protocol
 
 import trio
 
+from .._runtime._reaper import TAG_ENV
+
 __all__ = ["ProcessHandle", "SubprocessHandle", "child_env", "spawn_subprocess"]
 
 
@@ -52,11 +54,18 @@ def child_env() -> dict[str, str]:
     return env
 
 
-async def spawn_subprocess(fd: int) -> SubprocessHandle:
-    """Start ``python -m agentree._child`` on the connected socket ``fd``."""
+async def spawn_subprocess(fd: int, *, tag: str | None = None) -> SubprocessHandle:
+    """Start ``python -m agentree._child`` on the connected socket ``fd``.
+
+    ``tag`` goes in its environment as ``AGENTREE_ACTOR``, inherited by whatever it
+    starts (see ``_runtime._reaper``).
+    """
+    env = child_env()
+    if tag is not None:
+        env[TAG_ENV] = tag
     proc = await trio.lowlevel.open_process(
         [sys.executable, "-m", "agentree._child", str(fd), str(os.getpid())],
         pass_fds=(fd,),
-        env=child_env(),
+        env=env,
     )
     return SubprocessHandle(proc)

@@ -33,6 +33,7 @@ from .._ipc import Channel, socketpair
 from .._runtime import Actor, Conn, run_stop_guards
 from .._runtime._boxing import unbox_error
 from .._runtime._lookup import wire_module_name
+from .._runtime._reaper import kill_orphans, live_child_tags, own_tag
 from .._runtime._serve import HANDSHAKE_TIMEOUT
 from ..msg import Aid, Error, SpawnSpec
 from ._forkserver import fork_child
@@ -67,6 +68,7 @@ class Child:
     exited: trio.Event = field(default_factory=trio.Event)
     stopping: bool = False
     lost: bool = False
+    reaps_orphans: bool = False
     _channel_ended: bool = False
 
     @property
@@ -85,8 +87,15 @@ class Child:
         return "signaled" if returncode < 0 else "exited"
 
     async def _watch(self) -> None:
-        """Reap the process as soon as it ends and record how it ended."""
+        """Reap the process as soon as it ends and record how it ended.
+
+        When this process is its OS parent, the orphans it left (re-parented here,
+        this process being a subreaper) are killed first.
+        """
         code = await self.proc.wait()
+        if self.reaps_orphans:
+            live_child_tags.discard(self.uuid)
+            await kill_orphans(own_tag())
         self.exit = ChildExit(
             name=self.name,
             uid=self.uid,
@@ -137,8 +146,18 @@ async def serve_child(child: Child) -> None:
     """
     with trio.CancelScope(shield=True):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(child._watch)
+            nursery.start_soon(_reap_then_close, child)
             await child.conn.process_messages()
+
+
+async def _reap_then_close(child: Child) -> None:
+    await child._watch()
+    # The process is gone, so is its channel, even if a descendant that inherited
+    # the socket keeps it open: what the child sent before it died is read first.
+    with trio.move_on_after(REAP_GRACE):
+        await child.conn.closed.wait()
+    if not child.conn.closed.is_set():
+        await child.conn.chan.aclose()
 
 
 async def spawn_actor(
@@ -159,12 +178,18 @@ async def spawn_actor(
     """
     opts = parent.options
     ours, theirs = socketpair()
+    # Its OS parent is this process (not the forkserver): its orphans come here.
+    ours_to_reap = not (opts.start_method == "forkserver" and opts.forkserver_path)
     try:
-        if opts.start_method == "forkserver" and opts.forkserver_path:
+        if not ours_to_reap:
+            assert opts.forkserver_path is not None
             proc: ProcessHandle = await fork_child(opts.forkserver_path, theirs.fileno())
         else:
-            proc = await spawn_subprocess(theirs.fileno())
+            # Registered before the process exists: never mistaken for an orphan.
+            live_child_tags.add(uuid)
+            proc = await spawn_subprocess(theirs.fileno(), tag=uuid)
     except BaseException:
+        live_child_tags.discard(uuid)
         ours.close()
         raise
     finally:
@@ -201,6 +226,9 @@ async def spawn_actor(
         with trio.CancelScope(shield=True):
             await _kill(proc)
             await chan.aclose()
+            if ours_to_reap:
+                live_child_tags.discard(uuid)
+                await kill_orphans(own_tag())
         if isinstance(exc, TransportClosed):
             raise SpawnError(
                 f"actor {name!r} (pid {proc.pid}) exited during its handshake "
@@ -209,7 +237,7 @@ async def spawn_actor(
         if isinstance(exc, trio.TooSlowError):
             raise SpawnError(f"actor {name!r} did not finish its handshake in time") from exc
         raise
-    child = Child(name, uuid, proc, Conn(parent, chan, (name, uuid)))
+    child = Child(name, uuid, proc, Conn(parent, chan, (name, uuid)), reaps_orphans=ours_to_reap)
     child.conn.explain_end = child._explain_end
     return child
 

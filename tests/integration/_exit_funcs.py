@@ -6,10 +6,12 @@ Per-actor state lives in ``_STATE`` (each actor is its own process).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import resource
 import signal
 import socket
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -161,3 +163,88 @@ async def flood(ctx: agentree.Context) -> None:
         while True:
             await stream.send(i)
             i += 1
+
+
+# -- descendants ---------------------------------------------------------------------------
+
+
+def _sleep_forever_in_child() -> None:
+    time.sleep(1000)
+
+
+def start_descendants() -> list[int]:
+    """Start three kinds of descendant; return their pids.
+
+    A ``subprocess.Popen`` (``sleep 1000``), a ``multiprocessing.Process`` (fork,
+    which inherits every fd of the actor, its parent channel's socket too) and a
+    double-forked daemon (fork, setsid, fork, the middle process exits) that is
+    re-parented at once.
+    """
+    popen = subprocess.Popen(["sleep", "1000"])
+    worker = multiprocessing.get_context("fork").Process(target=_sleep_forever_in_child)
+    worker.start()
+    _STATE.setdefault("keep", []).extend([popen, worker])
+    read_end, write_end = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        try:
+            os.close(read_end)
+            os.setsid()
+            if os.fork() == 0:
+                os.write(write_end, str(os.getpid()).encode())
+                os.close(write_end)
+                time.sleep(1000)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        daemon = int(pipe.read())
+    os.waitpid(middle, 0)
+    assert worker.pid is not None
+    return [popen.pid, worker.pid, daemon]
+
+
+async def spawn_leaf() -> list[int]:
+    """Start a nested child actor ``leaf`` that starts descendants; keep it running.
+
+    Returns:
+        ``[leaf pid, its three descendants' pids...]``.
+    """
+    ready: trio.Event = trio.Event()
+    result: list[int] = []
+
+    async def keep_leaf() -> None:
+        async with agentree.open_nursery(report_exits=True) as an:
+            leaf = await an.start_actor("leaf", enable_modules=[MODULE])
+            result.append(await leaf.run(getpid))
+            result.extend(await leaf.run(start_descendants))
+            _STATE["leaf"] = leaf
+            ready.set()
+            _STATE["leaf_exit"] = await leaf.wait_for_exit()
+            _STATE.setdefault("leaf_gone", trio.Event()).set()
+            await trio.sleep_forever()
+
+    actor = agentree.current_actor()
+    assert actor._service is not None
+    actor._service.start_soon(keep_leaf)
+    await ready.wait()
+    return result
+
+
+async def wait_leaf_exit() -> dict[str, Any]:
+    """Wait until the leaf started by :func:`spawn_leaf` has been reaped."""
+    await _STATE.setdefault("leaf_gone", trio.Event()).wait()
+    exit = _STATE["leaf_exit"]
+    return {"reason": exit.reason, "returncode": exit.returncode}
+
+
+def start_stubborn_descendant() -> int:
+    """Start a process that ignores SIGTERM; return its pid once it does."""
+    proc = subprocess.Popen(
+        ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 1; done"],
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    _STATE.setdefault("keep", []).append(proc)
+    return proc.pid
