@@ -17,6 +17,7 @@ is the same in both modes: nothing outlives the block.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Callable
@@ -209,7 +210,9 @@ class ActorNursery:
             del self._children[uuid], self._portals[uuid], self._scopes[uuid]
             self._policies.pop(uuid, None)
             if self._report_exits and child.exit is not None:
-                self._exit_send.send_nowait(child.exit)
+                # Nobody listens any more if the owner closed the receiving end.
+                with contextlib.suppress(trio.BrokenResourceError):
+                    self._exit_send.send_nowait(child.exit)
             del self._done[uuid]
             done.set()
             if not self._children:

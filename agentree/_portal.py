@@ -212,6 +212,9 @@ class Portal:
         """
         if self._conn.closed.is_set():
             return False
+        if self._child is not None:
+            # Our own child: its end is a stop by its parent, not an exit of its own.
+            self._child.mark_stopping()
         canceller = serving_peer.get() or self._conn.actor.uid
         with trio.move_on_after(timeout or self._conn.actor.options.cancel_timeout):
             try:

@@ -269,6 +269,17 @@ def kill_strays_now(keep: set[int]) -> list[int]:
     return killed
 
 
+def _find_orphans(mine: str | None, keep_pids: frozenset[int], live: frozenset[str]) -> list[int]:
+    return [
+        pid
+        for pid in children_of(os.getpid())
+        if pid not in keep_pids
+        and (tag := env_tag(pid)) is not None
+        and tag != mine
+        and tag not in live
+    ]
+
+
 async def kill_orphans(mine: str | None, *, keep_pids: frozenset[int] = frozenset()) -> int:
     """Kill and reap the children re-parented to this actor from a child actor's subtree.
 
@@ -283,14 +294,11 @@ async def kill_orphans(mine: str | None, *, keep_pids: frozenset[int] = frozense
     count = 0
     with trio.move_on_after(_KILL_WAIT * 2):
         for _ in range(_MAX_ROUNDS):
-            orphans = [
-                pid
-                for pid in children_of(os.getpid())
-                if pid not in keep_pids
-                and (tag := env_tag(pid)) is not None
-                and tag != mine
-                and tag not in live_child_tags
-            ]
+            # In a worker thread: the scan reads /proc, and the tasks that the
+            # child's end just woke should not wait for it.
+            orphans = await trio.to_thread.run_sync(
+                _find_orphans, mine, keep_pids, frozenset(live_child_tags)
+            )
             if not orphans:
                 break
             for pid in orphans:

@@ -196,12 +196,13 @@ class _Server:
         self.sel.unregister(child.pidfd)
         os.close(child.pidfd)
         del self.children[child.pid]
-        # What the actor left behind is killed before its exit is reported.
-        self._kill_strays()
         if child.conn is not None:
             with contextlib.suppress(OSError):
                 child.conn.sendall(b"X" + code.to_bytes(8, "big", signed=True))
             self._hang_up(child)
+        # Then what the actor left behind (its exit is news first: the callers that
+        # wait on it learn of its death without waiting for the scan).
+        self._kill_strays()
 
     def _kill_strays(self) -> None:
         """SIGKILL the children that this process did not fork: a dead actor's orphans.

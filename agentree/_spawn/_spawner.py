@@ -90,12 +90,9 @@ class Child:
         """Reap the process as soon as it ends and record how it ended.
 
         When this process is its OS parent, the orphans it left (re-parented here,
-        this process being a subreaper) are killed first.
+        this process being a subreaper) are killed next.
         """
         code = await self.proc.wait()
-        if self.reaps_orphans:
-            live_child_tags.discard(self.uuid)
-            await kill_orphans(own_tag())
         self.exit = ChildExit(
             name=self.name,
             uid=self.uid,
@@ -104,6 +101,9 @@ class Child:
             reason=self._reason(code),
         )
         self.exited.set()
+        if self.reaps_orphans:
+            live_child_tags.discard(self.uuid)
+            await kill_orphans(own_tag())
 
     def mark_stopping(self) -> None:
         """Note that the parent stops the child now, unless it already ended by itself."""
