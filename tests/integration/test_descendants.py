@@ -23,6 +23,9 @@ from . import _exit_funcs as funcs
 MODULE = funcs.MODULE
 START_METHODS = ["forkserver", "subprocess"]
 GONE_WITHIN = 5.0
+# Generous: a normal stop (whose end kills the actor's descendants) must not be
+# escalated to SIGTERM on a loaded machine, or its exit would not read "stopped, 0".
+CANCEL_TIMEOUT = 10.0
 
 
 async def _assert_gone(procs: list[psutil.Process]) -> None:
@@ -40,9 +43,11 @@ def _forkserver() -> list[psutil.Process]:
 @pytest.mark.parametrize("end", ["stop", "sigkill"])
 async def test_descendants_die_with_their_actor(start_method: str, end: str) -> None:
     with trio.fail_after(40):
-        async with agentree.open_nursery(report_exits=True, start_method=start_method) as an:
+        async with agentree.open_nursery(
+            report_exits=True, start_method=start_method, cancel_timeout=CANCEL_TIMEOUT
+        ) as an:
             forkserver = _forkserver()
-            assert len(forkserver) == (start_method == "forkserver")
+            assert len(forkserver) == (start_method == "forkserver"), forkserver
             victim = await an.start_actor("victim", enable_modules=[MODULE])
             sibling = await an.start_actor("sibling", enable_modules=[MODULE])
             victim_pid = await victim.run(funcs.getpid)
@@ -59,7 +64,7 @@ async def test_descendants_die_with_their_actor(start_method: str, end: str) -> 
                 assert (exit.reason, exit.signal_name) == ("signaled", "SIGKILL")
             await _assert_gone(procs)
             # Nobody else was touched: the sibling and what it started, the forkserver.
-            assert len(_checks.alive(kept)) == 3
+            assert _checks.alive(kept) == kept
             assert await sibling.run(funcs.add, x=1, y=2) == 3
             assert _checks.alive(forkserver) == forkserver
             late = await an.start_actor("late", enable_modules=[MODULE])
@@ -72,7 +77,7 @@ async def test_descendants_die_with_their_actor(start_method: str, end: str) -> 
     assert sorted((e.name, e.reason, e.returncode) for e in events[1:]) == [
         ("late", "stopped", 0),
         ("sibling", "stopped", 0),
-    ]
+    ], events
     # The block's end stopped the sibling normally: its descendants went with it.
     await _assert_gone(kept)
 
@@ -83,7 +88,9 @@ async def test_nested_actor_killed_its_descendants_die(start_method: str) -> Non
     (the forkserver, or the middle actor), which kills them; the middle actor's
     own processes are left alone."""
     with trio.fail_after(40):
-        async with agentree.open_nursery(start_method=start_method) as an:
+        async with agentree.open_nursery(
+            start_method=start_method, cancel_timeout=CANCEL_TIMEOUT
+        ) as an:
             middle = await an.start_actor("middle", enable_modules=[MODULE])
             middle_own = _checks.processes(await middle.run(funcs.start_descendants))
             leaf_pid, *pids = await middle.run(funcs.spawn_leaf)
@@ -105,7 +112,9 @@ async def test_the_roots_own_processes_are_the_users_business() -> None:
     own = await trio.lowlevel.open_process(["sleep", "1000"])
     try:
         with trio.fail_after(40):
-            async with agentree.open_nursery(start_method="subprocess") as an:
+            async with agentree.open_nursery(
+                start_method="subprocess", cancel_timeout=CANCEL_TIMEOUT
+            ) as an:
                 victim = await an.start_actor("victim", enable_modules=[MODULE])
                 victim_pid = await victim.run(funcs.getpid)
                 procs = _checks.processes(await victim.run(funcs.start_descendants))
@@ -121,7 +130,7 @@ async def test_the_roots_own_processes_are_the_users_business() -> None:
 
 async def test_descendants_that_ignore_sigterm_are_killed() -> None:
     with trio.fail_after(40):
-        async with agentree.open_nursery(report_exits=True) as an:
+        async with agentree.open_nursery(report_exits=True, cancel_timeout=CANCEL_TIMEOUT) as an:
             portal = await an.start_actor("victim", enable_modules=[MODULE])
             pid = await portal.run(funcs.start_stubborn_descendant)
             procs = _checks.processes([pid])
