@@ -53,6 +53,7 @@ __all__ = [
     "descendants_of",
     "end_descendants",
     "env_tag",
+    "has_children",
     "kill_orphans",
     "kill_strays_now",
     "live_child_tags",
@@ -126,6 +127,18 @@ def _parents() -> dict[int, int]:
             if len(fields) > 1:
                 parents[int(entry.name)] = int(fields[1])
     return parents
+
+
+def has_children() -> bool:
+    """Whether this process has any child at all (one cheap system call).
+
+    A subreaper without children has no descendants either.
+    """
+    try:
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
 
 
 def children_of(pid: int) -> list[int]:

@@ -9,7 +9,6 @@ serve the parent until it asks us to stop or goes away, then exit.
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -27,7 +26,7 @@ from ._boxing import box_error
 from ._conn import Conn
 from ._hooks import run_runtime_hooks
 from ._lookup import import_enabled, load_parent_main
-from ._reaper import descendants_of, end_descendants
+from ._reaper import end_descendants, has_children
 from ._state import reset_actor, set_actor
 
 __all__ = ["HANDSHAKE_TIMEOUT", "actor_runtime", "receive_spec", "run_child"]
@@ -157,7 +156,7 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
         await _serve_until_cancelled(actor)
         # No descendant outlives its actor: what the user code started goes first,
         # so that the parent sees the channel close when the process is done.
-        if descendants_of(os.getpid()):
+        if has_children():
             with trio.CancelScope(shield=True):
                 await trio.to_thread.run_sync(end_descendants)
         await chan.aclose()

@@ -201,8 +201,10 @@ class _Server:
                 child.conn.sendall(b"X" + code.to_bytes(8, "big", signed=True))
             self._hang_up(child)
         # Then what the actor left behind (its exit is news first: the callers that
-        # wait on it learn of its death without waiting for the scan).
-        self._kill_strays()
+        # wait on it learn of its death without waiting for the scan). An actor that
+        # ended normally (code 0) ended its descendants itself: no scan to pay for.
+        if code != 0:
+            self._kill_strays()
 
     def _kill_strays(self) -> None:
         """SIGKILL the children that this process did not fork: a dead actor's orphans.
