@@ -68,13 +68,19 @@ class _Server:
         # Processes re-parented here from a dead actor's subtree, killed, not reaped
         # yet: pid -> pidfd.
         self.strays: dict[int, int] = {}
+        # A forked child ended since the last look for strays.
+        self.strays_due = False
         self.pending: set[socket.socket] = set()
         self.sel.register(listener, selectors.EVENT_READ, ("accept", None))
         self.sel.register(control_fd, selectors.EVENT_READ, ("control", None))
 
     def serve(self) -> None:
         while True:
-            for key, _ in self.sel.select():
+            events = self.sel.select(0 if self.strays_due else None)
+            if not events and self.strays_due:
+                self.strays_due = False
+                self._kill_strays()
+            for key, _ in events:
                 kind, data = key.data
                 if kind == "accept":
                     self._accept()
@@ -200,11 +206,9 @@ class _Server:
             with contextlib.suppress(OSError):
                 child.conn.sendall(b"X" + code.to_bytes(8, "big", signed=True))
             self._hang_up(child)
-        # Then what the actor left behind (its exit is news first: the callers that
-        # wait on it learn of its death without waiting for the scan). An actor that
-        # ended normally (code 0) ended its descendants itself: no scan to pay for.
-        if code != 0:
-            self._kill_strays()
+        # Then what the actor left behind: once nothing else is pending, so that its
+        # exit is news first and the exits of a whole nursery share one scan.
+        self.strays_due = True
 
     def _kill_strays(self) -> None:
         """SIGKILL the children that this process did not fork: a dead actor's orphans.
@@ -233,6 +237,7 @@ class _Server:
             self._signal(child, signal.SIGKILL)
         for child in list(self.children.values()):
             self._reap(child)
+        self._kill_strays()
         # Bounded: a stray forking as fast as it can must not keep the tree alive.
         for _ in range(100):
             if not self.strays:

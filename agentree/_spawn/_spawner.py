@@ -103,9 +103,7 @@ class Child:
         self.exited.set()
         if self.reaps_orphans:
             live_child_tags.discard(self.uuid)
-            # An actor that ended normally (code 0) ended its descendants itself.
-            if code != 0:
-                await kill_orphans(own_tag())
+            await kill_orphans(own_tag())
 
     def mark_stopping(self) -> None:
         """Note that the parent stops the child now, unless it already ended by itself."""

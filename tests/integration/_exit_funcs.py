@@ -89,9 +89,9 @@ async def hold_then_return(value: int) -> int:
 
 
 async def die(how: str) -> None:
-    """End this process now: ``"exit3"`` (``os._exit(3)``) or a signal name sent to itself."""
-    if how == "exit3":
-        os._exit(3)
+    """End this process now: ``"exitN"`` (``os._exit(N)``) or a signal name sent to itself."""
+    if how.startswith("exit"):
+        os._exit(int(how[4:]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     os.kill(os.getpid(), signal.Signals[how])
     await trio.sleep_forever()

@@ -137,3 +137,20 @@ async def test_descendants_that_ignore_sigterm_are_killed() -> None:
             exit = await an.stop_child(portal)
             assert exit.reason == "stopped"
             await _assert_gone(procs)
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+async def test_descendants_of_an_actor_that_exits_by_itself_die(start_method: str) -> None:
+    """``os._exit(0)`` in user code skips the actor's own clean-up: its subreaper
+    kills the orphans all the same."""
+    with trio.fail_after(40):
+        async with agentree.open_nursery(
+            report_exits=True, start_method=start_method, cancel_timeout=CANCEL_TIMEOUT
+        ) as an:
+            victim = await an.start_actor("victim", enable_modules=[MODULE])
+            procs = _checks.processes(await victim.run(funcs.start_descendants))
+            with pytest.raises(agentree.ActorDied, match="exited with code 0"):
+                await victim.run(funcs.die, how="exit0")
+            exit = await an.exit_events().receive()
+            assert (exit.reason, exit.returncode) == ("exited", 0)
+            await _assert_gone(procs)
