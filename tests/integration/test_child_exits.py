@@ -405,3 +405,14 @@ async def test_closing_exit_events_does_not_break_the_nursery() -> None:
             await an.exit_events().aclose()
             portal = await an.start_actor("daemon", enable_modules=[MODULE])
             assert (await an.stop_child(portal)).reason == "stopped"
+
+
+async def test_stop_child_of_a_running_run_in_actor_in_the_default_mode() -> None:
+    with trio.fail_after(20):
+        async with agentree.open_nursery() as an:
+            portal = await an.run_in_actor(funcs.hold_then_return, name="one", value=1)
+            await portal.run(funcs.wait_holders, count=1)
+            exit = await an.stop_child(portal)
+            assert (exit.reason, exit.returncode) == ("stopped", 0)
+            with pytest.raises(agentree.ContextCancelled):
+                await portal.wait_for_result()

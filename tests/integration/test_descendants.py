@@ -154,3 +154,18 @@ async def test_descendants_of_an_actor_that_exits_by_itself_die(start_method: st
             exit = await an.exit_events().receive()
             assert (exit.reason, exit.returncode) == ("exited", 0)
             await _assert_gone(procs)
+
+
+@pytest.mark.parametrize("end", ["stop", "sigkill"])
+async def test_descendants_of_an_infected_asyncio_actor_die(end: str) -> None:
+    with trio.fail_after(40):
+        async with agentree.open_nursery(report_exits=True, cancel_timeout=CANCEL_TIMEOUT) as an:
+            victim = await an.start_actor("victim", enable_modules=[MODULE], infect_asyncio=True)
+            pid = await victim.run(funcs.getpid)
+            procs = _checks.processes(await victim.run(funcs.start_descendants))
+            if end == "stop":
+                assert (await an.stop_child(victim)).reason == "stopped"
+            else:
+                os.kill(pid, signal.SIGKILL)
+                assert (await victim.wait_for_exit()).reason == "signaled"
+            await _assert_gone(procs)
