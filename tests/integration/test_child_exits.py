@@ -290,10 +290,13 @@ def _check_died(exc: BaseException, name: str, pid: int, how: str) -> None:
     assert (how if how != "exit3" else "exited with code 3") in message
 
 
-@pytest.mark.parametrize("how", HOWS)
-async def test_every_waiter_gets_actor_died(how: str) -> None:
+@pytest.mark.parametrize(
+    ("start_method", "how"),
+    [*(("forkserver", how) for how in HOWS), ("subprocess", "SIGKILL")],
+)
+async def test_every_waiter_gets_actor_died(start_method: str, how: str) -> None:
     with trio.fail_after(20):
-        async with agentree.open_nursery() as an:
+        async with agentree.open_nursery(start_method=start_method) as an:
             portal = await an.start_actor("victim", enable_modules=[MODULE])
             pid = await portal.run(funcs.getpid)
             errors: dict[str, BaseException] = {}
@@ -327,7 +330,7 @@ async def _start_waiters_then_end(
 
 
 @pytest.mark.parametrize("start_method", START_METHODS)
-@pytest.mark.parametrize("how", ["exit3", "SIGKILL"])
+@pytest.mark.parametrize("how", HOWS)
 async def test_wait_for_result_gets_actor_died(start_method: str, how: str) -> None:
     reason, code = _expected(how)
     with trio.fail_after(20):
@@ -416,3 +419,25 @@ async def test_stop_child_of_a_running_run_in_actor_in_the_default_mode() -> Non
             assert (exit.reason, exit.returncode) == ("stopped", 0)
             with pytest.raises(agentree.ContextCancelled):
                 await portal.wait_for_result()
+
+
+async def test_a_send_to_a_dead_child_is_actor_died() -> None:
+    pids = []
+
+    async def send_after_death(portal: agentree.Portal) -> None:
+        async with (
+            portal.open_context(funcs.hold_stream) as (ctx, pid),
+            ctx.open_stream() as stream,
+        ):
+            pids.append(pid)
+            await portal.run(funcs.wait_holders, count=1)
+            os.kill(pid, signal.SIGKILL)
+            await portal.wait_for_exit()
+            await stream.send("anyone there?")
+
+    with trio.fail_after(20):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("victim", enable_modules=[MODULE])
+            with pytest.raises(agentree.ActorDied, match="SIGKILL") as info:
+                await send_after_death(portal)
+            assert info.value.exit.pid == pids[0]
