@@ -188,10 +188,6 @@ class ActorNursery:
                 try:
                     with scope:
                         await self._run_child(child, portal, main, task_status)
-                except Exception:
-                    # The function's error stays on its portal (wait_for_result).
-                    if not self._report_exits:
-                        raise
                 finally:
                     policy = self._policies.get(uuid)
                     await stop_child(
@@ -235,6 +231,11 @@ class ActorNursery:
         task_status.started(portal)
         try:
             await portal._collect_main()
+        except Exception:
+            # The function's error stays on its portal (wait_for_result); reporting
+            # nurseries do not fail for it.
+            if not self._report_exits:
+                raise
         finally:
             self._one_shots.discard(portal)
             self._check_one_shots()
