@@ -441,4 +441,3 @@ async def test_a_send_to_a_dead_child_is_actor_died() -> None:
             with pytest.raises(agentree.ActorDied, match="SIGKILL") as info:
                 await send_after_death(portal)
             assert info.value.exit.pid == pids[0]
-
