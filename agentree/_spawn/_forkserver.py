@@ -34,6 +34,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ __all__ = ["ForkedProcess", "Forkserver", "fork_child", "serve_main", "start_for
 
 _REC = 9  # one tag byte + 8 bytes of value
 _STOP_TIMEOUT = 5.0  # seconds the forkserver gets to reap its children and exit
+_STRAYS_DELAY = 0.05  # at most this long between a child's exit and the look for strays
 _ENTRY = "from agentree._spawn._forkserver import serve_main; serve_main()"
 
 
@@ -68,17 +70,19 @@ class _Server:
         # Processes re-parented here from a dead actor's subtree, killed, not reaped
         # yet: pid -> pidfd.
         self.strays: dict[int, int] = {}
-        # A forked child ended since the last look for strays.
-        self.strays_due = False
+        # When a forked child ended since the last look for strays (None: none did).
+        self.strays_due: float | None = None
         self.pending: set[socket.socket] = set()
         self.sel.register(listener, selectors.EVENT_READ, ("accept", None))
         self.sel.register(control_fd, selectors.EVENT_READ, ("control", None))
 
     def serve(self) -> None:
         while True:
-            events = self.sel.select(0 if self.strays_due else None)
-            if not events and self.strays_due:
-                self.strays_due = False
+            due = self.strays_due
+            events = self.sel.select(None if due is None else 0)
+            # Once idle, or after a short while in a busy tree.
+            if due is not None and (not events or time.monotonic() - due > _STRAYS_DELAY):
+                self.strays_due = None
                 self._kill_strays()
             for key, _ in events:
                 kind, data = key.data
@@ -208,7 +212,8 @@ class _Server:
             self._hang_up(child)
         # Then what the actor left behind: once nothing else is pending, so that its
         # exit is news first and the exits of a whole nursery share one scan.
-        self.strays_due = True
+        if self.strays_due is None:
+            self.strays_due = time.monotonic()
 
     def _kill_strays(self) -> None:
         """SIGKILL the children that this process did not fork: a dead actor's orphans.
