@@ -3,7 +3,8 @@
 Imports only what the handshake needs. The forkserver calls :func:`run_from_fd` in a
 freshly forked process instead. Either way the child dies with its parent: Linux's
 ``PR_SET_PDEATHSIG`` sends it SIGKILL, and end of file on the parent channel cancels
-its runtime.
+its runtime. It is also a Linux child subreaper, so that whatever its own code
+starts stays below it and ends with it (see ``_runtime._reaper``).
 """
 
 from __future__ import annotations
