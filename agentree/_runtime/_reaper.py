@@ -184,8 +184,8 @@ def own_tag() -> str | None:
 def _open(pid: int) -> int | None:
     try:
         return os.pidfd_open(pid)
-    except OSError:
-        return None  # already gone (or not ours to see)
+    except (OSError, AttributeError):
+        return None  # already gone, not ours to see, or not Linux
 
 
 def _signal(pidfd: int, sig: int) -> None:
