@@ -57,6 +57,7 @@ class Child:
         exit: how the process ended, once it has been reaped.
         exited: set once ``exit`` is known.
         stopping: its parent started stopping it (the exit is then ``"stopped"``).
+        stop_deadline: when that stop escalates to SIGKILL at the latest.
         lost: its channel ended while the process went on running.
     """
 
@@ -67,6 +68,7 @@ class Child:
     exit: ChildExit | None = None
     exited: trio.Event = field(default_factory=trio.Event)
     stopping: bool = False
+    stop_deadline: float | None = None
     lost: bool = False
     reaps_orphans: bool = False
     _channel_ended: bool = False
@@ -123,7 +125,17 @@ class Child:
                 self.lost = True
             return reason
         if self.exit is None:
-            with trio.move_on_after(REAP_GRACE):
+            deadline = trio.current_time() + REAP_GRACE
+            if self.stopping:
+                # Asked to stop, it may close its channel before it is done (its
+                # asyncio loop closing, say): the stop's own escalation bounds it.
+                opts = self.conn.actor.options
+                deadline = max(
+                    deadline,
+                    self.stop_deadline
+                    or trio.current_time() + opts.cancel_timeout + opts.terminate_timeout,
+                )
+            with trio.move_on_at(deadline):
                 await self.exited.wait()
         if self.exit is None:
             self.lost = True
@@ -280,6 +292,9 @@ async def stop_child(
     proc = child.proc
     with trio.CancelScope(shield=True):
         child.mark_stopping()
+        child.stop_deadline = trio.current_time() + (
+            0.0 if hard else 2 * grace + opts.terminate_timeout
+        )
         if not hard and child.exit is None:
             if not child.lost:
                 with trio.move_on_after(grace):

@@ -248,3 +248,18 @@ def start_stubborn_descendant() -> int:
     assert proc.stdout.readline() == b"ready\n"
     _STATE.setdefault("keep", []).append(proc)
     return proc.pid
+
+
+async def _aio_block_in_executor(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.get_running_loop().run_in_executor(None, time.sleep, seconds)
+
+
+async def block_in_executor(seconds: float) -> None:
+    """Block an asyncio executor thread: ``asyncio.run`` waits for it at exit, so
+    the actor closes its channel long before its process ends."""
+    from agentree import to_asyncio
+
+    _add_holder()
+    await to_asyncio.run_task(_aio_block_in_executor, seconds=seconds)

@@ -441,3 +441,16 @@ async def test_a_send_to_a_dead_child_is_actor_died() -> None:
             with pytest.raises(agentree.ActorDied, match="SIGKILL") as info:
                 await send_after_death(portal)
             assert info.value.exit.pid == pids[0]
+
+
+async def test_a_stopped_child_slow_to_exit_after_its_channel_is_stopped_not_lost() -> None:
+    """An infected-asyncio child waits for its executor threads after its channel
+    closed: while its stop runs, that is a stop escalating, not a lost channel."""
+    with trio.fail_after(30):
+        async with agentree.open_nursery(report_exits=True) as an:
+            portal = await an.start_actor("slow", enable_modules=[MODULE], infect_asyncio=True)
+            async with trio.open_nursery() as tn:
+                tn.start_soon(_swallow_death, portal.run(funcs.block_in_executor, seconds=30))
+                await portal.run(funcs.wait_holders, count=1)
+                exit = await an.stop_child(portal, shutdown=2.5)
+            assert (exit.reason, exit.signal_name) == ("stopped", "SIGTERM")
