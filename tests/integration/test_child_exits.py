@@ -19,6 +19,7 @@ import trio
 
 import agentree
 
+from ..test_examples import run_example
 from . import _checks
 from . import _exit_funcs as funcs
 
@@ -455,3 +456,18 @@ async def test_a_stopped_child_slow_to_exit_after_its_channel_is_stopped_not_los
                 await portal.run(funcs.wait_holders, count=1)
                 exit = await an.stop_child(portal, shutdown=2.5)
             assert (exit.reason, exit.signal_name) == ("stopped", "SIGTERM")
+
+
+def test_the_restart_on_crash_example() -> None:
+    """The example, run as a user would (its own root, not a subreaper): the crashed
+    worker's helper process dies with it."""
+    out = run_example("supervision/restart_on_crash.py")
+    assert out.splitlines() == [
+        "job 3: the worker died (exited, code 3)",
+        "exit event: worker exited, code 3",
+        "its helper process died with it: True",
+        "worker restarted",
+        "results: [1, 4, 16, 25]",
+        "the new worker answers a ping: True",
+        "stopped: stopped, code 0",
+    ], out
