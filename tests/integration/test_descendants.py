@@ -8,8 +8,11 @@ own processes are left alone.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
+from pathlib import Path
 
 import psutil
 import pytest
@@ -22,6 +25,7 @@ from . import _exit_funcs as funcs
 
 MODULE = funcs.MODULE
 START_METHODS = ["forkserver", "subprocess"]
+REPO = Path(__file__).resolve().parents[2]
 GONE_WITHIN = 5.0
 # Generous: a normal stop (whose end kills the actor's descendants) must not be
 # escalated to SIGTERM on a loaded machine, or its exit would not read "stopped, 0".
@@ -169,3 +173,23 @@ async def test_descendants_of_an_infected_asyncio_actor_die(end: str) -> None:
                 os.kill(pid, signal.SIGKILL)
                 assert (await victim.wait_for_exit()).reason == "signaled"
             await _assert_gone(procs)
+
+
+@pytest.mark.parametrize("start_method", START_METHODS)
+async def test_a_root_that_is_no_subreaper(start_method: str) -> None:
+    """Outside pytest (a subreaper itself): the root becomes one for the subprocess
+    start method only, while its runtime runs, and the orphans die either way."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    with trio.fail_after(40):
+        result = await trio.run_process(
+            [sys.executable, str(REPO / "tests/integration/scripts/orphans.py"), start_method],
+            capture_stdout=True,
+            env=env,
+            cwd=str(REPO),
+        )
+    assert json.loads(result.stdout) == {
+        "gone": True,
+        "during": start_method == "subprocess",
+        "after": False,
+    }
