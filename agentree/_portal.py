@@ -62,7 +62,9 @@ class Portal:
                 ``FunctionNotFound`` boxed inside when it may not or cannot be called).
             NotAddressable: ``fn`` is a lambda or nested function.
             MsgEncodeError: an argument cannot be sent; the error names it.
-            TransportClosed: the actor went away before answering.
+            TransportClosed: the actor went away before answering; ``ActorDied``
+                (naming the actor and its exit code or signal) when it is a child
+                of ours whose process ended.
         """
         return await self._conn.call(ns_of(fn), kwargs)
 
@@ -140,6 +142,7 @@ class Portal:
 
         Raises:
             RemoteActorError: the function raised in the actor.
+            ActorDied: the actor's process ended before it answered.
             AgentreeError: this portal is for a daemon (``start_actor``), which has
                 no single result.
         """
