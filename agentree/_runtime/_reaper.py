@@ -106,6 +106,18 @@ def stop_being_subreaper() -> None:
 # -- finding processes ---------------------------------------------------------------------
 
 
+def _ppid(pid: int | str) -> int | None:
+    """Process ``pid``'s parent pid now, or ``None`` if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return int(fields[1]) if len(fields) > 1 else None
+
+
 def _parents() -> dict[int, int]:
     """Every process's parent pid, by pid (from ``/proc``)."""
     parents = {}
@@ -115,17 +127,8 @@ def _parents() -> dict[int, int]:
         return {}
     with entries:
         for entry in entries:
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue  # gone meanwhile
-            # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-            fields = stat[stat.rfind(b")") + 2 :].split()
-            if len(fields) > 1:
-                parents[int(entry.name)] = int(fields[1])
+            if entry.name.isdigit() and (ppid := _ppid(entry.name)) is not None:
+                parents[int(entry.name)] = ppid
     return parents
 
 
@@ -226,11 +229,18 @@ def end_descendants(grace: float = DESCENDANT_GRACE) -> list[int]:
         for _ in range(_MAX_ROUNDS):
             now = time.monotonic()
             alive = []
-            for pid in descendants_of(me):
+            found = descendants_of(me)
+            tree = {me, *found}
+            for pid in found:
                 pidfd = pidfds.get(pid)
                 if pidfd is None:
                     pidfd = _open(pid)
                     if pidfd is None:
+                        continue
+                    if _ppid(pid) not in tree:
+                        # It ended and its pid went to another process before the
+                        # pidfd pinned it: not ours.
+                        os.close(pidfd)
                         continue
                     pidfds[pid] = pidfd
                     _signal(pidfd, signal.SIGTERM)
