@@ -471,3 +471,26 @@ def test_the_restart_on_crash_example() -> None:
         "the new worker answers a ping: True",
         "stopped: stopped, code 0",
     ], out
+
+
+async def test_default_mode_kills_a_lost_daemon_without_failing() -> None:
+    with trio.fail_after(20):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("lost", enable_modules=[MODULE])
+            with pytest.raises(agentree.TransportClosed):
+                await portal.run(funcs.break_channel)
+            exit = await portal.wait_for_exit()
+            assert exit.reason == "lost"
+            assert an.children == {}
+
+
+async def test_hard_cancel_reports_stops() -> None:
+    with trio.fail_after(20):
+        async with agentree.open_nursery(report_exits=True) as an:
+            for i in range(3):
+                await an.start_actor(f"d{i}", enable_modules=[MODULE])
+            await an.cancel(hard_kill=True)
+            events = [await an.exit_events().receive() for _ in range(3)]
+            assert sorted((e.name, e.reason, e.returncode) for e in events) == [
+                (f"d{i}", "stopped", -9) for i in range(3)
+            ]
