@@ -481,6 +481,7 @@ async def test_default_mode_kills_a_lost_daemon_without_failing() -> None:
                 await portal.run(funcs.break_channel)
             exit = await portal.wait_for_exit()
             assert exit.reason == "lost"
+            assert await an.stop_child(portal) == exit
             assert an.children == {}
 
 
