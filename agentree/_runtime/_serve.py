@@ -26,6 +26,9 @@ from ._boxing import box_error
 from ._conn import Conn
 from ._hooks import run_runtime_hooks
 from ._lookup import import_enabled, load_parent_main
+from ._peers import bind_peer_listener
+from ._reaper import end_descendants, has_children
+from ._registry import serve_discovery
 from ._state import reset_actor, set_actor
 
 __all__ = ["HANDSHAKE_TIMEOUT", "actor_runtime", "receive_spec", "run_child"]
@@ -49,7 +52,7 @@ async def actor_runtime(actor: Actor) -> AsyncIterator[Actor]:
                 async with trio.open_nursery() as service:
                     actor.bind(service, scope)
                     try:
-                        async with run_runtime_hooks(actor):
+                        async with serve_discovery(actor), run_runtime_hooks(actor):
                             yield actor
                     finally:
                         service.cancel_scope.cancel()
@@ -71,6 +74,7 @@ def _actor_from_spec(spec: SpawnSpec) -> Actor:
         forkserver_path=spec.forkserver_path,
         main_path=spec.main_path,
         main_name=spec.main_name,
+        secret=spec.secret,
     )
     return Actor(
         spec.name,
@@ -138,8 +142,11 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
             load_parent_main(spec.main_path, spec.main_name)
         import_enabled(actor.enable_modules - {"__main__"})
     except BaseException as exc:
-        await _refuse_start(chan, exc, (spec.name, spec.uuid))
+        await _refuse_start(chan, exc, (spec.name, spec.uuid), spec.max_frame_size)
         return 1
+    # Reachable before the parent learns it is up (and registers it); the runtime
+    # closes the listener (the parent removes the socket file of a failed start).
+    bind_peer_listener(actor)
     conn = Conn(actor, chan, actor.parent_uid)  # type: ignore[arg-type]
     actor.parent_conn = conn
     # This process is this actor for its whole life. The parent's message loop runs
@@ -152,7 +159,7 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
         try:
             await nursery.start(_serve_until_cancelled, actor, chan)
         except BaseException as exc:
-            await _refuse_start(chan, exc, actor.uid)
+            await _refuse_start(chan, exc, actor.uid, spec.max_frame_size)
             return 1
         await chan.send(actor.aid)
         # The parent channel outlives the runtime: every call's final reply (a
@@ -161,11 +168,16 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
     return 0
 
 
-async def _refuse_start(chan: Channel, exc: BaseException, uid: tuple[str, str]) -> None:
+async def _refuse_start(
+    chan: Channel, exc: BaseException, uid: tuple[str, str], max_frame_size: int
+) -> None:
     """Answer the handshake with the error that stopped this child's start."""
     with trio.CancelScope(shield=True):
         try:
-            await chan.send(box_error(exc, cid=None, uid=uid, call="<actor start>"))
+            error = box_error(
+                exc, cid=None, uid=uid, call="<actor start>", max_frame_size=max_frame_size
+            )
+            await chan.send(error)
         except Exception as send_error:
             log.error("actor %r: cannot report its start error: %r", uid[0], send_error)
         await chan.aclose()
@@ -175,6 +187,14 @@ async def _serve_until_cancelled(
     actor: Actor, chan: Channel, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
     await _run_runtime(actor, task_status)
+    # Calls cancelled with the runtime may still be unwinding in reader tasks: their
+    # replies go out before the channel closes.
+    await actor.wait_replies_sent()
+    # No descendant outlives its actor: what the user code started goes first,
+    # so that the parent sees the channel close when the process is done.
+    if has_children():
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(end_descendants)
     await chan.aclose()
 
 
