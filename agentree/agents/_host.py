@@ -356,9 +356,7 @@ async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnatio
         raise
     from ._lookup import register_agent
 
-    # TODO(#8): always, once agentree._discovery is on main.
-    with contextlib.suppress(ModuleNotFoundError):
-        await register_agent(path, cls, incarnation)
+    await register_agent(path, cls, incarnation)
     return os.getpid()
 
 
