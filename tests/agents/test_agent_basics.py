@@ -14,7 +14,7 @@ import agentree
 from agentree import Agent
 
 from . import _agents
-from ._agents import Basic, FailsOnStart, Other, Stopping
+from ._agents import Basic, FailsOnStart, Other, Point, Stopping
 
 TIMEOUT = 30
 
@@ -49,6 +49,20 @@ async def test_start_and_call_each_kind() -> None:
                 "state": {"n": 2, "started": True},
             }
             assert ref.pid != os.getpid()
+            await an.cancel()
+
+
+async def test_arguments_and_results_take_their_annotated_types() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(Basic, 0, name="typed")
+            moved = await ref.call(Basic.shift, Point(1, 2), (10, 20), scale=Point(2, 0))
+            assert moved == Point(22, 44)
+            assert await ref.call(Basic.pair, [Point(0, 0), Point(1, 1)]) == (2, "points")
+            with pytest.raises(agentree.RemoteActorError) as info:
+                await ref.call(Basic.shift, {"x": "no"}, (0, 0))  # type: ignore[arg-type]
+            assert info.value.boxed_type is agentree.MsgTypeError
+            assert "argument 'p' of Basic.shift()" in str(info.value)
             await an.cancel()
 
 
