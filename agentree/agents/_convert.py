@@ -9,6 +9,7 @@ builtins (``int``, ``str``, ``Any``, ...) are left as they are, at no cost.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Callable
@@ -49,12 +50,14 @@ def _converter(tp: Any, what: str) -> Converter | None:
     return convert
 
 
+@functools.lru_cache(maxsize=4096)
 def result_converter(fn: Callable[..., Any]) -> Converter | None:
     """How to turn ``fn``'s decoded result into its return annotation (``None``: as is)."""
     hints = _hints(fn)
     return _converter(hints.get("return", Any), f"the result of {fn.__qualname__}()")
 
 
+@functools.lru_cache(maxsize=4096)
 def arg_converter(fn: Callable[..., Any], skip: int = 1) -> ArgsConverter | None:
     """How to turn decoded ``(args, kwargs)`` of ``fn`` into its parameters' types.
 

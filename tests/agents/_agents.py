@@ -68,6 +68,11 @@ class Basic(Agent, state=Counter):
         k = scale.x if scale else 1
         return Point((p.x + by[0]) * k, (p.y + by[1]) * k)
 
+    @method(mode="process")
+    def manhattan(self, p: Point) -> int:
+        assert isinstance(p, Point), p
+        return abs(p.x) + abs(p.y)
+
     def pair(self, points: list[Point]) -> tuple[int, str]:
         assert all(isinstance(p, Point) for p in points), points
         return len(points), "points"

@@ -59,6 +59,7 @@ async def test_arguments_and_results_take_their_annotated_types() -> None:
             moved = await ref.call(Basic.shift, Point(1, 2), (10, 20), scale=Point(2, 0))
             assert moved == Point(22, 44)
             assert await ref.call(Basic.pair, [Point(0, 0), Point(1, 1)]) == (2, "points")
+            assert await ref.call(Basic.manhattan, Point(-3, 4)) == 7
             with pytest.raises(agentree.RemoteActorError) as info:
                 await ref.call(Basic.shift, {"x": "no"}, (0, 0))  # type: ignore[arg-type]
             assert info.value.boxed_type is agentree.MsgTypeError
