@@ -158,10 +158,8 @@ async def test_on_start_error_fails_start_agent_and_leaves_no_process() -> None:
             assert info.value.boxed_type is RuntimeError
             match = re.search(r"pid (\d+)", str(info.value))
             assert match is not None
-            pid = int(match.group(1))
-            # TODO(#8): gone at once when start_agent stops it with an.stop_child.
-            if _alive(pid):
-                await trio.to_thread.run_sync(psutil.Process(pid).wait, TIMEOUT)
+            # Stopped and reaped before start_agent raised.
+            assert not _alive(int(match.group(1)))
             # The name is free again.
             ref = await an.start_agent(Basic, 1, name="fails")
             assert await ref.call(Basic.add, 1) == 2
