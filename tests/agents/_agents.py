@@ -23,6 +23,11 @@ class Counter(msgspec.Struct):
     started: bool = False
 
 
+class Point(msgspec.Struct):
+    x: int
+    y: int
+
+
 class Basic(Agent, state=Counter):
     """Async, sync and context methods; identity; errors."""
 
@@ -55,6 +60,22 @@ class Basic(Agent, state=Counter):
 
     def sync_fail(self) -> None:
         raise KeyError("sync")
+
+    async def shift(self, p: Point, by: tuple[int, int], *, scale: Point | None = None) -> Point:
+        assert isinstance(p, Point), p
+        assert isinstance(by, tuple), by
+        assert scale is None or isinstance(scale, Point), scale
+        k = scale.x if scale else 1
+        return Point((p.x + by[0]) * k, (p.y + by[1]) * k)
+
+    @method(mode="process")
+    def manhattan(self, p: Point) -> int:
+        assert isinstance(p, Point), p
+        return abs(p.x) + abs(p.y)
+
+    def pair(self, points: list[Point]) -> tuple[int, str]:
+        assert all(isinstance(p, Point) for p in points), points
+        return len(points), "points"
 
     def _private(self) -> None:
         raise AssertionError("never called")
@@ -355,6 +376,12 @@ class Team(Agent):
     async def find(self, path: str) -> int | None:
         ref = await agentree.find_agent(path, Basic)
         return None if ref is None else await ref.call(Basic.add, 1)
+
+    async def peer_of(self, path: str) -> str:
+        """The actor at the other end of the connection a found ref calls over."""
+        ref = await agentree.find_agent(path)
+        assert ref is not None
+        return ref._conn.peer_name
 
 
 class CrashesWhileStarting(Agent):
