@@ -343,3 +343,7 @@ class SupervisorGaveUp(AgentreeError, ExceptionGroup):  # type: ignore[misc,unus
 
     An exception group of the crashes that used up the intensity.
     """
+
+    def derive(self, excs: Any) -> SupervisorGaveUp:  # type: ignore[override]
+        """Keep the type when a group is split (``except*``, trio's nurseries)."""
+        return SupervisorGaveUp(self.message, excs)

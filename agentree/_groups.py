@@ -20,6 +20,8 @@ def collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
     ``trio.Cancelled`` is returned as is, so the cancel scope that owns the
     cancellation still catches it.
     """
+    if type(group) not in (BaseExceptionGroup, ExceptionGroup):
+        return group
     rest = group.split(trio.Cancelled)[1]
     if rest is None:
         return group
@@ -35,7 +37,11 @@ def collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
     for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
+        # Only trio's own groups are flattened: a subclass (SupervisorGaveUp) is one error.
+        if isinstance(exc, BaseExceptionGroup) and type(exc) in (
+            BaseExceptionGroup,
+            ExceptionGroup,
+        ):
             yield from _leaves(exc)
         else:
             yield exc
