@@ -61,6 +61,20 @@ from .devx import breakpoint as breakpoint
 from .devx import pause as pause
 from .devx import pause_from_sync as pause_from_sync
 from .devx import post_mortem as post_mortem
+from .supervise import Backoff as Backoff
+from .supervise import ChildCrashed as ChildCrashed
+from .supervise import ChildInfo as ChildInfo
+from .supervise import ChildRestarting as ChildRestarting
+from .supervise import ChildStarted as ChildStarted
+from .supervise import ChildStopped as ChildStopped
+from .supervise import GaveUp as GaveUp
+from .supervise import Limits as Limits
+from .supervise import Pool as Pool
+from .supervise import SupervisedRef as SupervisedRef
+from .supervise import Supervisor as Supervisor
+from .supervise import SupervisorEvent as SupervisorEvent
+from .supervise import SupervisorStats as SupervisorStats
+from .supervise import open_supervisor as open_supervisor
 
 __all__ = [
     "Actor",
@@ -78,16 +92,24 @@ __all__ = [
     "AsyncioCancelled",
     "AsyncioTaskExited",
     "AuthenticationError",
+    "Backoff",
     "BroadcastReceiver",
     "CallCancelled",
+    "ChildCrashed",
     "ChildExit",
+    "ChildInfo",
+    "ChildRestarting",
+    "ChildStarted",
+    "ChildStopped",
     "Context",
     "ContextCancelled",
     "FeedbackError",
     "FrameTooLarge",
     "FunctionNotFound",
+    "GaveUp",
     "InvalidOption",
     "LimitExceeded",
+    "Limits",
     "ModuleNotExposed",
     "MsgEncodeError",
     "MsgStream",
@@ -95,12 +117,17 @@ __all__ = [
     "NoRuntime",
     "NotAddressable",
     "NotInfectedAsyncio",
+    "Pool",
     "Portal",
     "ProtocolError",
     "RemoteActorError",
     "SpawnError",
     "StreamOverrun",
+    "SupervisedRef",
+    "Supervisor",
+    "SupervisorEvent",
     "SupervisorGaveUp",
+    "SupervisorStats",
     "TransportClosed",
     "breakpoint",
     "check_cancelled",
@@ -114,6 +141,7 @@ __all__ = [
     "method",
     "open_nursery",
     "open_root_actor",
+    "open_supervisor",
     "pause",
     "pause_from_sync",
     "post_mortem",

@@ -6,6 +6,7 @@ their refs are paths resolved per call, valid across restarts. Pools, nested
 supervisors, a watchdog and resource limits build on it.
 """
 
+from ._events import EventStream
 from ._open import open_supervisor
 from ._pool import Pool, PoolMap
 from ._ref import SupervisedRef
@@ -22,7 +23,6 @@ from ._types import (
     SupervisorEvent,
     SupervisorStats,
 )
-from ._events import EventStream
 
 __all__ = [
     "Backoff",

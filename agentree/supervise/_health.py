@@ -22,6 +22,7 @@ from .._exceptions import ActorTooSlowError, AgentreeError, LimitExceeded
 from ._types import Limits
 
 if TYPE_CHECKING:
+    from .._exit import ChildExit
     from ._slot import AgentRun, AgentSlot
     from ._supervisor import Supervisor
 
@@ -141,6 +142,60 @@ def kill(run: AgentRun, kind: str, why: str, method: str | None = None) -> None:
     if pid is not None and not run.ended.is_set():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def limit_signal(slot: AgentSlot, exit: ChildExit) -> str | None:
+    """The limit an exit by signal means, if any (SIGXCPU: its CPU seconds)."""
+    limits = slot.limits
+    if limits is not None and limits.cpu_seconds and exit.returncode == -signal.SIGXCPU:
+        return f"it used up its {limits.cpu_seconds} CPU seconds (SIGXCPU)"
+    return None
+
+
+def _tagged(tag: str) -> list[int]:
+    from .._runtime._reaper import env_tag
+
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid() and env_tag(int(entry)) == tag:
+            pids.append(int(entry))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def sweep_subtree(tag: str, timeout: float = 2.0) -> int:
+    """SIGKILL what a dead agent's process left running (its tag), and wait until gone.
+
+    Runs in a worker thread. The core kills a dead actor's orphans too, but on its
+    own schedule; a restart must not start the next incarnation beside the last
+    one's leftovers (a user subprocess holding a port, a file lock...).
+
+    Returns:
+        How many processes it killed.
+    """
+    import time
+
+    if not os.path.isdir("/proc"):
+        return 0
+    killed = 0
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        left = [pid for pid in _tagged(tag) if _alive(pid)]
+        if not left:
+            break
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.005)
+    return killed
 
 
 def limit_error(path: str, incarnation: int, why: str) -> LimitExceeded:

@@ -89,7 +89,7 @@ async def open_supervisor(
         except BaseExceptionGroup as group:
             raise _unwrap(group) from None
         finally:
-            sup._hub.close()
+            sup._close_hubs()
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
 
 import trio
 
@@ -82,6 +82,18 @@ class Pool(Generic[A]):
         """
         return self.members[zlib.crc32(encode(key)) % len(self.members)]
 
+    @overload
+    async def call(
+        self,
+        fn: Callable[Concatenate[A, P], Coroutine[Any, Any, R]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R: ...
+    @overload
+    async def call(
+        self, fn: Callable[Concatenate[A, P], R], /, *args: P.args, **kwargs: P.kwargs
+    ) -> R: ...
     async def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Call ``fn`` in the least busy member (routing "key": the first argument's member).
 
@@ -95,14 +107,32 @@ class Pool(Generic[A]):
             ref = self.least_busy()
         return await ref.call(fn, *args, **kwargs)
 
+    @overload
     def map(
         self,
-        fn: Callable[Concatenate[A, T, P], Coroutine[Any, Any, R]] | Callable[Concatenate[A, T, P], R],
+        fn: Callable[[A, T], Coroutine[Any, Any, R]],
         items: Iterable[T],
         *,
         max_in_flight: int | None = None,
         progress: Callable[[int, int | None], None] | None = None,
-    ) -> PoolMap[R]:
+    ) -> PoolMap[R]: ...
+    @overload
+    def map(
+        self,
+        fn: Callable[[A, T], R],
+        items: Iterable[T],
+        *,
+        max_in_flight: int | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> PoolMap[R]: ...
+    def map(
+        self,
+        fn: Callable[..., Any],
+        items: Iterable[Any],
+        *,
+        max_in_flight: int | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> PoolMap[Any]:
         """Call ``fn(item)`` for every item across the pool; yield results in input order.
 
         At most ``max_in_flight`` calls (default: twice the pool's size) run at

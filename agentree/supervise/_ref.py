@@ -12,6 +12,7 @@ next incarnation: it was not run, and waiting never uses up the retry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
@@ -31,6 +32,7 @@ from ..agents._ref import AgentRef
 from ..agents._spec import Agent
 from ..msg import Start, find_unencodable
 from ._health import limit_error
+from ._health import limit_signal as _limit_signal
 
 if TYPE_CHECKING:
     from ._slot import AgentRun, AgentSlot
@@ -85,7 +87,7 @@ class SupervisedRef(AgentRef[A]):
     def pid(self, value: int | None) -> None:
         pass
 
-    @property  # type: ignore[override]
+    @property
     def incarnation(self) -> int:
         """The running (or last) incarnation: 1 for the first start."""
         return self._slot.incarnation
@@ -135,16 +137,18 @@ class SupervisedRef(AgentRef[A]):
             AgentUnavailable: the agent will not run again (terminated, temporary
                 and ended, or its supervisor gave up or closed).
             MsgEncodeError: an argument cannot be sent (nothing was sent).
+            MsgTypeError: the result does not match the method's return annotation.
         """
-        name = self._names.get(fn)
-        if name is None:
-            name = self._check(fn, context=False)
+        known = self._names.get(fn)
+        if known is None:
+            known = self._check(fn, context=False)
+        name, convert = known
         payload = {"m": name, "a": args, "k": kwargs} if kwargs else {"m": name, "a": args}
         slot = self._slot
         retried = False
         while True:
             run: Any = slot.current
-            if run is None or slot.waiters or not run.usable:
+            if run is None or slot.waiters or not run.live:
                 run = await slot.acquire(fail_fast=self._fail_fast, max_pending=self._max_pending)
             conn = run.conn
             token = run.begin(name)
@@ -180,7 +184,8 @@ class SupervisedRef(AgentRef[A]):
                             await _note_dead(run)
                             continue
                         raise error from exc
-                    return conn.unwrap_final(msg, CALL_NS)
+                    result = conn.unwrap_final(msg, CALL_NS)
+                    return result if convert is None else convert(result)
                 finally:
                     conn.close_dialog(cid)
             except RemoteActorError as exc:
@@ -188,9 +193,8 @@ class SupervisedRef(AgentRef[A]):
             finally:
                 run.end(token)
                 recycle = slot.recycle_after
-                if recycle is not None and recycle.max_calls is not None:
-                    if run.calls_done >= recycle.max_calls:
-                        slot.sup._begin_recycle(slot, run, f"{run.calls_done} calls")
+                if recycle is not None and run.calls_done >= (recycle.max_calls or math.inf):
+                    slot.sup._begin_recycle(slot, run, f"{run.calls_done} calls")
 
     @asynccontextmanager
     async def open_context(
@@ -210,9 +214,10 @@ class SupervisedRef(AgentRef[A]):
             AgentCrashed: the agent died during the dialog.
             AgentRestarting / AgentBusy / AgentUnavailable: as for :meth:`call`.
         """
-        name = self._names.get(fn)
-        if name is None:
-            name = self._check(fn, context=True)
+        known = self._names.get(fn)
+        if known is None:
+            known = self._check(fn, context=True)
+        name = known[0]
         slot = self._slot
         run: Any = await slot.acquire(fail_fast=self._fail_fast, max_pending=self._max_pending)
         token = run.begin(name)
@@ -233,6 +238,10 @@ class SupervisedRef(AgentRef[A]):
     def _lost(self, run: AgentRun, exc: TransportClosed, name: str) -> AgentCrashed:
         cause: Any = exc.exit if isinstance(exc, ActorDied) else exc
         how = exc.exit.describe() if isinstance(exc, ActorDied) else str(exc)
+        limit = _limit_signal(self._slot, exc.exit) if isinstance(exc, ActorDied) else None
+        if limit is not None:
+            how = limit
+            cause = limit_error(self.path, run.number, limit)
         if run.crash is not None:
             kind, why, _method = run.crash
             how = f"killed by its supervisor: {why}"
@@ -250,4 +259,5 @@ class SupervisedRef(AgentRef[A]):
 async def _note_dead(run: AgentRun) -> None:
     """The incarnation's channel is gone: no call may go to it any more."""
     run.broken = True
+    run.close_to_calls()
     await trio.lowlevel.checkpoint()

@@ -51,9 +51,22 @@ class Run:
         # A call found its channel gone: no call goes to it any more.
         self.broken = False
         self.ended = trio.Event()
+        # False once any of the above says no call may go to it (the calls' fast path).
+        self.live = True
         self.inflight: dict[int, str] = {}
         self.calls_done = 0
-        self.idle = trio.Event()
+        # Set when the last call in flight ends (recycling waits for it).
+        self.idle: trio.Event | None = None
+
+    def close_to_calls(self) -> None:
+        """No new call goes to this incarnation (it ended, stops, drains or broke)."""
+        self.live = False
+
+    def set_ended(self) -> None:
+        self.live = False
+        self.ended.set()
+        if self.idle is not None:
+            self.idle.set()
 
     @property
     def pid(self) -> int | None:
@@ -61,7 +74,7 @@ class Run:
 
     @property
     def usable(self) -> bool:
-        return not (self.ended.is_set() or self.stopping or self.draining or self.broken)
+        return self.live
 
 
 class AgentRun(Run):
@@ -72,6 +85,8 @@ class AgentRun(Run):
         self.portal = portal
         self.conn: Conn = portal.channel
         self._pid = pid
+        # The actor's uuid: the tag its descendants carry (AGENTREE_ACTOR).
+        self.uuid = self.conn.peer_uid[1]
 
     @property
     def pid(self) -> int | None:
@@ -79,7 +94,7 @@ class AgentRun(Run):
 
     @property
     def usable(self) -> bool:
-        return super().usable and not self.conn.closed.is_set()
+        return self.live and not self.conn.closed.is_set()
 
     def begin(self, method: str) -> int:
         """Count a call in flight; return its token for :meth:`end`."""
@@ -90,7 +105,7 @@ class AgentRun(Run):
     def end(self, token: int) -> None:
         del self.inflight[token]
         self.calls_done += 1
-        if not self.inflight:
+        if self.idle is not None and not self.inflight:
             self.idle.set()
 
     def running_method(self) -> str | None:
@@ -147,6 +162,8 @@ class Slot:
         self.gone: str | None = None
         self.waiters: deque[_Waiter] = deque()
         self.started = trio.Event()
+        # The scope of the task restarting it (one_for_one), while one does.
+        self.cycle: trio.CancelScope | None = None
 
     def __repr__(self) -> str:
         return f"<child {self.path!r} {self.phase} #{self.incarnation}>"
@@ -226,6 +243,9 @@ class Slot:
     def calls_running(self) -> int:
         return 0 if self.current is None else len(self.current.inflight)
 
+    def calls_queued(self) -> int:
+        return len(self.waiters)
+
     def restarts_in_window(self, now: float, period: float) -> int:
         while self.restart_times and self.restart_times[0] < now - period:
             self.restart_times.popleft()
@@ -286,6 +306,12 @@ class SupSlot(Slot):
         super().__init__(sup, name, restart=restart, shutdown=shutdown, significant=significant)
         self.child = child
         self.kind = kind
+
+    def calls_running(self) -> int:
+        return sum(slot.calls_running() for slot in self.child._children.values())
+
+    def calls_queued(self) -> int:
+        return sum(slot.calls_queued() for slot in self.child._children.values())
 
 
 def exit_kind(exit: ChildExit) -> Literal["exit", "signal", "lost"]:

@@ -22,7 +22,6 @@ reports a crash of that child to its parent).
 from __future__ import annotations
 
 import math
-import signal
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -146,7 +145,7 @@ class Supervisor:
         self.auto_shutdown: AutoShutdown = auto_shutdown
         self._an = an
         self._parent = parent
-        self._hub = EventHub(parent._hub if parent is not None else None)
+        self._hub: EventHub = EventHub(parent._hub if parent is not None else None)
         self._children: dict[str, Slot] = {}
         self._restarts: deque[tuple[float, BaseException]] = deque()
         self._group_lock = trio.Lock()
@@ -164,7 +163,9 @@ class Supervisor:
 
     # -- life ---------------------------------------------------------------------------
 
-    async def _serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def _serve(
+        self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Hold the supervisor's task nursery until it closes or gives up."""
         self._dead = trio.Event()
         self._failure = None
@@ -196,12 +197,19 @@ class Supervisor:
         if final:
             self._closed = True
             self._mark_gone(f"supervisor {self.path!r} has closed")
-            self._hub.close()
+            self._close_hubs()
         self._dead.set()
 
     async def _stop_all(self, reason: StopReason) -> None:
         for slot in reversed(list(self._children.values())):
             await self._stop_slot(slot, reason)
+
+    def _close_hubs(self) -> None:
+        """End every ``events()`` stream of this supervisor and its nested ones."""
+        for slot in self._children.values():
+            if isinstance(slot, SupSlot):
+                slot.child._close_hubs()
+        self._hub.close()
 
     def _mark_gone(self, why: str) -> None:
         for slot in self._children.values():
@@ -325,7 +333,8 @@ class Supervisor:
             del self._children[name]
             slot.set_gone("its first start failed")
             raise
-        self._launch(kids, slot, run)
+        if not await self._launch_or_stop(kids, slot, run):
+            raise AgentUnavailable(f"{slot.path!r} was stopped while it started")
         return SupervisedRef(slot, cls)
 
     async def start_supervisor(
@@ -450,7 +459,8 @@ class Supervisor:
             del self._children[name]
             slot.set_gone("its first start failed")
             raise
-        self._launch(kids, slot, run)
+        if not await self._launch_or_stop(kids, slot, run):
+            raise AgentUnavailable(f"{slot.path!r} was stopped while it started")
 
     async def terminate_child(self, name: str) -> None:
         """Stop child ``name`` by its shutdown policy; it is not restarted.
@@ -465,9 +475,13 @@ class Supervisor:
         if slot.gone is not None and slot.current is None:
             return
         slot.gone = "it was terminated (terminate_child)"
+        if slot.cycle is not None:
+            slot.cycle.cancel()
         slot.kick()
         await self._stop_slot(slot, "terminated")
         slot.set_gone("it was terminated (terminate_child)")
+        if isinstance(slot, SupSlot):
+            slot.child._mark_gone(f"its supervisor {slot.path!r} was terminated")
         if slot.restart == "temporary":
             self._children.pop(name, None)
 
@@ -483,6 +497,8 @@ class Supervisor:
         """
         kids = self._check_open()
         slot = self._slot(name)
+        if slot.cycle is not None:
+            slot.cycle.cancel()
         if slot.current is not None:
             await self._stop_slot(slot, "restarting")
         slot.gone = None
@@ -492,7 +508,8 @@ class Supervisor:
         except BaseException:
             slot.set_gone("its restart (restart_child) failed")
             raise
-        self._launch(kids, slot, run)
+        if not await self._launch_or_stop(kids, slot, run):
+            raise AgentUnavailable(f"{slot.path!r} was stopped while it started")
 
     def which_children(self) -> tuple[ChildInfo, ...]:
         """Every child, in start order, as immutable structs."""
@@ -511,7 +528,7 @@ class Supervisor:
                     pid=None if run is None else run.pid,
                     restarts=slot.restarts_in_window(now, self.period),
                     calls_running=slot.calls_running(),
-                    calls_queued=len(slot.waiters),
+                    calls_queued=slot.calls_queued(),
                 )
             )
         return tuple(infos)
@@ -616,6 +633,15 @@ class Supervisor:
             slot.attempts = 0
             await self._start_with_retries(kids, slot, first_delay=None)
 
+    async def _launch_or_stop(self, kids: trio.Nursery, slot: Slot, run: Run) -> bool:
+        """Launch a new incarnation, unless its child or the supervisor stopped meanwhile."""
+        if slot.gone is None and not (self._closing or self._giving_up):
+            self._launch(kids, slot, run)
+            return True
+        slot.current = run
+        await self._stop_slot(slot, "shutdown")
+        return False
+
     def _launch(self, kids: trio.Nursery, slot: Slot, run: Run) -> None:
         """An incarnation runs: refs reach it, its watcher starts."""
         slot.set_running(run)
@@ -646,8 +672,7 @@ class Supervisor:
         self._agent_ended(slot, run, exit)
 
     def _agent_ended(self, slot: AgentSlot, run: AgentRun, exit: ChildExit) -> None:
-        run.ended.set()
-        run.idle.set()
+        run.set_ended()
         if run.stopping or self._closing or self._giving_up:
             return
         if slot.current is run:
@@ -679,7 +704,7 @@ class Supervisor:
         else:
             kind = exit_kind(exit)
             why = exit.describe()
-            limit = _limit_signal(slot, exit)
+            limit = _health.limit_signal(slot, exit)
             cause = exit
             if limit is not None:
                 kind, why = "limit", limit
@@ -694,7 +719,7 @@ class Supervisor:
         self._after_end(slot, run, crash)
 
     def _sub_ended(self, slot: SupSlot, run: SupRun) -> None:
-        run.ended.set()
+        run.set_ended()
         if run.stopping or self._closing or self._giving_up:
             return
         if slot.current is run:
@@ -762,7 +787,7 @@ class Supervisor:
         slot.attempts = 1 if stable else slot.attempts + 1
         slot.phase = "backoff"
         assert self._kids is not None
-        self._kids.start_soon(self._restart, slot, run.number)
+        self._kids.start_soon(self._restart, slot, run)
 
     def _restarts_in_window(self, now: float) -> int:
         while self._restarts and self._restarts[0][0] < now - self.period:
@@ -782,12 +807,18 @@ class Supervisor:
 
     # -- restarts --------------------------------------------------------------------------
 
-    async def _restart(self, slot: Slot, crashed: int) -> None:
+    async def _restart(self, slot: Slot, crashed_run: Run) -> None:
         kids = self._kids
         assert kids is not None
+        crashed = crashed_run.number
+        if isinstance(crashed_run, AgentRun):
+            # Its whole subtree is gone before the next incarnation starts.
+            await trio.to_thread.run_sync(_health.sweep_subtree, crashed_run.uuid)
         delay = self.backoff.delay(slot.attempts)
         if self.strategy == "one_for_one":
-            await self._start_with_retries(kids, slot, first_delay=delay)
+            with trio.CancelScope() as slot.cycle:
+                await self._start_with_retries(kids, slot, first_delay=delay)
+            slot.cycle = None
             return
         async with self._group_lock:
             if slot.gone is not None or slot.incarnation > crashed:
@@ -804,6 +835,8 @@ class Supervisor:
                     await self._stop_slot(other, "restarting")
                     if other.restart == "temporary":
                         other.set_gone("a sibling crashed and it is temporary")
+                        if isinstance(other, SupSlot):
+                            other.child._mark_gone(other.gone or "")
                         self._children.pop(other.name, None)
                     else:
                         other.phase = "backoff"
@@ -811,8 +844,11 @@ class Supervisor:
                 if member.gone is not None:
                     continue
                 await self._start_with_retries(
-                    kids, member, first_delay=delay if member is slot else 0.0,
-                    counted=member is slot, announce=i == 0 or member is slot,
+                    kids,
+                    member,
+                    first_delay=delay if member is slot else 0.0,
+                    counted=member is slot,
+                    announce=i == 0 or member is slot,
                 )
 
     async def _start_with_retries(
@@ -860,7 +896,7 @@ class Supervisor:
                 delay = self.backoff.delay(slot.attempts)
                 counted = True
                 continue
-            self._launch(kids, slot, run)
+            await self._launch_or_stop(kids, slot, run)
             return
 
     async def _stop_slot(self, slot: Slot, reason: StopReason) -> None:
@@ -871,6 +907,7 @@ class Supervisor:
                 await run.ended.wait()
             return
         run.stopping = True
+        run.close_to_calls()
         slot.phase = "stopping"
         with trio.CancelScope(shield=True):
             if isinstance(run, AgentRun):
@@ -879,8 +916,7 @@ class Supervisor:
                 assert isinstance(slot, SupSlot)
                 await slot.child._close(final=False)
                 await run.done.wait()
-        run.ended.set()
-        run.idle.set()
+        run.set_ended()
         if slot.current is run:
             slot.current = None
             if slot.phase == "stopping":
@@ -902,17 +938,19 @@ class Supervisor:
         if run.draining or run.stopping or self._kids is None or self._closing:
             return
         run.draining = True
-        if not run.inflight:
-            run.idle.set()
+        run.close_to_calls()
         self._kids.start_soon(self._recycle, slot, run)
 
     async def _recycle(self, slot: AgentSlot, run: AgentRun) -> None:
-        await run.idle.wait()
+        while run.inflight and not run.ended.is_set():
+            run.idle = trio.Event()
+            await run.idle.wait()
         if slot.current is not run or run.ended.is_set():
             return
         kids = self._kids
         assert kids is not None
         await self._stop_slot(slot, "recycled")
+        slot.phase = "backoff"
         if slot.gone is None:
             await self._start_with_retries(kids, slot, first_delay=0.0, counted=False)
 
@@ -959,13 +997,7 @@ class Supervisor:
         significant = [s for s in self._children.values() if s.significant]
         if self.auto_shutdown == "any_significant" or all(s.gone for s in significant):
             assert self._kids is not None
-            self._kids.start_soon(self._close, final=self._parent is None)
+            self._kids.start_soon(self._auto_close)
 
-
-def _limit_signal(slot: AgentSlot, exit: ChildExit) -> str | None:
-    """The limit an exit by signal means, if any (SIGXCPU: its CPU seconds)."""
-    limits = slot.limits
-    if limits is not None and limits.cpu_seconds is not None:
-        if exit.returncode == -signal.SIGXCPU:
-            return f"it used up its {limits.cpu_seconds} CPU seconds (SIGXCPU)"
-    return None
+    async def _auto_close(self) -> None:
+        await self._close(final=self._parent is None)

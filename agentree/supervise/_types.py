@@ -76,7 +76,7 @@ class Backoff(msgspec.Struct, frozen=True):
         base = min(self.max, self.min * 2 ** max(0, attempt - 1))
         if self.jitter and base:
             base *= 1 + random.uniform(-self.jitter, self.jitter)
-        return base
+        return float(base)
 
 
 class Limits(msgspec.Struct, frozen=True):
