@@ -14,6 +14,7 @@ from _agent_workloads import AGENT_FOOTNOTES, AGENT_WORKLOADS
 from _common import Config, Measurement, Unavailable, Workload, descendants, format_error
 from _raw_stream import STREAM_FOOTNOTES, STREAM_WORKLOADS
 from _report import render_agentree_vs_peers, render_table
+from _supervise_workloads import SUPERVISE_FOOTNOTES, SUPERVISE_WORKLOADS
 
 AGENTREE_METHODS = {"forkserver": "agentree forkserver", "subprocess": "agentree subprocess"}
 RAW = "raw msgspec UDS baseline"
@@ -50,6 +51,7 @@ WORKLOADS = [
     ),
     Workload("killroot", "SIGKILL root -> tree gone", "time", ref="ppe forkserver"),
     *AGENT_WORKLOADS,
+    *SUPERVISE_WORKLOADS,
 ]
 
 FOOTNOTES = {
@@ -130,6 +132,7 @@ FOOTNOTES = {
 
 FOOTNOTES.update(STREAM_FOOTNOTES)
 FOOTNOTES.update(AGENT_FOOTNOTES)
+FOOTNOTES.update(SUPERVISE_FOOTNOTES)
 
 
 def _version(dist: str) -> str:
@@ -300,6 +303,13 @@ def _run_agentree(
         t0 = time.perf_counter()
         out += _agent_cases.run_agents(cfg, methods, agent_keys)
         _progress(f"[agentree] {'agents':<28} {time.perf_counter() - t0:5.1f}s")
+    sup_keys = [w.key for w in SUPERVISE_WORKLOADS if w.key in keys]
+    if sup_keys:
+        import _supervise_cases
+
+        t0 = time.perf_counter()
+        out += _supervise_cases.run_supervise(cfg, methods, sup_keys)
+        _progress(f"[agentree] {'supervision':<28} {time.perf_counter() - t0:5.1f}s")
     keys = [k for k in keys if k in _agentree_cases.CASES]
     for method, label in zip(methods, labels, strict=True):
         if not keys:
