@@ -247,3 +247,11 @@ async def test_nested_agents_are_named_by_path() -> None:
             assert await team.call(_agents.Team.reader_path) == "team/reader"
             assert await team.call(_agents.Team.ask_reader, 1) == 101
             await an.cancel()
+
+
+async def test_agents_of_a_plain_actor_are_named_under_it() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("plain", enable_modules=[_agents.__name__])
+            assert await portal.run(_agents.start_agent_here, name="helper") == "plain/helper"
+            await an.cancel()
