@@ -32,6 +32,7 @@ from .._exceptions import (
     AgentCrashed,
     AgentreeError,
     AgentUnavailable,
+    FrameTooLarge,
     MsgEncodeError,
     RemoteActorError,
     TransportClosed,
@@ -228,6 +229,12 @@ class WorkerPool:
             if self._closing.is_set():
                 raise self._unavailable() from exc
             raise self._renamed(exc) from None
+        except (MsgEncodeError, FrameTooLarge) as exc:
+            # Nothing was sent: the worker is as good as before.
+            self._release(worker)
+            if isinstance(exc, FrameTooLarge):
+                raise
+            raise self._unencodable(args, kwargs) from None
         except BaseException:
             with trio.CancelScope(shield=True):
                 await self._kill(worker)
@@ -238,18 +245,7 @@ class WorkerPool:
     def _call_kwargs(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], state: Any
     ) -> dict[str, Any]:
-        """The worker call's arguments, checked for encoding before a worker is taken."""
-        try:
-            _encoder.encode(args)
-            _encoder.encode(kwargs)
-        except (TypeError, ValueError, OverflowError):
-            named = {f"#{i}": value for i, value in enumerate(args)} | kwargs
-            raise find_unencodable(named, f"{self._label}()") from None
-        call_kwargs: dict[str, Any] = {
-            "method": self._method,
-            "args": list(args),
-            "kwargs": kwargs,
-        }
+        call_kwargs: dict[str, Any] = {"method": self._method, "args": args, "kwargs": kwargs}
         if state is not None:
             try:
                 call_kwargs["state"] = _encoder.encode(state)
@@ -262,6 +258,10 @@ class WorkerPool:
                 state_ns = call_kwargs["state_type"] = ns_of(type(state))
                 self._modules[state_ns.partition(":")[0]] = None
         return call_kwargs
+
+    def _unencodable(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> MsgEncodeError:
+        named = {f"#{i}": value for i, value in enumerate(args)} | kwargs
+        return find_unencodable(named, f"{self._label}()")
 
     def _renamed(self, exc: RemoteActorError) -> RemoteActorError:
         """The worker's error, naming the agent's method instead of the worker entry."""

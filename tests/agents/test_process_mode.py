@@ -118,7 +118,7 @@ async def test_pool_cap_beyond_workers() -> None:
 
 async def test_pool_runs_in_parallel_and_host_stays_responsive() -> None:
     with trio.fail_after(60):
-        out = await _run_in_host(_proc_funcs.spin_pair, workers=2, calls=2, seconds=0.3)
+        out = await _run_in_host(_proc_funcs.spin_pair, workers=2, calls=2, seconds=0.15)
     (a_start, a_end, a_pid), (b_start, b_end, b_pid) = out["spans"]
     assert a_pid != b_pid
     # Both computed at the same time (in two processes: the GIL is not shared).
@@ -259,7 +259,7 @@ async def test_agent_process_parallel_and_responsive() -> None:
             pings: list[float] = []
 
             async def spin() -> None:
-                spans.append(await ref.call(Embedder.spin2, 0.3))
+                spans.append(await ref.call(Embedder.spin2, 0.2))
 
             async with trio.open_nursery() as callers:
                 callers.start_soon(spin)
@@ -277,11 +277,12 @@ async def test_agent_process_parallel_and_responsive() -> None:
 
 
 async def test_agent_process_worker_killed_mid_call() -> None:
-    with (
-        trio.fail_after(30),
-        tempfile.TemporaryDirectory(prefix="proc-") as tmpdir,
-    ):
-        async with agentree.open_nursery() as an, _proc_funcs._Announcements(tmpdir) as ann:
+    with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
+        async with (
+            agentree.open_nursery() as an,
+            _proc_funcs._Announcements(tmpdir) as ann,
+            trio.open_nursery() as helpers,
+        ):
             ref = await an.start_agent(Embedder, 1, name="embedder")
             killed: list[int] = []
 
@@ -289,7 +290,7 @@ async def test_agent_process_worker_killed_mid_call() -> None:
                 killed.append(await ann.next_pid())
                 os.kill(killed[0], signal.SIGKILL)
 
-            an._tn.start_soon(kill_when_announced)
+            helpers.start_soon(kill_when_announced)
             with pytest.raises(agentree.AgentCrashed) as crashed:
                 await ref.call(Embedder.block, ann.address)
             assert crashed.value.path == "embedder"
@@ -304,11 +305,13 @@ async def test_agent_process_worker_killed_mid_call() -> None:
 
 
 async def test_agent_process_cancelled_caller_kills_and_replaces_worker() -> None:
-    with (
-        trio.fail_after(30),
-        tempfile.TemporaryDirectory(prefix="proc-") as tmpdir,
-    ):
-        async with agentree.open_nursery() as an, _proc_funcs._Announcements(tmpdir) as ann:
+    old: list[int] = []
+    with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
+        async with (
+            agentree.open_nursery() as an,
+            _proc_funcs._Announcements(tmpdir) as ann,
+            trio.open_nursery() as helpers,
+        ):
             ref = await an.start_agent(Embedder, 1, name="embedder")
             with trio.CancelScope() as scope:
 
@@ -316,27 +319,28 @@ async def test_agent_process_cancelled_caller_kills_and_replaces_worker() -> Non
                     old.append(await ann.next_pid())
                     scope.cancel()
 
-                old: list[int] = []
-                an._tn.start_soon(cancel_when_announced)
+                helpers.start_soon(cancel_when_announced)
                 await ref.call(Embedder.block, ann.address)
             assert scope.cancelled_caught
-            old_procs = _checks.processes(old)
-            # The agent killed that worker (it never looks at cancellation).
+            # The agent killed that worker (its method never looks at cancellation)...
             with trio.fail_after(5):
-                await _checks.wait_gone(old_procs)
+                await _checks.wait_gone(_checks.processes(old))
+            # ... and a new one serves the next call.
             new_pid = await ref.call(Embedder.block)
             assert new_pid != old[0]
             assert psutil.Process(new_pid).ppid() == psutil.Process(ref.pid).ppid()
 
 
-async def test_agent_process_workers_die_with_a_sigkilled_agent() -> None:
-    with (
-        trio.fail_after(30),
-        tempfile.TemporaryDirectory(prefix="proc-") as tmpdir,
-    ):
-        async with agentree.open_nursery() as an, _proc_funcs._Announcements(tmpdir) as ann:
+@pytest.mark.parametrize("start_method", ["forkserver", "subprocess"])
+async def test_agent_process_workers_die_with_a_sigkilled_agent(start_method: str) -> None:
+    """Workers are the forkserver's children, or the agent's: they die with it either way."""
+    errors: list[BaseException] = []
+    with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
+        async with (
+            agentree.open_nursery(start_method=start_method) as an,
+            _proc_funcs._Announcements(tmpdir) as ann,
+        ):
             ref = await an.start_agent(Embedder, 1, name="embedder")
-            errors: list[BaseException] = []
 
             async def blocked() -> None:
                 try:
@@ -347,9 +351,11 @@ async def test_agent_process_workers_die_with_a_sigkilled_agent() -> None:
             async with trio.open_nursery() as callers:
                 callers.start_soon(blocked)
                 callers.start_soon(blocked)
-                pids = [await ann.next_pid(), await ann.next_pid()]
-                procs = _checks.processes(pids)
+                procs = _checks.processes([await ann.next_pid(), await ann.next_pid()])
                 assert len(procs) == 2
+                agent = psutil.Process(ref.pid)
+                expected_parent = agent.pid if start_method == "subprocess" else agent.ppid()
+                assert {proc.ppid() for proc in procs} == {expected_parent}
                 os.kill(ref.pid, signal.SIGKILL)
             # Both calls failed with the agent's crash, and its workers died with it.
             assert len(errors) == 2
