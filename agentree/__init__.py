@@ -49,7 +49,9 @@ from ._streaming import MsgStream as MsgStream
 from .agents import Agent as Agent
 from .agents import AgentRef as AgentRef
 from .agents import check_cancelled as check_cancelled
+from .agents import find_agent as find_agent
 from .agents import method as method
+from .agents import wait_for_agent as wait_for_agent
 from .devx import breakpoint as breakpoint
 from .devx import pause as pause
 from .devx import pause_from_sync as pause_from_sync
@@ -98,6 +100,7 @@ __all__ = [
     "check_cancelled",
     "context",
     "current_actor",
+    "find_agent",
     "is_root_process",
     "log",
     "method",
@@ -107,6 +110,7 @@ __all__ = [
     "pause_from_sync",
     "post_mortem",
     "run_as_asyncio_guest",
+    "wait_for_agent",
 ]
 
 

@@ -15,6 +15,7 @@ fails at once, in every caller, as the agent's channels reach end of file.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -326,6 +327,11 @@ async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnatio
     except BaseException:
         del _hosts[actor]
         raise
+    from ._lookup import register_agent
+
+    # TODO(#8): always, once agentree._discovery is on main.
+    with contextlib.suppress(ModuleNotFoundError):
+        await register_agent(path, cls, incarnation)
     return os.getpid()
 
 
