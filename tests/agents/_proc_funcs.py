@@ -253,6 +253,32 @@ async def kill_mid_call(tmpdir: str) -> dict[str, Any]:
     return out
 
 
+async def kill_with_queue(tmpdir: str) -> dict[str, Any]:
+    """One worker, two calls queued behind a call whose worker is killed: they run."""
+    pool = _pool("work")
+    out: dict[str, Any] = {"queued": []}
+    async with _Announcements(tmpdir) as ann, trio.open_nursery() as nursery:
+        await nursery.start(pool.serve)
+
+        async def queued() -> None:
+            out["queued"].append(await pool.run((), {}, None))
+
+        async with trio.open_nursery() as callers:
+
+            async def kill_when_queued() -> None:
+                out["killed_pid"] = await ann.next_pid()
+                callers.start_soon(queued)
+                callers.start_soon(queued)
+                while len(pool._waiters) < 2:
+                    await trio.lowlevel.checkpoint()
+                os.kill(out["killed_pid"], signal.SIGKILL)
+
+            callers.start_soon(kill_when_queued)
+            out["crash"] = await _outcome(pool, ann.address)
+        await pool.aclose()
+    return out
+
+
 async def cancel_mid_call(tmpdir: str) -> dict[str, Any]:
     """Cancelling a caller kills its worker (promptly) and a new worker serves after."""
     pool = _pool("work")

@@ -144,6 +144,16 @@ async def test_pool_worker_killed_mid_call() -> None:
     assert not _checks.alive(_checks.processes(pids))
 
 
+async def test_pool_worker_killed_with_calls_queued() -> None:
+    """The queued calls get the dead worker's slot: a new worker serves them in turn."""
+    with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
+        out = await _run_in_host(_proc_funcs.kill_with_queue, tmpdir=tmpdir)
+    assert out["crash"]["error"]["type"] == "AgentCrashed"
+    first, second = out["queued"]
+    assert first == second
+    assert first != out["killed_pid"]
+
+
 async def test_pool_cancelled_caller_kills_and_replaces_worker() -> None:
     with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
         async with agentree.open_nursery() as an:
