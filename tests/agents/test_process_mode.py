@@ -20,7 +20,7 @@ import agentree
 
 from ..integration import _checks
 from . import _proc_funcs
-from ._proc_agents import Embedder
+from ._proc_agents import AioEmbedder, Embedder
 
 MODULE = _proc_funcs.MODULE
 PATH = _proc_funcs.PATH
@@ -229,6 +229,23 @@ async def test_agent_process_workers_are_forked_like_the_agent() -> None:
             out = await ref.call(Embedder.embed, "x")
             assert out["ppid"] == psutil.Process(ref.pid).ppid()
             assert out["ppid"] != os.getpid()
+
+
+async def test_agent_process_method_in_an_asyncio_agent() -> None:
+    with trio.fail_after(30):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(AioEmbedder, name="aio")
+            async with trio.open_nursery() as callers:
+                results: list[list[int]] = []
+                for text in ("a", "bb", "ccc"):
+                    callers.start_soon(lambda t=text: _append(results, ref, t))
+            assert sorted(r[0] for r in results) == [1, 2, 3]
+            assert ref.pid not in {r[1] for r in results}
+            assert await ref.call(AioEmbedder.ping) == ref.pid
+
+
+async def _append(results: list[list[int]], ref: Any, text: str) -> None:
+    results.append(await ref.call(AioEmbedder.embed, text))
 
 
 async def test_agent_process_fifo_beyond_workers() -> None:
