@@ -83,6 +83,10 @@ class Cruncher:
         return self.base + x
 
 
+def host_pid() -> int:
+    return os.getpid()
+
+
 def _pool(method: str, workers: int = 1, **ctor_kwargs: Any) -> WorkerPool:
     return WorkerPool(
         agent_cls=Cruncher,

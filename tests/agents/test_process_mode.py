@@ -30,8 +30,9 @@ async def _start_host(an: agentree.ActorNursery) -> agentree.Portal:
     return await an.start_actor("host", enable_modules=[MODULE])
 
 
-def _pid_of(an: agentree.ActorNursery, portal: agentree.Portal) -> int:
-    return an._children[portal.actor_uid[1]].proc.pid
+async def _pid_of(portal: agentree.Portal) -> int:
+    pid: int = await portal.run(_proc_funcs.host_pid)
+    return pid
 
 
 async def _run_in_host(fn: Any, **kwargs: Any) -> Any:
@@ -84,7 +85,7 @@ async def test_pool_workers_are_forked_by_the_forkserver() -> None:
     with trio.fail_after(30):
         async with agentree.open_nursery() as an:
             host = await _start_host(an)
-            host_ppid = psutil.Process(_pid_of(an, host)).ppid()
+            host_ppid = psutil.Process(await _pid_of(host)).ppid()
             out = await host.run(_proc_funcs.results_and_errors)
     assert out["state1"]["ppid"] == host_ppid
     assert host_ppid != os.getpid()
@@ -172,7 +173,7 @@ async def test_pool_workers_die_with_a_sigkilled_host() -> None:
     with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
         async with agentree.open_nursery() as an:
             host = await _start_host(an)
-            host_pid = _pid_of(an, host)
+            host_pid = await _pid_of(host)
             ctx = host.open_context(_proc_funcs.busy_pool, tmpdir=tmpdir, workers=2)
             with pytest.raises(agentree.TransportClosed):  # noqa: PT012
                 async with ctx as (_ctx, pids):
