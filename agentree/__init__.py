@@ -22,6 +22,7 @@ from ._exceptions import ContextCancelled as ContextCancelled
 from ._exceptions import FeedbackError as FeedbackError
 from ._exceptions import FrameTooLarge as FrameTooLarge
 from ._exceptions import FunctionNotFound as FunctionNotFound
+from ._exceptions import InvalidOption as InvalidOption
 from ._exceptions import LimitExceeded as LimitExceeded
 from ._exceptions import ModuleNotExposed as ModuleNotExposed
 from ._exceptions import MsgEncodeError as MsgEncodeError
@@ -81,6 +82,7 @@ __all__ = [
     "FeedbackError",
     "FrameTooLarge",
     "FunctionNotFound",
+    "InvalidOption",
     "LimitExceeded",
     "ModuleNotExposed",
     "MsgEncodeError",

@@ -36,6 +36,9 @@ def run_from_fd(fd: int, expected_parent: int) -> int:
     set_parent_death_signal(expected_parent)
     # The root owns Ctrl-C: it cancels the tree over IPC.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGTERM kills a child (its parent's escalation relies on it), even when the
+    # root was started with SIGTERM ignored, which ``exec`` would pass on.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     import trio
 
     from ._runtime._serve import receive_spec, run_child

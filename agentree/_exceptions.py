@@ -19,6 +19,8 @@ Every error agentree raises on purpose derives from :class:`AgentreeError`::
     │                             (also an AttributeError)
     ├── AuthenticationError       a peer failed the TCP handshake
     ├── SpawnError                a child process that failed to start or to handshake
+    ├── InvalidOption             a spawn or runtime option refused at the call site,
+    │                             before anything was spawned (also a ValueError)
     ├── StreamOverrun             a stream's receive buffer overflowed
     ├── ActorTooSlowError         a peer that did not answer within its deadline
     ├── NoRuntime                 an actor API used outside a running actor
@@ -67,6 +69,7 @@ __all__ = [
     "FeedbackError",
     "FrameTooLarge",
     "FunctionNotFound",
+    "InvalidOption",
     "LimitExceeded",
     "ModuleNotExposed",
     "MsgEncodeError",
@@ -230,6 +233,14 @@ class AuthenticationError(AgentreeError):
 
 class SpawnError(AgentreeError):
     """A child actor failed to start or to complete its handshake."""
+
+
+class InvalidOption(AgentreeError, ValueError):
+    """An option of ``start_actor``, ``run_in_actor``, ``open_nursery`` or
+    ``open_root_actor`` that the actor could not use (a wrong value or type).
+
+    Raised by the call itself, before any process is started.
+    """
 
 
 class StreamOverrun(AgentreeError):

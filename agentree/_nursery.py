@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import trio
 
 from ._groups import collapse
+from ._options import check_child_options, check_root_options
 from ._portal import Portal
 from ._root import open_root_actor
 from ._runtime import Actor, current_actor_or_none, ns_of
@@ -70,8 +71,17 @@ class ActorNursery:
         cancelled: by ``portal.cancel_actor()``, ``an.cancel()``, or the nursery's exit.
 
         Raises:
+            InvalidOption: an option the child could not use; nothing was spawned.
             SpawnError: the child did not start or could not import its modules.
         """
+        check_child_options(
+            f"start_actor({name!r})",
+            name=name,
+            enable_modules=enable_modules,
+            infect_asyncio=infect_asyncio,
+            debug_mode=debug_mode,
+            loglevel=loglevel,
+        )
         return await self._spawn(
             name, list(enable_modules or ()), None, infect_asyncio, debug_mode, loglevel
         )
@@ -93,8 +103,16 @@ class ActorNursery:
         Raises:
             NotAddressable: ``fn`` is a lambda or nested function.
             MsgEncodeError: an argument cannot be sent; nothing was spawned.
+            InvalidOption: an option the child could not use; nothing was spawned.
         """
         ns = ns_of(fn)
+        check_child_options(
+            f"run_in_actor({ns})",
+            name=name,
+            enable_modules=enable_modules,
+            infect_asyncio=infect_asyncio,
+            name_optional=True,
+        )
         _check_encodable(kwargs, ns)
         modules = [ns.partition(":")[0], *(enable_modules or ())]
         return await self._spawn(
@@ -266,7 +284,11 @@ async def open_nursery(**root_opts: Any) -> AsyncIterator[ActorNursery]:
     Raises:
         RemoteActorError: a ``run_in_actor`` child failed (several failures: a
             ``BaseExceptionGroup`` of them).
+        InvalidOption: a ``root_opts`` value the tree could not use (checked even
+            where the options are ignored); nothing was started.
+        TypeError: an option ``open_root_actor`` does not take.
     """
+    check_root_options("open_nursery()", root_opts)
     actor = current_actor_or_none()
     if actor is None:
         async with open_root_actor(**root_opts) as root, _open_actor_nursery(root) as an:

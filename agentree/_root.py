@@ -1,4 +1,9 @@
-"""The root actor: the user's ``trio.run(main)`` becomes the top of the tree."""
+"""The root actor: the user's ``trio.run(main)`` becomes the top of the tree.
+
+The root also owns the ways to stop the whole tree from outside: Ctrl-C (trio's
+``KeyboardInterrupt``) and SIGTERM (``agentree._sigterm``: a graceful stop, then exit
+status 143).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,10 @@ import trio
 from . import log as agentree_log
 from ._exceptions import AgentreeError, NotInfectedAsyncio
 from ._ipc import make_private_dir, remove_private_dir
+from ._options import check_root_options
 from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
 from ._runtime._guest import host_loop
+from ._sigterm import SigtermGuard
 from ._spawn import Forkserver, start_forkserver
 
 __all__ = ["open_root_actor"]
@@ -51,11 +58,32 @@ async def open_root_actor(
             (started with :func:`agentree.run_as_asyncio_guest`). A root running as
             such a guest is infected even without it.
 
+    While the root is open, SIGTERM to its process cancels it (the tree stops the
+    way Ctrl-C stops it) and, once it has closed, raises ``SystemExit(143)``; a
+    SIGTERM handler set before is restored then (and called, if it is a Python
+    one, instead of the ``SystemExit``). See ``agentree._sigterm``.
+
     Raises:
+        InvalidOption: an option the tree could not use; nothing was started.
         AgentreeError: an actor runtime is already running here.
+        SystemExit: status 143, after the tree was stopped because of SIGTERM.
         NotInfectedAsyncio: ``infect_asyncio`` is set but trio is not running as a
             guest on an asyncio loop.
     """
+    check_root_options(
+        "open_root_actor()",
+        {
+            "name": name,
+            "start_method": start_method,
+            "debug_mode": debug_mode,
+            "loglevel": loglevel,
+            "enable_modules": enable_modules,
+            "max_frame_size": max_frame_size,
+            "cancel_timeout": cancel_timeout,
+            "terminate_timeout": terminate_timeout,
+            "infect_asyncio": infect_asyncio,
+        },
+    )
     if current_actor_or_none() is not None:
         raise AgentreeError("an agentree actor is already running in this task tree")
     infected = host_loop() is not None
@@ -75,6 +103,25 @@ async def open_root_actor(
         main_path=main_path,
         main_name=main_name,
     )
+    guard = SigtermGuard()
+    try:
+        with guard.installed():
+            async with _root_runtime(name, options, enable_modules, infected, guard) as actor:
+                yield actor
+    except BaseException as exc:
+        guard.after_close(exc)
+        raise
+    guard.after_close(None)
+
+
+@asynccontextmanager
+async def _root_runtime(
+    name: str,
+    options: RuntimeOptions,
+    enable_modules: list[str] | None,
+    infected: bool,
+    guard: SigtermGuard,
+) -> AsyncIterator[Actor]:
     # The private dir holds the forkserver's socket; the forkserver removes it even
     # when the root dies. Without a forkserver there is nothing to hold.
     tmpdir = make_private_dir() if options.start_method == "forkserver" else None
@@ -90,8 +137,9 @@ async def open_root_actor(
             options=options,
             infect_asyncio=infected,
         )
-        agentree_log.configure(loglevel, name)
+        agentree_log.configure(options.loglevel, name)
         async with actor_runtime(actor):
+            guard.watch(actor)
             yield actor
     finally:
         with trio.CancelScope(shield=True):

@@ -130,18 +130,16 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
         spec = first
     chan.max_frame_size = spec.max_frame_size
     chan.name = f"parent of {spec.name!r}"
-    actor = _actor_from_spec(spec)
-    agentree_log.configure(spec.loglevel, actor.name)
-    sys.path[:] = spec.sys_path
     try:
+        actor = _actor_from_spec(spec)
+        agentree_log.configure(spec.loglevel, actor.name)
+        sys.path[:] = spec.sys_path
         if "__main__" in actor.enable_modules:
             load_parent_main(spec.main_path, spec.main_name)
         import_enabled(actor.enable_modules - {"__main__"})
     except BaseException as exc:
-        await chan.send(box_error(exc, cid=None, uid=actor.uid, call="<import enable_modules>"))
-        await chan.aclose()
+        await _refuse_start(chan, exc, (spec.name, spec.uuid), spec.max_frame_size)
         return 1
-    await chan.send(actor.aid)
     conn = Conn(actor, chan, actor.parent_uid)  # type: ignore[arg-type]
     actor.parent_conn = conn
     # This process is this actor for its whole life. The parent's message loop runs
@@ -149,16 +147,48 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
     # must see the actor too.
     set_actor(actor)
     async with trio.open_nursery() as nursery:
+        # The runtime is up before the parent hears our Aid: an error while it starts
+        # (a runtime hook) is the parent's SpawnError, with our traceback.
+        try:
+            await nursery.start(_serve_until_cancelled, actor, chan)
+        except BaseException as exc:
+            await _refuse_start(chan, exc, actor.uid, spec.max_frame_size)
+            return 1
+        await chan.send(actor.aid)
         # The parent channel outlives the runtime: every call's final reply (a
         # CancelAck too) goes out before the channel closes.
         nursery.start_soon(_serve_parent, actor, conn)
-        await _serve_until_cancelled(actor)
-        await chan.aclose()
     return 0
 
 
-async def _serve_until_cancelled(actor: Actor) -> None:
+async def _refuse_start(
+    chan: Channel, exc: BaseException, uid: tuple[str, str], max_frame_size: int
+) -> None:
+    """Answer the handshake with the error that stopped this child's start."""
+    with trio.CancelScope(shield=True):
+        try:
+            error = box_error(
+                exc, cid=None, uid=uid, call="<actor start>", max_frame_size=max_frame_size
+            )
+            await chan.send(error)
+        except Exception as send_error:
+            log.error("actor %r: cannot report its start error: %r", uid[0], send_error)
+        await chan.aclose()
+
+
+async def _serve_until_cancelled(
+    actor: Actor, chan: Channel, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+) -> None:
+    await _run_runtime(actor, task_status)
+    # Calls cancelled with the runtime may still be unwinding in reader tasks: their
+    # replies go out before the channel closes.
+    await actor.wait_replies_sent()
+    await chan.aclose()
+
+
+async def _run_runtime(actor: Actor, task_status: trio.TaskStatus[None]) -> None:
     async with actor_runtime(actor):
+        task_status.started()
         await trio.sleep_forever()
 
 

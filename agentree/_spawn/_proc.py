@@ -1,8 +1,31 @@
-"""Process handles: the one interface the supervisor uses to wait for and signal a child."""
+"""Process handles: the one interface the supervisor uses to wait for and signal a child.
+
+Which thread forks a child matters on Linux. A child asks for ``PR_SET_PDEATHSIG``
+(see ``agentree._child``), and the kernel sends that signal when the *thread* that
+forked it exits, not when its process does. ``trio.lowlevel.open_process`` forks from
+one of trio's worker threads, which exits after 10 s idle: the child was SIGKILLed
+10 s after its start (issue 13, bug 1). So :func:`spawn_subprocess` forks from the
+thread that runs this actor's trio loop (an asyncio guest's loop thread when trio is
+a guest), which lives as long as the actor itself: the child's death signal then
+means what it should, "the actor that started me is gone". The cost is that the
+trio loop is blocked while ``fork``/``exec`` run: ``subprocess.Popen`` returns once
+the new program is exec'd (``vfork``; 0.4 ms median measured here), before the new
+interpreter starts up.
+
+A dedicated long-lived spawner thread would also work, but adds a thread per actor
+and a hand-off for every spawn; a worker thread kept alive by a larger idle timeout
+would only move the bug further out.
+
+The ``forkserver`` start method does not have the problem: the forkserver itself sets
+no death signal (it notices the root's end by its control pipe closing, which only
+the root process's exit does), and it forks every actor from its only thread, which
+lives as long as it does.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from typing import Protocol
 
@@ -25,22 +48,40 @@ class ProcessHandle(Protocol):
 
 
 class SubprocessHandle:
-    """A child started by this process (``subprocess`` start method)."""
+    """A child started by this process (``subprocess`` start method).
 
-    def __init__(self, proc: trio.Process) -> None:
-        self._proc = proc
-        self.pid = proc.pid
+    Waits on a pidfd, so no thread is needed to wait for the exit, and signals only a
+    child not reaped yet, so the pid cannot have been reused.
+    """
+
+    def __init__(self, popen: subprocess.Popen[bytes]) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        self._pidfd: int | None = os.pidfd_open(popen.pid)
+        self._lock = trio.Lock()
 
     @property
     def returncode(self) -> int | None:
-        return self._proc.returncode
+        return self._popen.returncode
 
     async def wait(self) -> int:
-        return await self._proc.wait()
+        """Wait for the child to exit and reap it; several tasks may wait at once."""
+        async with self._lock:
+            if self._popen.returncode is None and self._pidfd is not None:
+                await trio.lowlevel.wait_readable(self._pidfd)
+                self._popen.wait()
+            if self._pidfd is not None:
+                os.close(self._pidfd)
+                self._pidfd = None
+        code = self._popen.returncode
+        assert code is not None
+        return code
 
     async def send_signal(self, sig: int) -> None:
-        if self._proc.returncode is None:
-            self._proc.send_signal(sig)
+        """Send ``sig`` to the child, unless it has already exited."""
+        if self._popen.returncode is None:
+            self._popen.send_signal(sig)
+        await trio.lowlevel.checkpoint()
 
 
 def child_env() -> dict[str, str]:
@@ -53,10 +94,19 @@ def child_env() -> dict[str, str]:
 
 
 async def spawn_subprocess(fd: int) -> SubprocessHandle:
-    """Start ``python -m agentree._child`` on the connected socket ``fd``."""
-    proc = await trio.lowlevel.open_process(
+    """Start ``python -m agentree._child`` on the connected socket ``fd``.
+
+    Forks from the calling (trio) thread on purpose; see the module's docstring.
+    """
+    await trio.lowlevel.checkpoint()
+    popen = subprocess.Popen(  # noqa: ASYNC220 - from this thread on purpose
         [sys.executable, "-m", "agentree._child", str(fd), str(os.getpid())],
         pass_fds=(fd,),
         env=child_env(),
     )
-    return SubprocessHandle(proc)
+    try:
+        return SubprocessHandle(popen)
+    except BaseException:
+        popen.kill()
+        popen.wait()
+        raise
