@@ -16,16 +16,15 @@ fails at once, in every caller, as the agent's channels reach end of file.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
+import sys
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import trio
 
-from .._child import flush_and_exit
 from .._context import Context, context
 from .._exceptions import AgentExists, FunctionNotFound, NoRuntime
 from .._runtime import Actor, current_actor, current_actor_or_none
@@ -33,6 +32,7 @@ from .._runtime._lookup import resolve
 from ._caps import FifoCap
 from ._spec import Agent, MethodSpec
 from ._threads import run_in_thread
+from ._workers import WorkerPool
 
 __all__ = [
     "CALL_NS",
@@ -58,22 +58,26 @@ Invoker = Callable[[list[Any], dict[str, Any]], Awaitable[Any]]
 _hosts: weakref.WeakKeyDictionary[Actor, Host] = weakref.WeakKeyDictionary()
 
 
-class _Pool(Protocol):
-    """The process-mode pool's interface (``agentree.agents._workers.WorkerPool``)."""
-
-    async def serve(self, *, task_status: trio.TaskStatus[Any] = ...) -> None: ...
-    async def run(self, args: tuple[Any, ...], kwargs: dict[str, Any], state: Any) -> Any: ...
-
-
 class _PoolSlot:
     def __init__(self) -> None:
-        self.pool: _Pool | None = None
+        self.pool: WorkerPool | None = None
         self.ready = trio.Event()
+
+
+# The host found last: every call looks it up, and a process hosts one agent.
+_last: Host | None = None
 
 
 def host_of(actor: Actor | None) -> Host | None:
     """The agent host of ``actor``, if it hosts an agent."""
-    return None if actor is None else _hosts.get(actor)
+    global _last
+    host = _last
+    if host is not None and host.actor is actor:
+        return host
+    host = None if actor is None else _hosts.get(actor)
+    if host is not None:
+        _last = host
+    return host
 
 
 async def _aio_call(fn: Callable[..., Awaitable[Any]], a: Any, k: dict[str, Any]) -> Any:
@@ -98,7 +102,7 @@ class Host:
         self.aio = cls._agentree_loop == "asyncio"
         self.default_cap = FifoCap(cls.max_concurrency)
         self.group_caps = {group: FifoCap(n) for group, n in cls.groups.items()}
-        self.threads = FifoCap(cls.max_threads)
+        self.threads = trio.CapacityLimiter(cls.max_threads)
         self.nursery: trio.Nursery | None = None
         self.crashing = False
         self._pools: dict[str, _PoolSlot] = {}
@@ -139,8 +143,24 @@ class Host:
 
             return invoke_uncapped
 
+        if spec.mode == "async" and not self.aio:
+            # The hot path, flat: one coroutine frame between the runtime and the method.
+            async def invoke_async(a: list[Any], k: dict[str, Any]) -> Any:
+                # A free token is taken without a scheduler pass.
+                if not cap.try_acquire():
+                    await cap.acquire()
+                try:
+                    return await bound(*a, **k)
+                except Exception as exc:
+                    if crash:
+                        self.crash(exc)
+                    raise
+                finally:
+                    cap.release()
+
+            return invoke_async
+
         async def invoke(a: list[Any], k: dict[str, Any]) -> Any:
-            # The fast path: a free token is taken without a scheduler pass.
             if not cap.try_acquire():
                 await cap.acquire()
             try:
@@ -191,13 +211,12 @@ class Host:
 
     # -- process-mode pools --------------------------------------------------------------
 
-    async def _pool(self, spec: MethodSpec) -> _Pool:
+    async def _pool(self, spec: MethodSpec) -> WorkerPool:
         slot = self._pools.get(spec.name)
         if slot is None:
             slot = self._pools[spec.name] = _PoolSlot()
             try:
-                workers = importlib.import_module(f"{__package__}._workers")
-                pool: _Pool = workers.WorkerPool(
+                pool = WorkerPool(
                     agent_cls=self.cls,
                     ctor_args=tuple(self.ctor[0]),
                     ctor_kwargs=self.ctor[1],
@@ -281,7 +300,13 @@ class Host:
         for _ in range(3):
             await trio.lowlevel.checkpoint()
         await self._stop_hook("crashed")
-        flush_and_exit(CRASH_EXIT_CODE)
+        # Like a child's own exit (agentree._child, which must not be imported here:
+        # ``python -m agentree._child`` imports this package first).
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(CRASH_EXIT_CODE)
 
 
 def background(agent: Agent, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
@@ -306,6 +331,7 @@ async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnatio
         TypeError: ``cls`` is not an ``Agent`` subclass.
         BaseException: what the constructor or ``on_start`` raised.
     """
+    global _last
     actor = current_actor()
     if actor in _hosts:
         raise AgentExists(f"actor {actor.name!r} already hosts agent {_hosts[actor].agent.path!r}")
@@ -326,6 +352,7 @@ async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnatio
         await actor._service.start(host.live)
     except BaseException:
         del _hosts[actor]
+        _last = None
         raise
     from ._lookup import register_agent
 
@@ -343,19 +370,23 @@ def _no_method(host: Host | None, m: str, what: str = "method") -> FunctionNotFo
     )
 
 
-async def call(m: str, a: list[Any], k: dict[str, Any] | None = None) -> Any:
-    """Call method ``m(*a, **k)`` of this actor's agent, in the method's mode."""
-    host = _hosts.get(current_actor())
+def call(m: str, a: list[Any], k: dict[str, Any] | None = None) -> Awaitable[Any]:
+    """Call method ``m(*a, **k)`` of this actor's agent, in the method's mode.
+
+    A plain function that returns the method's coroutine: the runtime drives it
+    like any served coroutine, and the call path has one frame fewer.
+    """
+    host = host_of(current_actor_or_none())
     invoke = None if host is None else host.invokers.get(m)
     if invoke is None:
         raise _no_method(host, m)
-    return await invoke(a, k or {})
+    return invoke(a, k or {})
 
 
 @context
 async def ctx_call(ctx: Context, m: str, a: list[Any], k: dict[str, Any] | None = None) -> Any:
     """Serve ``@agentree.context`` method ``m(ctx, *a, **k)`` of this actor's agent."""
-    host = _hosts.get(current_actor())
+    host = host_of(current_actor_or_none())
     spec = None if host is None else host.cls._agentree_methods.get(m)
     if host is None or spec is None or spec.mode != "context":
         raise _no_method(host, m, "context method")

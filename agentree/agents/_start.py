@@ -13,7 +13,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import trio
 
-from .._exceptions import AgentExists, MsgEncodeError
+from .._exceptions import (
+    ActorDied,
+    AgentCrashed,
+    AgentExists,
+    MsgEncodeError,
+    TransportClosed,
+)
 from .._runtime import Actor, current_actor, ns_of
 from .._runtime._hooks import register_agent_starter
 from ..msg import encode, find_unencodable
@@ -74,6 +80,7 @@ async def start_agent(
         MsgEncodeError: a constructor argument cannot be sent.
         AgentExists: this actor already started a running agent of that name.
         RemoteActorError: the constructor or ``on_start`` raised in the agent.
+        AgentCrashed: the agent's process died before ``on_start`` returned.
     """
     if not (isinstance(cls, type) and issubclass(cls, Agent)):
         raise TypeError(f"start_agent() needs an agentree.Agent subclass, not {cls!r}")
@@ -98,9 +105,17 @@ async def start_agent(
             pid: int = await portal.run(
                 _host.start, cls=cls_ns, a=list(args), k=kwargs, path=path, incarnation=1
             )
-        except BaseException:
+        except BaseException as exc:
             with trio.CancelScope(shield=True):
                 await _stop(an, portal)
+            if isinstance(exc, TransportClosed):
+                # It died during on_start (a background task crashed it, or a signal).
+                raise AgentCrashed(
+                    f"agent {path!r} died while starting: {exc}",
+                    path=path,
+                    incarnation=1,
+                    cause=exc.exit if isinstance(exc, ActorDied) else exc,
+                ) from exc
             raise
     except BaseException:
         del taken[path]

@@ -1,30 +1,25 @@
 """Thread mode: a ``def`` method runs in a worker thread, cancellable by a flag.
 
-A Python thread cannot be interrupted, so a cancelled caller sets the call's cancel
-flag and the method sees it at its next :func:`check_cancelled`. Meanwhile the
-serving task keeps waiting for the thread (a thread's call never outlives its
-reply), then ends as cancelled. The caller itself is not held up: its side of the
-call is cancelled at once.
+The method runs through ``trio.to_thread.run_sync`` with a limiter of the agent's
+``max_threads`` tokens (FIFO), and without abandoning the thread on cancellation:
+a Python thread cannot be interrupted, so a cancelled caller marks the call
+cancelled and the method sees it at its next :func:`check_cancelled`. The serving
+task waits for the thread (a thread never outlives its call's reply) and then ends
+as cancelled. The caller itself is not held up: its side of the call is cancelled
+at once. Being a trio worker thread, the method may also use ``trio.from_thread``
+to run code on the agent's loop.
 """
 
 from __future__ import annotations
 
-import contextvars
-import threading
 from collections.abc import Callable
 from typing import Any
 
-import outcome
 import trio
 
 from .._exceptions import CallCancelled
-from ._caps import FifoCap
 
 __all__ = ["check_cancelled", "run_in_thread"]
-
-_flag: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
-    "agentree_call_cancelled", default=None
-)
 
 
 def check_cancelled() -> None:
@@ -32,26 +27,31 @@ def check_cancelled() -> None:
 
     Call it now and then in a thread-mode agent method (a ``def``): it raises once
     the caller has cancelled the call (its cancel scope, a timeout, its own
-    cancellation). Elsewhere (async code, or outside any agent call) it never
-    raises: trio delivers cancellation to async code by itself.
+    cancellation, or the agent stopping). Elsewhere (async code, threads the
+    runtime did not start) it never raises: trio delivers cancellation to async
+    code by itself.
 
     Raises:
         CallCancelled: the caller cancelled this call.
     """
-    flag = _flag.get()
-    if flag is not None and flag.is_set():
-        raise CallCancelled("the caller cancelled this call")
+    try:
+        trio.from_thread.check_cancelled()
+    except trio.Cancelled:
+        raise CallCancelled("the caller cancelled this call") from None
+    except RuntimeError:
+        # Not a trio worker thread (the loop itself, or a thread of the user's).
+        return
 
 
-def _run_flagged(
-    flag: threading.Event, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    _flag.set(flag)
+def _call(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return fn(*args, **kwargs)
 
 
 async def run_in_thread(
-    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], threads: FifoCap
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    threads: trio.CapacityLimiter,
 ) -> Any:
     """Run ``fn(*args, **kwargs)`` in a thread once one of ``threads`` is free.
 
@@ -59,29 +59,12 @@ async def run_in_thread(
         trio.Cancelled: this task was cancelled (after the thread returned).
         BaseException: whatever ``fn`` raised.
     """
-    await threads.acquire()
     try:
-        flag = threading.Event()
-        context = contextvars.copy_context()
-        task = trio.lowlevel.current_task()
-        token = trio.lowlevel.current_trio_token()
-
-        def deliver(result: outcome.Outcome[Any]) -> None:
-            token.run_sync_soon(trio.lowlevel.reschedule, task, result)
-
-        def abort(_: Any) -> trio.lowlevel.Abort:
-            flag.set()
-            return trio.lowlevel.Abort.FAILED
-
-        trio.lowlevel.start_thread_soon(
-            lambda: context.run(_run_flagged, flag, fn, args, kwargs), deliver
+        return await trio.to_thread.run_sync(
+            _call, fn, args, kwargs, limiter=threads, abandon_on_cancel=False
         )
-        try:
-            return await trio.lowlevel.wait_task_rescheduled(abort)
-        finally:
-            if flag.is_set():
-                # Cancelled while the thread ran: end as cancelled (raises Cancelled),
-                # whatever the thread made of it.
-                await trio.lowlevel.checkpoint()
-    finally:
-        threads.release()
+    except CallCancelled:
+        # Cancelled while the thread ran: end as cancelled (this raises Cancelled),
+        # unless the method raised CallCancelled by itself.
+        await trio.lowlevel.checkpoint()
+        raise

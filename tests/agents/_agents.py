@@ -140,13 +140,11 @@ class Threads(Agent):
         self.peak = 0
         self.threads: set[int] = set()
         self.loop_thread = 0
-        self.token: trio.lowlevel.TrioToken | None = None
         self.started = trio.Event()
         self.cancelled = trio.Event()
 
     async def on_start(self) -> None:
         self.loop_thread = threading.get_ident()
-        self.token = trio.lowlevel.current_trio_token()
 
     def meet(self) -> int:
         """Returns only once 4 calls wait at the barrier at the same time."""
@@ -164,14 +162,14 @@ class Threads(Agent):
         return threading.get_ident() == self.loop_thread
 
     def spin_until_cancelled(self) -> None:
-        trio.from_thread.run_sync(self.started.set, trio_token=self.token)
+        trio.from_thread.run_sync(self.started.set)
         deadline = time.monotonic() + TIMEOUT
         try:
             while time.monotonic() < deadline:
                 agentree.check_cancelled()
                 time.sleep(0.005)
         except agentree.CallCancelled:
-            trio.from_thread.run_sync(self.cancelled.set, trio_token=self.token)
+            trio.from_thread.run_sync(self.cancelled.set)
             raise
 
     async def wait_started(self) -> None:
@@ -269,6 +267,10 @@ class Stopping(Agent):
     def __init__(self, marker: str) -> None:
         self.marker = marker
 
+    @method(crash_on_error=True)
+    async def crash(self) -> None:
+        raise RuntimeError("crash")
+
     async def on_stop(self, reason: str) -> None:
         await trio.Path(self.marker).write_text(reason)
 
@@ -353,3 +355,12 @@ class Team(Agent):
     async def find(self, path: str) -> int | None:
         ref = await agentree.find_agent(path, Basic)
         return None if ref is None else await ref.call(Basic.add, 1)
+
+
+class CrashesWhileStarting(Agent):
+    async def on_start(self) -> None:
+        self.start_soon(self._boom)
+        await trio.sleep_forever()
+
+    async def _boom(self) -> None:
+        raise RuntimeError("boom")

@@ -162,6 +162,19 @@ async def test_on_stop_runs_on_a_graceful_stop(tmp_path: object) -> None:
     assert await trio.Path(marker).read_text() == "stopped"
 
 
+async def test_on_stop_runs_on_a_crash(tmp_path: object) -> None:
+    marker = os.path.join(str(tmp_path), "stopped")
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(Stopping, marker, name="crasher")
+            with pytest.raises(agentree.RemoteActorError):
+                await ref.call(Stopping.crash)
+            if _alive(ref.pid):
+                await trio.to_thread.run_sync(psutil.Process(ref.pid).wait, TIMEOUT)
+            await an.cancel()
+    assert await trio.Path(marker).read_text() == "crashed"
+
+
 class _Plan(msgspec.Struct):
     goal: str = ""
 

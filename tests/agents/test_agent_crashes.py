@@ -12,7 +12,7 @@ import trio
 
 import agentree
 
-from ._agents import Basic, Crashy
+from ._agents import Basic, CrashesWhileStarting, Crashy
 
 TIMEOUT = 30
 
@@ -112,3 +112,12 @@ async def test_a_plain_method_error_is_not_a_crash() -> None:
             assert _alive(ref.pid)
             assert await ref.call(Basic.add, 1) == 2
             await an.cancel()
+
+
+async def test_a_crash_during_on_start_fails_start_agent() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            with pytest.raises(agentree.AgentCrashed) as info:
+                await an.start_agent(CrashesWhileStarting, name="starter")
+            assert info.value.path == "starter"
+            assert info.value.incarnation == 1
