@@ -283,6 +283,37 @@ async def kill_with_queue(tmpdir: str) -> dict[str, Any]:
     return out
 
 
+async def cancel_queued() -> dict[str, Any]:
+    """A call cancelled while it waits for a worker leaves the queue; no worker dies."""
+    pool = _pool("span")
+    out: dict[str, Any] = {}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.serve)
+        out["first_pid"] = await pool.run((0.0,), {}, None)
+        async with trio.open_nursery() as callers:
+
+            async def busy() -> None:
+                out["busy"] = await pool.run((0.3,), {}, None)
+
+            callers.start_soon(busy)
+            while not pool._busy:
+                await trio.lowlevel.checkpoint()
+            with trio.CancelScope() as scope:
+                callers.start_soon(_cancel_when_queued, pool, scope)
+                await pool.run((0.0,), {}, None)
+            out["queued_cancelled"] = scope.cancelled_caught
+        out["after"] = await pool.run((0.0,), {}, None)
+        out["waiters"] = len(pool._waiters)
+        await pool.aclose()
+    return out
+
+
+async def _cancel_when_queued(pool: WorkerPool, scope: trio.CancelScope) -> None:
+    while not pool._waiters:
+        await trio.lowlevel.checkpoint()
+    scope.cancel()
+
+
 async def cancel_mid_call(tmpdir: str) -> dict[str, Any]:
     """Cancelling a caller kills its worker (promptly) and a new worker serves after."""
     pool = _pool("work")

@@ -168,6 +168,15 @@ async def test_pool_cancelled_caller_kills_and_replaces_worker() -> None:
     assert out["cancel_latency"] < 0.5, out
 
 
+async def test_pool_call_cancelled_while_queued() -> None:
+    with trio.fail_after(30):
+        out = await _run_in_host(_proc_funcs.cancel_queued)
+    assert out["queued_cancelled"]
+    # The worker that was busy meanwhile finished its call and serves on.
+    assert out["busy"][2] == out["first_pid"][2] == out["after"][2]
+    assert out["waiters"] == 0
+
+
 async def test_pool_workers_die_with_a_sigkilled_host() -> None:
     procs: list[psutil.Process] = []
     with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
