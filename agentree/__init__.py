@@ -6,6 +6,10 @@ The public API; everything else lives in private modules.
 from . import log as log
 from ._context import Context as Context
 from ._context import context as context
+from ._discovery import find_actor as find_actor
+from ._discovery import get_registry as get_registry
+from ._discovery import query_actor as query_actor
+from ._discovery import wait_for_actor as wait_for_actor
 from ._exceptions import ActorDied as ActorDied
 from ._exceptions import ActorTooSlowError as ActorTooSlowError
 from ._exceptions import AgentBusy as AgentBusy
@@ -102,7 +106,9 @@ __all__ = [
     "check_cancelled",
     "context",
     "current_actor",
+    "find_actor",
     "find_agent",
+    "get_registry",
     "is_root_process",
     "log",
     "method",
@@ -111,7 +117,9 @@ __all__ = [
     "pause",
     "pause_from_sync",
     "post_mortem",
+    "query_actor",
     "run_as_asyncio_guest",
+    "wait_for_actor",
     "wait_for_agent",
 ]
 
