@@ -215,6 +215,12 @@ def test_class_declarations_are_checked() -> None:
             @agentree.method(mode="process")
             async def m(self) -> None: ...
 
+    with pytest.raises(TypeError, match="on_start must be an async def"):
+
+        class SyncHook(Agent):
+            def on_start(self) -> None:  # type: ignore[override]
+                pass
+
     with pytest.raises(ValueError, match="max_concurrency"):
 
         class BadCap(Agent):
