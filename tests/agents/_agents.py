@@ -391,3 +391,42 @@ class CrashesWhileStarting(Agent):
 
     async def _boom(self) -> None:
         raise RuntimeError("boom")
+
+
+class GroupedThreads(Agent):
+    """Thread-mode methods of a group of cap 1 run one at a time, on 4 threads."""
+
+    max_threads = 4
+    groups = {"io": 1}  # noqa: RUF012
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.barrier = threading.Barrier(2, timeout=TIMEOUT)
+
+    @method(group="io")
+    def io_step(self) -> None:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        time.sleep(0.01)
+        with self.lock:
+            self.running -= 1
+
+    def free(self) -> int:
+        """Not in the group: two of these meet at a barrier, so they run at once."""
+        return self.barrier.wait()
+
+    async def peak_running(self) -> int:
+        return self.peak
+
+
+async def start_agent_here(name: str) -> str:
+    """Run in a plain (non-agent) actor: start an agent and report its path."""
+    async with agentree.open_nursery() as an:
+        ref = await an.start_agent(Basic, 1, name=name)
+        path = ref.path
+        assert await ref.call(Basic.add, 1) == 2
+        await an.cancel()
+    return path

@@ -88,3 +88,14 @@ def _spin(seconds: float) -> list[float]:
     while time.process_time() < deadline:
         pass
     return [start, time.monotonic(), os.getpid()]
+
+
+class AioEmbedder(Agent, loop="asyncio"):
+    """An infected-asyncio agent with a process-mode method."""
+
+    @method(mode="process", workers=2)
+    def embed(self, text: str) -> list[int]:
+        return [len(text), os.getpid()]
+
+    async def ping(self) -> int:
+        return os.getpid()

@@ -83,6 +83,10 @@ class Cruncher:
         return self.base + x
 
 
+def host_pid() -> int:
+    return os.getpid()
+
+
 def _pool(method: str, workers: int = 1, **ctor_kwargs: Any) -> WorkerPool:
     return WorkerPool(
         agent_cls=Cruncher,
@@ -251,6 +255,63 @@ async def kill_mid_call(tmpdir: str) -> dict[str, Any]:
         out["second_replacement"] = await pool.run((), {}, None)
         await pool.aclose()
     return out
+
+
+async def kill_with_queue(tmpdir: str) -> dict[str, Any]:
+    """One worker, two calls queued behind a call whose worker is killed: they run."""
+    pool = _pool("work")
+    out: dict[str, Any] = {"queued": []}
+    async with _Announcements(tmpdir) as ann, trio.open_nursery() as nursery:
+        await nursery.start(pool.serve)
+
+        async def queued() -> None:
+            out["queued"].append(await pool.run((), {}, None))
+
+        async with trio.open_nursery() as callers:
+
+            async def kill_when_queued() -> None:
+                out["killed_pid"] = await ann.next_pid()
+                callers.start_soon(queued)
+                callers.start_soon(queued)
+                while len(pool._waiters) < 2:
+                    await trio.lowlevel.checkpoint()
+                os.kill(out["killed_pid"], signal.SIGKILL)
+
+            callers.start_soon(kill_when_queued)
+            out["crash"] = await _outcome(pool, ann.address)
+        await pool.aclose()
+    return out
+
+
+async def cancel_queued() -> dict[str, Any]:
+    """A call cancelled while it waits for a worker leaves the queue; no worker dies."""
+    pool = _pool("span")
+    out: dict[str, Any] = {}
+    async with trio.open_nursery() as nursery:
+        await nursery.start(pool.serve)
+        out["first_pid"] = await pool.run((0.0,), {}, None)
+        async with trio.open_nursery() as callers:
+
+            async def busy() -> None:
+                out["busy"] = await pool.run((0.3,), {}, None)
+
+            callers.start_soon(busy)
+            while not pool._busy:
+                await trio.lowlevel.checkpoint()
+            with trio.CancelScope() as scope:
+                callers.start_soon(_cancel_when_queued, pool, scope)
+                await pool.run((0.0,), {}, None)
+            out["queued_cancelled"] = scope.cancelled_caught
+        out["after"] = await pool.run((0.0,), {}, None)
+        out["waiters"] = len(pool._waiters)
+        await pool.aclose()
+    return out
+
+
+async def _cancel_when_queued(pool: WorkerPool, scope: trio.CancelScope) -> None:
+    while not pool._waiters:
+        await trio.lowlevel.checkpoint()
+    scope.cancel()
 
 
 async def cancel_mid_call(tmpdir: str) -> dict[str, Any]:

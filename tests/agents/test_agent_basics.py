@@ -215,6 +215,12 @@ def test_class_declarations_are_checked() -> None:
             @agentree.method(mode="process")
             async def m(self) -> None: ...
 
+    with pytest.raises(TypeError, match="on_start must be an async def"):
+
+        class SyncHook(Agent):
+            def on_start(self) -> None:  # type: ignore[override]
+                pass
+
     with pytest.raises(ValueError, match="max_concurrency"):
 
         class BadCap(Agent):
@@ -246,4 +252,12 @@ async def test_nested_agents_are_named_by_path() -> None:
             team = await an.start_agent(_agents.Team, name="team")
             assert await team.call(_agents.Team.reader_path) == "team/reader"
             assert await team.call(_agents.Team.ask_reader, 1) == 101
+            await an.cancel()
+
+
+async def test_agents_of_a_plain_actor_are_named_under_it() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("plain", enable_modules=[_agents.__name__])
+            assert await portal.run(_agents.start_agent_here, name="helper") == "plain/helper"
             await an.cancel()

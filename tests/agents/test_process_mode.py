@@ -20,7 +20,7 @@ import agentree
 
 from ..integration import _checks
 from . import _proc_funcs
-from ._proc_agents import Embedder
+from ._proc_agents import AioEmbedder, Embedder
 
 MODULE = _proc_funcs.MODULE
 PATH = _proc_funcs.PATH
@@ -30,8 +30,9 @@ async def _start_host(an: agentree.ActorNursery) -> agentree.Portal:
     return await an.start_actor("host", enable_modules=[MODULE])
 
 
-def _pid_of(an: agentree.ActorNursery, portal: agentree.Portal) -> int:
-    return an._children[portal.actor_uid[1]].proc.pid
+async def _pid_of(portal: agentree.Portal) -> int:
+    pid: int = await portal.run(_proc_funcs.host_pid)
+    return pid
 
 
 async def _run_in_host(fn: Any, **kwargs: Any) -> Any:
@@ -84,7 +85,7 @@ async def test_pool_workers_are_forked_by_the_forkserver() -> None:
     with trio.fail_after(30):
         async with agentree.open_nursery() as an:
             host = await _start_host(an)
-            host_ppid = psutil.Process(_pid_of(an, host)).ppid()
+            host_ppid = psutil.Process(await _pid_of(host)).ppid()
             out = await host.run(_proc_funcs.results_and_errors)
     assert out["state1"]["ppid"] == host_ppid
     assert host_ppid != os.getpid()
@@ -118,7 +119,7 @@ async def test_pool_cap_beyond_workers() -> None:
 
 async def test_pool_runs_in_parallel_and_host_stays_responsive() -> None:
     with trio.fail_after(60):
-        out = await _run_in_host(_proc_funcs.spin_pair, workers=2, calls=2, seconds=0.3)
+        out = await _run_in_host(_proc_funcs.spin_pair, workers=2, calls=2, seconds=0.15)
     (a_start, a_end, a_pid), (b_start, b_end, b_pid) = out["spans"]
     assert a_pid != b_pid
     # Both computed at the same time (in two processes: the GIL is not shared).
@@ -144,6 +145,16 @@ async def test_pool_worker_killed_mid_call() -> None:
     assert not _checks.alive(_checks.processes(pids))
 
 
+async def test_pool_worker_killed_with_calls_queued() -> None:
+    """The queued calls get the dead worker's slot: a new worker serves them in turn."""
+    with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
+        out = await _run_in_host(_proc_funcs.kill_with_queue, tmpdir=tmpdir)
+    assert out["crash"]["error"]["type"] == "AgentCrashed"
+    first, second = out["queued"]
+    assert first == second
+    assert first != out["killed_pid"]
+
+
 async def test_pool_cancelled_caller_kills_and_replaces_worker() -> None:
     with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
         async with agentree.open_nursery() as an:
@@ -157,12 +168,21 @@ async def test_pool_cancelled_caller_kills_and_replaces_worker() -> None:
     assert out["cancel_latency"] < 0.5, out
 
 
+async def test_pool_call_cancelled_while_queued() -> None:
+    with trio.fail_after(30):
+        out = await _run_in_host(_proc_funcs.cancel_queued)
+    assert out["queued_cancelled"]
+    # The worker that was busy meanwhile finished its call and serves on.
+    assert out["busy"][2] == out["first_pid"][2] == out["after"][2]
+    assert out["waiters"] == 0
+
+
 async def test_pool_workers_die_with_a_sigkilled_host() -> None:
     procs: list[psutil.Process] = []
     with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
         async with agentree.open_nursery() as an:
             host = await _start_host(an)
-            host_pid = _pid_of(an, host)
+            host_pid = await _pid_of(host)
             ctx = host.open_context(_proc_funcs.busy_pool, tmpdir=tmpdir, workers=2)
             with pytest.raises(agentree.TransportClosed):  # noqa: PT012
                 async with ctx as (_ctx, pids):
@@ -221,6 +241,23 @@ async def test_agent_process_workers_are_forked_like_the_agent() -> None:
             assert out["ppid"] != os.getpid()
 
 
+async def test_agent_process_method_in_an_asyncio_agent() -> None:
+    with trio.fail_after(30):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(AioEmbedder, name="aio")
+            async with trio.open_nursery() as callers:
+                results: list[list[int]] = []
+                for text in ("a", "bb", "ccc"):
+                    callers.start_soon(lambda t=text: _append(results, ref, t))
+            assert sorted(r[0] for r in results) == [1, 2, 3]
+            assert ref.pid not in {r[1] for r in results}
+            assert await ref.call(AioEmbedder.ping) == ref.pid
+
+
+async def _append(results: list[list[int]], ref: Any, text: str) -> None:
+    results.append(await ref.call(AioEmbedder.embed, text))
+
+
 async def test_agent_process_fifo_beyond_workers() -> None:
     with trio.fail_after(30):
         async with agentree.open_nursery() as an:
@@ -259,7 +296,7 @@ async def test_agent_process_parallel_and_responsive() -> None:
             pings: list[float] = []
 
             async def spin() -> None:
-                spans.append(await ref.call(Embedder.spin2, 0.3))
+                spans.append(await ref.call(Embedder.spin2, 0.2))
 
             async with trio.open_nursery() as callers:
                 callers.start_soon(spin)
@@ -277,11 +314,12 @@ async def test_agent_process_parallel_and_responsive() -> None:
 
 
 async def test_agent_process_worker_killed_mid_call() -> None:
-    with (
-        trio.fail_after(30),
-        tempfile.TemporaryDirectory(prefix="proc-") as tmpdir,
-    ):
-        async with agentree.open_nursery() as an, _proc_funcs._Announcements(tmpdir) as ann:
+    with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
+        async with (
+            agentree.open_nursery() as an,
+            _proc_funcs._Announcements(tmpdir) as ann,
+            trio.open_nursery() as helpers,
+        ):
             ref = await an.start_agent(Embedder, 1, name="embedder")
             killed: list[int] = []
 
@@ -289,7 +327,7 @@ async def test_agent_process_worker_killed_mid_call() -> None:
                 killed.append(await ann.next_pid())
                 os.kill(killed[0], signal.SIGKILL)
 
-            an._tn.start_soon(kill_when_announced)
+            helpers.start_soon(kill_when_announced)
             with pytest.raises(agentree.AgentCrashed) as crashed:
                 await ref.call(Embedder.block, ann.address)
             assert crashed.value.path == "embedder"
@@ -304,11 +342,13 @@ async def test_agent_process_worker_killed_mid_call() -> None:
 
 
 async def test_agent_process_cancelled_caller_kills_and_replaces_worker() -> None:
-    with (
-        trio.fail_after(30),
-        tempfile.TemporaryDirectory(prefix="proc-") as tmpdir,
-    ):
-        async with agentree.open_nursery() as an, _proc_funcs._Announcements(tmpdir) as ann:
+    old: list[int] = []
+    with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
+        async with (
+            agentree.open_nursery() as an,
+            _proc_funcs._Announcements(tmpdir) as ann,
+            trio.open_nursery() as helpers,
+        ):
             ref = await an.start_agent(Embedder, 1, name="embedder")
             with trio.CancelScope() as scope:
 
@@ -316,27 +356,28 @@ async def test_agent_process_cancelled_caller_kills_and_replaces_worker() -> Non
                     old.append(await ann.next_pid())
                     scope.cancel()
 
-                old: list[int] = []
-                an._tn.start_soon(cancel_when_announced)
+                helpers.start_soon(cancel_when_announced)
                 await ref.call(Embedder.block, ann.address)
             assert scope.cancelled_caught
-            old_procs = _checks.processes(old)
-            # The agent killed that worker (it never looks at cancellation).
+            # The agent killed that worker (its method never looks at cancellation)...
             with trio.fail_after(5):
-                await _checks.wait_gone(old_procs)
+                await _checks.wait_gone(_checks.processes(old))
+            # ... and a new one serves the next call.
             new_pid = await ref.call(Embedder.block)
             assert new_pid != old[0]
             assert psutil.Process(new_pid).ppid() == psutil.Process(ref.pid).ppid()
 
 
-async def test_agent_process_workers_die_with_a_sigkilled_agent() -> None:
-    with (
-        trio.fail_after(30),
-        tempfile.TemporaryDirectory(prefix="proc-") as tmpdir,
-    ):
-        async with agentree.open_nursery() as an, _proc_funcs._Announcements(tmpdir) as ann:
+@pytest.mark.parametrize("start_method", ["forkserver", "subprocess"])
+async def test_agent_process_workers_die_with_a_sigkilled_agent(start_method: str) -> None:
+    """Workers are the forkserver's children, or the agent's: they die with it either way."""
+    errors: list[BaseException] = []
+    with trio.fail_after(30), tempfile.TemporaryDirectory(prefix="proc-") as tmpdir:
+        async with (
+            agentree.open_nursery(start_method=start_method) as an,
+            _proc_funcs._Announcements(tmpdir) as ann,
+        ):
             ref = await an.start_agent(Embedder, 1, name="embedder")
-            errors: list[BaseException] = []
 
             async def blocked() -> None:
                 try:
@@ -347,9 +388,11 @@ async def test_agent_process_workers_die_with_a_sigkilled_agent() -> None:
             async with trio.open_nursery() as callers:
                 callers.start_soon(blocked)
                 callers.start_soon(blocked)
-                pids = [await ann.next_pid(), await ann.next_pid()]
-                procs = _checks.processes(pids)
+                procs = _checks.processes([await ann.next_pid(), await ann.next_pid()])
                 assert len(procs) == 2
+                agent = psutil.Process(ref.pid)
+                expected_parent = agent.pid if start_method == "subprocess" else agent.ppid()
+                assert {proc.ppid() for proc in procs} == {expected_parent}
                 os.kill(ref.pid, signal.SIGKILL)
             # Both calls failed with the agent's crash, and its workers died with it.
             assert len(errors) == 2
