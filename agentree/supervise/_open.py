@@ -12,7 +12,8 @@ from .._exceptions import SupervisorGaveUp
 from .._nursery import open_nursery
 from .._runtime import current_actor
 from ..agents._start import _check_name, owner_path
-from ._supervisor import AutoShutdown, Supervisor, check_policies
+from ._policies import AutoShutdown, check_policies
+from ._supervisor import Supervisor
 from ._types import Backoff, Strategy
 
 __all__ = ["open_supervisor"]

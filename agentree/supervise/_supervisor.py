@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 import trio
 
 from .._exceptions import (
-    ActorDied,
     AgentCrashed,
     AgentExists,
     AgentreeError,
@@ -39,12 +38,12 @@ from .._exceptions import (
 )
 from .._exit import ChildExit
 from .._runtime import ns_of
-from ..agents._host import HOST_MODULE
-from ..agents._host import start as host_start
 from ..agents._spec import Agent
 from ..agents._start import _check_encodable, _check_name
 from . import _health
 from ._events import EventHub, EventStream
+from ._incarnation import start_incarnation
+from ._policies import AutoShutdown, check_child_policies, check_policies
 from ._slot import AgentRun, AgentSlot, Run, Slot, SupRun, SupSlot, exit_kind
 from ._types import (
     Backoff,
@@ -67,48 +66,9 @@ if TYPE_CHECKING:
     from ._pool import Pool, Routing
     from ._ref import SupervisedRef
 
-__all__ = ["Supervisor", "check_policies"]
+__all__ = ["Supervisor"]
 
 A = TypeVar("A", bound=Agent)
-AutoShutdown = Literal["never", "any_significant", "all_significant"]
-_STRATEGIES = ("one_for_one", "one_for_all", "rest_for_one")
-_RESTARTS = ("permanent", "transient", "temporary")
-_AUTO = ("never", "any_significant", "all_significant")
-TITLE_MODULE = "agentree.supervise._title"
-
-
-def check_policies(
-    *,
-    strategy: object,
-    intensity: object,
-    period: object,
-    backoff: object,
-    auto_shutdown: object,
-) -> None:
-    """Refuse a bad supervisor policy at the call site.
-
-    Raises:
-        ValueError / TypeError: naming the bad value.
-    """
-    if strategy not in _STRATEGIES:
-        raise ValueError(f"strategy must be one of {_STRATEGIES}, not {strategy!r}")
-    if not isinstance(intensity, int) or isinstance(intensity, bool) or intensity < 0:
-        raise ValueError(f"intensity must be an int >= 0, not {intensity!r}")
-    if not isinstance(period, int | float) or isinstance(period, bool) or not period > 0:
-        raise ValueError(f"period must be a number of seconds > 0, not {period!r}")
-    if backoff is not None and not isinstance(backoff, Backoff):
-        raise TypeError(f"backoff must be an agentree.Backoff, not {backoff!r}")
-    if auto_shutdown not in _AUTO:
-        raise ValueError(f"auto_shutdown must be one of {_AUTO}, not {auto_shutdown!r}")
-
-
-def _check_child_policies(restart: object, shutdown: object) -> None:
-    if restart not in _RESTARTS:
-        raise ValueError(f"restart must be one of {_RESTARTS}, not {restart!r}")
-    if shutdown != "brutal_kill" and not (
-        isinstance(shutdown, int | float) and not isinstance(shutdown, bool) and shutdown >= 0
-    ):
-        raise ValueError(f'shutdown must be seconds >= 0 or "brutal_kill", not {shutdown!r}')
 
 
 class Supervisor:
@@ -296,7 +256,7 @@ class Supervisor:
         if not (isinstance(cls, type) and issubclass(cls, Agent)):
             raise TypeError(f"start_agent() needs an agentree.Agent subclass, not {cls!r}")
         _check_name(name)
-        _check_child_policies(restart, shutdown)
+        check_child_policies(restart, shutdown)
         for what, value in (("heartbeat", heartbeat), ("watchdog", watchdog)):
             if value is not None and not (isinstance(value, int | float) and value > 0):
                 raise ValueError(f"{what} must be a number of seconds > 0, not {value!r}")
@@ -441,7 +401,7 @@ class Supervisor:
         if name in self._children:
             raise AgentExists(f"supervisor {self.path!r} already has a child named {name!r}")
         _check_name(name)
-        _check_child_policies(restart, shutdown)
+        check_child_policies(restart, shutdown)
         check_policies(
             strategy=sub.strategy,
             intensity=sub.intensity,
@@ -564,41 +524,7 @@ class Supervisor:
         return await self._start_sup_run(slot)
 
     async def _start_agent_run(self, slot: AgentSlot) -> AgentRun:
-        number = slot.incarnation + 1
-        slot.phase = "starting"
-        portal = await self._an.start_actor(
-            slot.path,
-            enable_modules=[slot.cls_ns.partition(":")[0], HOST_MODULE, TITLE_MODULE],
-            infect_asyncio=slot.cls._agentree_loop == "asyncio",
-        )
-        try:
-            child = getattr(portal, "_child", None)
-            if slot.limits is not None and child is not None:
-                _health.apply_rlimits(child.proc.pid, slot.limits)
-            pid: int = await portal.run(
-                host_start,
-                cls=slot.cls_ns,
-                a=list(slot.args),
-                k=slot.kwargs,
-                path=slot.path,
-                incarnation=number,
-            )
-            await portal.run_from_ns(
-                TITLE_MODULE, "set_title", title=f"agentree[{slot.path}#{number}]"
-            )
-        except BaseException as exc:
-            with trio.CancelScope(shield=True):
-                await self._an.stop_child(portal, shutdown=slot.shutdown)
-            if isinstance(exc, TransportClosed):
-                raise AgentCrashed(
-                    f"agent {slot.path!r} (incarnation {number}) died while starting: {exc}",
-                    path=slot.path,
-                    incarnation=number,
-                    cause=exc.exit if isinstance(exc, ActorDied) else exc,
-                ) from exc
-            raise
-        slot.incarnation = number
-        return AgentRun(number, portal, pid)
+        return await start_incarnation(self._an, slot)
 
     async def _start_sup_run(self, slot: SupSlot) -> SupRun:
         kids = self._check_open()
