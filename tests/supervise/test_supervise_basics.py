@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import AsyncIterator
 
 import pytest
 import trio
@@ -206,3 +207,37 @@ async def test_terminate_and_restart_child() -> None:
             assert sup.which_children()[0].phase == "stopped"
             await sup.restart_child("a")
             assert await ref.call(Echo.whoami) == (ref.pid, 2)
+
+
+@pytest.mark.parametrize("start_method", ["forkserver", "subprocess"])
+async def test_restarts_under_each_start_method(start_method: str) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_supervisor(
+            "app", intensity=10, backoff=FAST, start_method=start_method
+        ) as sup:
+            ref = await sup.start_agent(Echo, name="a")
+            events = sup.events()
+            for incarnation in (2, 3, 4):
+                kill(ref)
+                # A call made at once waits for the next incarnation (or, sent before
+                # the death was seen, fails like a call in flight).
+                try:
+                    pid, seen = await ref.call(Echo.whoami)
+                except agentree.AgentCrashed:
+                    pid, seen = await ref.call(Echo.whoami)
+                assert seen == incarnation
+                assert pid == ref.pid
+            crashes = [e async for e in _until(events, 3, ChildCrashed)]
+            assert [e.incarnation for e in crashes] == [1, 2, 3]  # type: ignore[union-attr]
+
+
+async def _until(
+    events: EventStream, n: int, kind: type[SupervisorEvent]
+) -> AsyncIterator[SupervisorEvent]:
+    seen = 0
+    async for event in events:
+        if isinstance(event, kind):
+            yield event
+            seen += 1
+            if seen == n:
+                return
