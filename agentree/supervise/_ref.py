@@ -13,6 +13,7 @@ next incarnation: it was not run, and waiting never uses up the retry.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
@@ -22,11 +23,13 @@ import trio
 from .._context import Context, open_context
 from .._exceptions import (
     ActorDied,
+    ActorTooSlowError,
     AgentCrashed,
     MsgEncodeError,
     RemoteActorError,
     TransportClosed,
 )
+from .._runtime import PING_NS
 from ..agents._host import CALL_NS, CTX_NS, ctx_call
 from ..agents._ref import AgentRef
 from ..agents._spec import Agent
@@ -234,6 +237,31 @@ class SupervisedRef(AgentRef[A]):
             raise self._remote(exc, name, CTX_NS) from None
         finally:
             run.end(token)
+
+    async def ping(self, timeout: float | None = None) -> float:  # noqa: ASYNC109
+        """A sign of life from the running incarnation; the round trip in seconds.
+
+        Answered by the agent's runtime, past every cap and ahead of queued calls.
+        While the agent restarts it waits for the next incarnation (``timeout``
+        included), like a call.
+
+        Raises:
+            ActorTooSlowError: no answer within ``timeout`` seconds.
+            AgentCrashed: the incarnation died before answering.
+            AgentRestarting / AgentBusy / AgentUnavailable: as for :meth:`call`.
+        """
+        start = time.perf_counter()
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            slot = self._slot
+            run: Any = slot.usable()
+            if run is None:
+                run = await slot.acquire(fail_fast=self._fail_fast, max_pending=self._max_pending)
+            try:
+                await run.conn.call(PING_NS, {})
+            except TransportClosed as exc:
+                raise self._lost(run, exc, "ping") from exc
+            return time.perf_counter() - start
+        raise ActorTooSlowError(f"agent {self.path!r} did not answer a ping within {timeout} s")
 
     def _lost(self, run: AgentRun, exc: TransportClosed, name: str) -> AgentCrashed:
         cause: Any = exc.exit if isinstance(exc, ActorDied) else exc

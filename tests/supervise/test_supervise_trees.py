@@ -194,3 +194,22 @@ async def test_terminate_and_restart_a_nested_supervisor() -> None:
             assert stopped.reason == "shutdown"
         # The nested supervisor's own stream ends with the top one.
         assert [e async for e in team_events]
+
+
+async def test_ping_reaches_the_running_incarnation() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_supervisor("app", backoff=FAST) as sup:
+            ref = await sup.start_agent(Echo, name="a")
+            assert await ref.ping() >= 0
+            events = sup.events()
+            kill(ref)
+            await next_of(events, ChildStarted, "app/a")
+            # Not the dead first incarnation: the ref resolves the running one.
+            assert await ref.ping(timeout=10) >= 0
+            async with trio.open_nursery() as tn:
+                tn.start_soon(ref.call, Echo.hang_loop, 2.0)
+                # While this round trip waits, the hang_loop call goes out; the agent
+                # serves calls in order, so its loop is blocked once echo returns.
+                await ref.call(Echo.echo, 0)
+                with pytest.raises(agentree.ActorTooSlowError):
+                    await ref.ping(timeout=0.2)
