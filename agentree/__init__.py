@@ -74,6 +74,7 @@ from .supervise import SupervisedRef as SupervisedRef
 from .supervise import Supervisor as Supervisor
 from .supervise import SupervisorEvent as SupervisorEvent
 from .supervise import SupervisorStats as SupervisorStats
+from .supervise import open_actor_cluster as open_actor_cluster
 from .supervise import open_supervisor as open_supervisor
 
 __all__ = [
@@ -139,6 +140,7 @@ __all__ = [
     "is_root_process",
     "log",
     "method",
+    "open_actor_cluster",
     "open_nursery",
     "open_root_actor",
     "open_supervisor",

@@ -6,6 +6,7 @@ their refs are paths resolved per call, valid across restarts. Pools, nested
 supervisors, a watchdog and resource limits build on it.
 """
 
+from ._cluster import open_actor_cluster
 from ._events import EventStream
 from ._open import open_supervisor
 from ._pool import Pool, PoolMap
@@ -40,5 +41,6 @@ __all__ = [
     "Supervisor",
     "SupervisorEvent",
     "SupervisorStats",
+    "open_actor_cluster",
     "open_supervisor",
 ]
