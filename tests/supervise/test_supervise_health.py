@@ -65,13 +65,13 @@ async def test_rss_limit_kills_the_agent() -> None:
     with trio.fail_after(TIMEOUT):
         async with agentree.open_supervisor("app", backoff=FAST) as sup:
             ref = await sup.start_agent(
-                Echo, name="a", limits=agentree.Limits(rss=200 * 2**20, check_every=0.02)
+                Echo, name="a", limits=agentree.Limits(rss=120 * 2**20, check_every=0.02)
             )
             events = sup.events()
 
             async def grow_then_nap() -> None:
                 # Killed during the growth or the nap after it.
-                await ref.call(Echo.grow, 300)
+                await ref.call(Echo.grow, 160)
                 await ref.call(Echo.nap, 30)
 
             with pytest.raises(agentree.AgentCrashed) as info:
