@@ -30,6 +30,7 @@ from .._exceptions import AgentExists, FunctionNotFound, NoRuntime
 from .._runtime import Actor, current_actor, current_actor_or_none
 from .._runtime._lookup import resolve
 from ._caps import FifoCap
+from ._convert import arg_converter
 from ._spec import Agent, MethodSpec
 from ._threads import run_in_thread
 from ._workers import WorkerPool
@@ -130,6 +131,25 @@ class Host:
         cap = self.cap_of(spec)
         run = self._runner(spec, bound)
         crash = spec.crash_on_error
+        convert = arg_converter(getattr(self.cls, spec.name))
+        if convert is not None:
+            # Typed arguments (Structs, tuples, ...): converted before the cap.
+            plain_invoke = self._capped(spec, bound, cap, run, crash)
+
+            async def invoke_typed(a: list[Any], k: dict[str, Any]) -> Any:
+                return await plain_invoke(*convert(a, k))
+
+            return invoke_typed
+        return self._capped(spec, bound, cap, run, crash)
+
+    def _capped(
+        self,
+        spec: MethodSpec,
+        bound: Callable[..., Any],
+        cap: FifoCap | None,
+        run: Invoker,
+        crash: bool,
+    ) -> Invoker:
 
         if cap is None:
 
@@ -356,9 +376,7 @@ async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnatio
         raise
     from ._lookup import register_agent
 
-    # TODO(#8): always, once agentree._discovery is on main.
-    with contextlib.suppress(ModuleNotFoundError):
-        await register_agent(path, cls, incarnation)
+    await register_agent(path, cls, incarnation)
     return os.getpid()
 
 
@@ -392,9 +410,13 @@ async def ctx_call(ctx: Context, m: str, a: list[Any], k: dict[str, Any] | None 
         raise _no_method(host, m, "context method")
     cap = host.cap_of(spec)
     assert cap is not None
+    k = k or {}
+    convert = arg_converter(getattr(host.cls, m), skip=2)
+    if convert is not None:
+        a, k = convert(a, k)
     await cap.acquire()
     try:
-        return await getattr(host.agent, m)(ctx, *a, **(k or {}))
+        return await getattr(host.agent, m)(ctx, *a, **k)
     except Exception as exc:
         if spec.crash_on_error:
             host.crash(exc)

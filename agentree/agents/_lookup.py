@@ -8,11 +8,11 @@ to the agent's actor (not relayed through the root or the agent's parent).
 
 from __future__ import annotations
 
-import importlib
 import os
-from types import ModuleType
 from typing import Any, TypeVar, overload
 
+from .. import _discovery
+from .._discovery import RegistryEntry
 from ._ref import AgentRef
 from ._spec import Agent
 
@@ -22,20 +22,15 @@ A = TypeVar("A", bound=Agent)
 KEY_PREFIX = "agent:"
 
 
-def _discovery() -> ModuleType:
-    # TODO(#8): a plain import once agentree._discovery is on main.
-    return importlib.import_module("agentree._discovery")
-
-
 async def register_agent(path: str, cls_ns: str, incarnation: int) -> None:
     """Register the agent this actor hosts (called by its host after ``on_start``)."""
-    await _discovery().register(
+    await _discovery.register(
         KEY_PREFIX + path, {"cls": cls_ns, "pid": os.getpid(), "incarnation": incarnation}
     )
 
 
-async def _ref(entry: Any, path: str, cls: type[A] | None) -> AgentRef[A]:
-    portal = await _discovery().open_portal(entry)
+async def _ref(entry: RegistryEntry, path: str, cls: type[A] | None) -> AgentRef[A]:
+    portal = await _discovery.open_portal(entry)
     meta = entry.meta or {}
     return AgentRef(
         portal.channel,
@@ -61,7 +56,7 @@ async def find_agent(path: str, cls: type[Any] | None = None) -> AgentRef[Any] |
         cls: the agent's class, for a typed ref (``AgentRef[cls]``); otherwise the
             class is imported by name when the ref first checks a method.
     """
-    entry = await _discovery().lookup(KEY_PREFIX + path)
+    entry = await _discovery.lookup(KEY_PREFIX + path)
     if entry is None:
         return None
     return await _ref(entry, path, cls)
@@ -77,5 +72,5 @@ async def wait_for_agent(path: str, cls: type[Any] | None = None) -> AgentRef[An
     Waits inside the caller's cancel scope (use ``trio.fail_after`` to bound it).
     See :func:`find_agent` for the arguments.
     """
-    entry = await _discovery().wait_for(KEY_PREFIX + path)
+    entry = await _discovery.wait_for(KEY_PREFIX + path)
     return await _ref(entry, path, cls)

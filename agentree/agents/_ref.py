@@ -21,6 +21,7 @@ from .._exceptions import (
     RemoteActorError,
     TransportClosed,
 )
+from ._convert import Converter, result_converter
 from ._host import CALL_NS, CTX_NS, ctx_call
 from ._spec import Agent, MethodSpec
 
@@ -61,8 +62,9 @@ class AgentRef(Generic[A]):
         self.incarnation = incarnation
         self._cls_ns = cls_ns
         self._cls: type[Agent] | None = cls
-        # Functions already checked: every call names its method.
-        self._names: dict[Any, str] = {}
+        # Functions already checked: every call names its method (and how its
+        # result is converted to its return annotation, if it needs to be).
+        self._names: dict[Any, tuple[str, Converter | None]] = {}
 
     def __repr__(self) -> str:
         return (
@@ -104,21 +106,26 @@ class AgentRef(Generic[A]):
         Raises:
             FunctionNotFound: ``fn`` is not a public method of the agent's class, or
                 is a context method (nothing was sent).
+            MsgTypeError: an argument or the result does not match the method's
+                annotations (arguments and results are converted to them:
+                a ``msgspec.Struct`` parameter receives that Struct).
             RemoteActorError: the method raised; the agent keeps serving.
             AgentCrashed: the agent died (or crashed) before answering.
             MsgEncodeError: an argument cannot be sent (nothing was sent).
         """
-        name = self._names.get(fn)
-        if name is None:
-            name = self._check(fn, context=False)
+        known = self._names.get(fn)
+        if known is None:
+            known = self._check(fn, context=False)
+        name, convert = known
         try:
-            return await self._conn.call(
+            result = await self._conn.call(
                 CALL_NS, {"m": name, "a": args, "k": kwargs} if kwargs else {"m": name, "a": args}
             )
         except TransportClosed as exc:
             raise self._crashed(exc, name) from exc
         except RemoteActorError as exc:
             raise self._remote(exc, name, CALL_NS) from None
+        return result if convert is None else convert(result)
 
     @asynccontextmanager
     async def open_context(
@@ -138,9 +145,10 @@ class AgentRef(Generic[A]):
             FunctionNotFound: ``fn`` is not a context method of the agent's class.
             AgentCrashed: the agent died during the dialog.
         """
-        name = self._names.get(fn)
-        if name is None:
-            name = self._check(fn, context=True)
+        known = self._names.get(fn)
+        if known is None:
+            known = self._check(fn, context=True)
+        name = known[0]
         payload = {"m": name, "a": args, "k": kwargs}
         try:
             async with open_context(self._conn, ctx_call, payload) as pair:
@@ -154,7 +162,7 @@ class AgentRef(Generic[A]):
 
     # -- checks and errors ------------------------------------------------------------
 
-    def _check(self, fn: Callable[..., Any], *, context: bool) -> str:
+    def _check(self, fn: Callable[..., Any], *, context: bool) -> tuple[str, Converter | None]:
         cls = self.agent_class
         name = getattr(fn, "__name__", None)
         if not isinstance(name, str):
@@ -177,8 +185,8 @@ class AgentRef(Generic[A]):
             raise FunctionNotFound(
                 f"{cls.__qualname__}.{name} is an @agentree.context method: use open_context()"
             )
-        self._names[fn] = name
-        return name
+        known = self._names[fn] = (name, None if context else result_converter(fn))
+        return known
 
     def _crashed(self, exc: TransportClosed, name: str) -> AgentCrashed:
         cause: Any = exc.exit if isinstance(exc, ActorDied) else exc

@@ -176,6 +176,9 @@ class Agent:
                 )
             cls._agentree_loop = loop
         _check_caps(cls)
+        for hook in ("on_start", "on_stop"):
+            if not inspect.iscoroutinefunction(getattr(cls, hook)):
+                raise TypeError(f"agent {cls.__qualname__}: {hook} must be an async def")
         cls._agentree_methods = _collect_methods(cls)
 
     async def on_start(self) -> None:

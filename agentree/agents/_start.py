@@ -30,7 +30,6 @@ from ._spec import Agent
 
 if TYPE_CHECKING:
     from .._nursery import ActorNursery
-    from .._portal import Portal
 
 __all__ = ["owner_path", "start_agent"]
 
@@ -107,7 +106,7 @@ async def start_agent(
             )
         except BaseException as exc:
             with trio.CancelScope(shield=True):
-                await _stop(an, portal)
+                await an.stop_child(portal, shutdown=actor.options.cancel_timeout)
             if isinstance(exc, TransportClosed):
                 # It died during on_start (a background task crashed it, or a signal).
                 raise AgentCrashed(
@@ -125,11 +124,6 @@ async def start_agent(
     )
     taken[path] = ref
     return ref
-
-
-async def _stop(an: ActorNursery, portal: Portal) -> None:
-    # TODO(#8): an.stop_child(portal) once the core's per-child stop lands.
-    await portal.cancel_actor()
 
 
 register_agent_starter(start_agent)

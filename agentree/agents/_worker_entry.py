@@ -22,6 +22,7 @@ import trio
 from .._exceptions import AgentreeError, MsgEncodeError
 from .._runtime import current_actor
 from .._runtime._lookup import resolve
+from ._convert import arg_converter
 from ._spec import Agent
 
 __all__ = ["build", "call"]
@@ -111,6 +112,10 @@ async def call(
     if state is not None:
         hosted.instance.state = _decode_state(hosted, state, state_type)
     fn = getattr(hosted.instance, method)
+    # Typed arguments (Structs, tuples), as the agent's host converts them.
+    convert = arg_converter(getattr(type(hosted.instance), method))
+    if convert is not None:
+        args, kwargs = convert(args, kwargs)
     if inspect.iscoroutinefunction(fn):
         result = await fn(*args, **kwargs)
     else:

@@ -96,10 +96,6 @@ class Embedder(agentree.Agent):
             digest = hashlib.sha256(digest).digest()
         return [round(b / 255, 3) for b in digest[:4]]
 
-    @agentree.method(mode="process", workers=2)
-    def worker_pid(self) -> int:
-        return os.getpid()
-
 
 class Finding(msgspec.Struct):
     url: str

@@ -23,6 +23,11 @@ class Counter(msgspec.Struct):
     started: bool = False
 
 
+class Point(msgspec.Struct):
+    x: int
+    y: int
+
+
 class Basic(Agent, state=Counter):
     """Async, sync and context methods; identity; errors."""
 
@@ -55,6 +60,22 @@ class Basic(Agent, state=Counter):
 
     def sync_fail(self) -> None:
         raise KeyError("sync")
+
+    async def shift(self, p: Point, by: tuple[int, int], *, scale: Point | None = None) -> Point:
+        assert isinstance(p, Point), p
+        assert isinstance(by, tuple), by
+        assert scale is None or isinstance(scale, Point), scale
+        k = scale.x if scale else 1
+        return Point((p.x + by[0]) * k, (p.y + by[1]) * k)
+
+    @method(mode="process")
+    def manhattan(self, p: Point) -> int:
+        assert isinstance(p, Point), p
+        return abs(p.x) + abs(p.y)
+
+    def pair(self, points: list[Point]) -> tuple[int, str]:
+        assert all(isinstance(p, Point) for p in points), points
+        return len(points), "points"
 
     def _private(self) -> None:
         raise AssertionError("never called")
@@ -356,6 +377,12 @@ class Team(Agent):
         ref = await agentree.find_agent(path, Basic)
         return None if ref is None else await ref.call(Basic.add, 1)
 
+    async def peer_of(self, path: str) -> str:
+        """The actor at the other end of the connection a found ref calls over."""
+        ref = await agentree.find_agent(path)
+        assert ref is not None
+        return ref._conn.peer_name
+
 
 class CrashesWhileStarting(Agent):
     async def on_start(self) -> None:
@@ -364,3 +391,42 @@ class CrashesWhileStarting(Agent):
 
     async def _boom(self) -> None:
         raise RuntimeError("boom")
+
+
+class GroupedThreads(Agent):
+    """Thread-mode methods of a group of cap 1 run one at a time, on 4 threads."""
+
+    max_threads = 4
+    groups = {"io": 1}  # noqa: RUF012
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.running = 0
+        self.peak = 0
+        self.barrier = threading.Barrier(2, timeout=TIMEOUT)
+
+    @method(group="io")
+    def io_step(self) -> None:
+        with self.lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        time.sleep(0.01)
+        with self.lock:
+            self.running -= 1
+
+    def free(self) -> int:
+        """Not in the group: two of these meet at a barrier, so they run at once."""
+        return self.barrier.wait()
+
+    async def peak_running(self) -> int:
+        return self.peak
+
+
+async def start_agent_here(name: str) -> str:
+    """Run in a plain (non-agent) actor: start an agent and report its path."""
+    async with agentree.open_nursery() as an:
+        ref = await an.start_agent(Basic, 1, name=name)
+        path = ref.path
+        assert await ref.call(Basic.add, 1) == 2
+        await an.cancel()
+    return path

@@ -14,7 +14,7 @@ import agentree
 from agentree import Agent
 
 from . import _agents
-from ._agents import Basic, FailsOnStart, Other, Stopping
+from ._agents import Basic, FailsOnStart, Other, Point, Stopping
 
 TIMEOUT = 30
 
@@ -49,6 +49,21 @@ async def test_start_and_call_each_kind() -> None:
                 "state": {"n": 2, "started": True},
             }
             assert ref.pid != os.getpid()
+            await an.cancel()
+
+
+async def test_arguments_and_results_take_their_annotated_types() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(Basic, 0, name="typed")
+            moved = await ref.call(Basic.shift, Point(1, 2), (10, 20), scale=Point(2, 0))
+            assert moved == Point(22, 44)
+            assert await ref.call(Basic.pair, [Point(0, 0), Point(1, 1)]) == (2, "points")
+            assert await ref.call(Basic.manhattan, Point(-3, 4)) == 7
+            with pytest.raises(agentree.RemoteActorError) as info:
+                await ref.call(Basic.shift, {"x": "no"}, (0, 0))  # type: ignore[arg-type]
+            assert info.value.boxed_type is agentree.MsgTypeError
+            assert "argument 'p' of Basic.shift()" in str(info.value)
             await an.cancel()
 
 
@@ -143,10 +158,8 @@ async def test_on_start_error_fails_start_agent_and_leaves_no_process() -> None:
             assert info.value.boxed_type is RuntimeError
             match = re.search(r"pid (\d+)", str(info.value))
             assert match is not None
-            pid = int(match.group(1))
-            # TODO(#8): gone at once when start_agent stops it with an.stop_child.
-            if _alive(pid):
-                await trio.to_thread.run_sync(psutil.Process(pid).wait, TIMEOUT)
+            # Stopped and reaped before start_agent raised.
+            assert not _alive(int(match.group(1)))
             # The name is free again.
             ref = await an.start_agent(Basic, 1, name="fails")
             assert await ref.call(Basic.add, 1) == 2
@@ -202,6 +215,12 @@ def test_class_declarations_are_checked() -> None:
             @agentree.method(mode="process")
             async def m(self) -> None: ...
 
+    with pytest.raises(TypeError, match="on_start must be an async def"):
+
+        class SyncHook(Agent):
+            def on_start(self) -> None:  # type: ignore[override]
+                pass
+
     with pytest.raises(ValueError, match="max_concurrency"):
 
         class BadCap(Agent):
@@ -233,4 +252,12 @@ async def test_nested_agents_are_named_by_path() -> None:
             team = await an.start_agent(_agents.Team, name="team")
             assert await team.call(_agents.Team.reader_path) == "team/reader"
             assert await team.call(_agents.Team.ask_reader, 1) == 101
+            await an.cancel()
+
+
+async def test_agents_of_a_plain_actor_are_named_under_it() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("plain", enable_modules=[_agents.__name__])
+            assert await portal.run(_agents.start_agent_here, name="helper") == "plain/helper"
             await an.cancel()

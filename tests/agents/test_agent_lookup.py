@@ -52,6 +52,7 @@ async def test_a_sibling_and_a_nested_agent_find_each_other() -> None:
             team = await an.start_agent(Team, name="team")
             # team's actor calls its sibling over a direct connection.
             assert await team.call(Team.find, "sibling") == 41
+            assert await team.call(Team.peer_of, "sibling") == "sibling"
             # ... and the root finds team's nested agent by its path.
             reader = await agentree.wait_for_agent("team/reader", Basic)
             assert await reader.call(Basic.add, 1) == 101

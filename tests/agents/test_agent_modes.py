@@ -10,7 +10,7 @@ import trio.testing
 
 import agentree
 
-from ._agents import Cancellable, Capped, Fetcher, Serial, Threads
+from ._agents import Cancellable, Capped, Fetcher, GroupedThreads, Serial, Threads
 
 TIMEOUT = 60
 
@@ -136,4 +136,18 @@ async def test_asyncio_agent_runs_aiohttp_under_its_cap(n: int) -> None:
                     tn.start_soon(one, i)
             assert results == {i: f"hello {i}" for i in range(n)}
             assert await ref.call(Fetcher.peak_running) == 2
+            await an.cancel()
+
+
+async def test_a_group_caps_thread_methods_too() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            ref = await an.start_agent(GroupedThreads, name="grouped")
+            async with trio.open_nursery() as tn:
+                for _ in range(4):
+                    tn.start_soon(ref.call, GroupedThreads.io_step)
+                # Methods outside the group still get threads meanwhile.
+                for _ in range(2):
+                    tn.start_soon(ref.call, GroupedThreads.free)
+            assert await ref.call(GroupedThreads.peak_running) == 1
             await an.cancel()
