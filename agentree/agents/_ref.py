@@ -9,18 +9,24 @@ the agent's class is refused before anything is sent.
 from __future__ import annotations
 
 import importlib
+import math
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
+import trio
+
 from .._context import Context, open_context
 from .._exceptions import (
     ActorDied,
+    ActorTooSlowError,
     AgentCrashed,
     FunctionNotFound,
     RemoteActorError,
     TransportClosed,
 )
+from .._runtime._ping import PING_NS
 from ._convert import Converter, result_converter
 from ._host import CALL_NS, CTX_NS, ctx_call
 from ._spec import Agent, MethodSpec
@@ -159,6 +165,25 @@ class AgentRef(Generic[A]):
             raise self._crashed(exc, name) from exc
         except RemoteActorError as exc:
             raise self._remote(exc, name, CTX_NS) from None
+
+    async def ping(self, timeout: float | None = None) -> float:  # noqa: ASYNC109
+        """A sign of life from the agent's actor; the round trip in seconds.
+
+        Answered by the actor's runtime without running user code, so it bypasses
+        every cap: it goes unanswered only when the agent's loop is blocked.
+
+        Raises:
+            ActorTooSlowError: no answer within ``timeout`` seconds.
+            AgentCrashed: the agent died.
+        """
+        start = time.perf_counter()
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            try:
+                await self._conn.call(PING_NS, {})
+            except TransportClosed as exc:
+                raise self._crashed(exc, "ping") from exc
+            return time.perf_counter() - start
+        raise ActorTooSlowError(f"agent {self.path!r} did not answer a ping within {timeout} s")
 
     # -- checks and errors ------------------------------------------------------------
 
