@@ -46,6 +46,7 @@ from ._runtime import is_root_process as is_root_process
 from ._runtime._guest import run_as_asyncio_guest as run_as_asyncio_guest
 from ._streaming import BroadcastReceiver as BroadcastReceiver
 from ._streaming import MsgStream as MsgStream
+from ._version import __version__ as __version__
 from .devx import breakpoint as breakpoint
 from .devx import pause as pause
 from .devx import pause_from_sync as pause_from_sync
