@@ -172,8 +172,9 @@ def test_version_is_single_sourced() -> None:
     assert agentree.__version__ == _version.__version__
     assert re.fullmatch(r"\d+\.\d+\.\d+([.-]?\w+)?", agentree.__version__)
     pyproject = (REPO / "pyproject.toml").read_text()
-    assert agentree.__version__ not in pyproject
+    assert not re.search(r"^version\s*=\s*[\"']", pyproject, re.MULTILINE)
     assert 'dynamic = ["version"]' in pyproject
+    assert 'version = { attr = "agentree._version.__version__" }' in pyproject
 
 
 # -- the installed wheel ---------------------------------------------------------------
