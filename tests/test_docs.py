@@ -119,6 +119,14 @@ def test_exception_page_draws_the_tree() -> None:
         assert f"| [`{name}`][agentree.{name}] |" in out, name
 
 
+def test_sphinx_roles_are_dropped() -> None:
+    """A ``:func:`x``` left in a docstring renders as plain code, without ``~``."""
+    html = "see :func:<code>pause</code> and :class:<code>~agentree.Portal</code>"
+    assert (
+        hook.strip_sphinx_roles(html) == "see <code>pause</code> and <code>agentree.Portal</code>"
+    )
+
+
 def test_every_page_is_in_the_nav() -> None:
     """Each page under docs/ is reachable from the nav (and each nav page exists)."""
     config = (REPO / "mkdocs.yml").read_text()

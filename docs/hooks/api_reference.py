@@ -35,6 +35,9 @@ log = logging.getLogger("mkdocs.plugins.agentree")
 
 MEMBERS = re.compile(r"<!--\s*agentree:members\s+([\w\s]+?)\s*-->")
 ALL = re.compile(r"<!--\s*agentree:all\s*-->")
+# A Sphinx role left in a docstring (``:func:`pause```) reaches the HTML as
+# ``:func:<code>pause</code>``: keep the code, drop the role and a leading ``~``.
+SPHINX_ROLE = re.compile(r":(?:func|class|meth|attr|exc|mod|data|obj):(<code>)~?")
 EXCEPTION_TREE = re.compile(r"<!--\s*agentree:exception-tree\s*-->")
 
 
@@ -153,3 +156,13 @@ def on_pre_build(config: Any) -> None:
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     """Expand the agentree markers of each page."""
     return expand(markdown)
+
+
+def strip_sphinx_roles(html: str) -> str:
+    """Drop the Sphinx role markers that docstrings may still carry."""
+    return SPHINX_ROLE.sub(r"\1", html)
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    """Tidy the rendered docstrings of each page."""
+    return strip_sphinx_roles(html)
