@@ -212,7 +212,13 @@ class Context:
             self._reported = True
             with trio.CancelScope(shield=True):
                 await self._send(
-                    box_error(exc, cid=self.cid, uid=self._conn.actor.uid, call=self._ns),
+                    box_error(
+                        exc,
+                        cid=self.cid,
+                        uid=self._conn.actor.uid,
+                        call=self._ns,
+                        max_frame_size=self._conn.chan.max_frame_size,
+                    ),
                     quiet=True,
                 )
 

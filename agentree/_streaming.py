@@ -6,6 +6,14 @@ sender with no credit left waits (backpressure), or with ``allow_overruns=False`
 raises :class:`~agentree.StreamOverrun` at once. Either way the receiver never buffers
 more than its window, and nothing is dropped.
 
+Before the peer opened its stream (no grant yet) a sender with ``allow_overruns=True``
+waits for it. One with ``allow_overruns=False`` never waits: it may send
+``INITIAL_WINDOW`` items ahead, which the peer's stream receives once it opens, and
+the send after those raises ``StreamOverrun``. The items sent ahead count against the
+window the peer grants later, so the peer still buffers at most
+``max(msg_buffer_size, INITIAL_WINDOW)`` items. (If the peer's side ends without ever
+opening its stream, what was sent ahead goes with it, unread.)
+
 ``stream.subscribe()`` fans every item out to several local tasks: one task pulls from
 the stream and hands the same decoded object to every subscriber.
 """
@@ -25,9 +33,12 @@ from .msg import Credit, Stop, Yield, decode_payload
 if TYPE_CHECKING:
     from ._context import Context
 
-__all__ = ["DEFAULT_MSG_BUFFER_SIZE", "BroadcastReceiver", "MsgStream"]
+__all__ = ["DEFAULT_MSG_BUFFER_SIZE", "INITIAL_WINDOW", "BroadcastReceiver", "MsgStream"]
 
 DEFAULT_MSG_BUFFER_SIZE = 64
+# How many items a sender with allow_overruns=False may send before the peer opened
+# its stream (see the module docstring).
+INITIAL_WINDOW = DEFAULT_MSG_BUFFER_SIZE
 
 
 class MsgStream:
@@ -79,7 +90,9 @@ class MsgStream:
         run at every send.
 
         Raises:
-            StreamOverrun: ``allow_overruns=False`` and the peer's window is full.
+            StreamOverrun: ``allow_overruns=False`` and the peer's window is full (or
+                the peer has not opened its stream and ``INITIAL_WINDOW`` items were
+                sent ahead).
             trio.ClosedResourceError: this side already closed the stream.
             trio.BrokenResourceError: the peer's side of the dialog already ended.
             RemoteActorError: the peer's side ended with an error.
@@ -92,15 +105,15 @@ class MsgStream:
         if dialog.credit > 0 and not dialog.over:
             # The hot path: room in the peer's window.
             dialog.credit -= 1
-        else:
-            # Before the peer opened its stream there is no window to overrun: wait.
-            if dialog.granted and not dialog.over and not self._allow_overruns:
-                raise StreamOverrun(
-                    f"the receive window of actor {ctx._conn.peer_name!r} in {ctx._ns}() "
-                    "is full; with allow_overruns=False the send is refused instead of waiting"
-                )
-            if not await dialog.take_credit():
-                ctx._raise_dialog_over("send to")
+        elif not self._allow_overruns and not dialog.over:
+            if not dialog.granted and dialog.credit > -INITIAL_WINDOW:
+                # The peer has not opened its stream yet: send ahead, into the initial
+                # window (the debt is paid from the peer's first grant).
+                dialog.credit -= 1
+            else:
+                raise self._overrun(dialog.granted)
+        elif not await dialog.take_credit():
+            ctx._raise_dialog_over("send to")
         # Every send is a schedule point, except right after a receive that waited
         # (the task has just been scheduled): a reply to what just arrived goes out
         # without one more pass of the scheduler. So between two sends of a task the
@@ -115,6 +128,20 @@ class MsgStream:
             raise MsgEncodeError(
                 f"{exc} (a stream item in {ctx._ns}() with {ctx._conn.peer_name!r})"
             ) from exc
+
+    def _overrun(self, granted: bool) -> StreamOverrun:
+        ctx = self._ctx
+        where = f"actor {ctx._conn.peer_name!r} in {ctx._ns}()"
+        if granted:
+            why = f"the receive window of {where} is full"
+        else:
+            why = (
+                f"{where} has not opened its stream, and the {INITIAL_WINDOW} items "
+                "a sender may send before that are sent"
+            )
+        return StreamOverrun(
+            f"{why}; with allow_overruns=False the send is refused instead of waiting"
+        )
 
     async def aclose(self) -> None:
         """Close our sending side: the peer's ``async for`` ends once it drains."""

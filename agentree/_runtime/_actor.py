@@ -132,6 +132,12 @@ class Actor:
         }
         # Open connections, whose served calls ``cancel_soon`` cancels.
         self._conns: set[Conn] = set()
+        # What peers may still call once a cancel was requested: the runtime's own.
+        self._runtime_ns = frozenset(self._functions)
+        # Served calls that run in a task of their own and still owe their final
+        # reply: a channel must not close under them (see wait_replies_sent).
+        self._owing = 0
+        self._owing_done: trio.Event | None = None
 
     @property
     def uid(self) -> Uid:
@@ -168,7 +174,12 @@ class Actor:
         self._conns.discard(conn)
 
     def cancel_soon(self) -> None:
-        """Cancel the whole runtime: served calls, nurseries, and then the process."""
+        """Cancel the whole runtime: served calls, nurseries, and then the process.
+
+        From now on peers' calls are refused (see :meth:`start_rpc`), and the calls
+        in flight are cancelled; each still sends its final reply, which
+        :meth:`wait_replies_sent` waits for.
+        """
         self.cancel_called = True
         for conn in list(self._conns):
             conn.cancel_served_calls()
@@ -183,10 +194,15 @@ class Actor:
 
     async def _rpc_cancel(self, canceller: Uid | None = None) -> bool:
         # Reply first, then cancel: the caller learns the request was taken.
+        if self.cancel_called:
+            # A repeated request (the runtime may be over already): it is under way.
+            return True
         if canceller is None:
             canceller = serving_peer.get()
         if canceller is not None:
             self.cancelled_by = (canceller[0], canceller[1])
+        # Calls that arrive from now on are refused, even before cancel_soon runs.
+        self.cancel_called = True
         assert self._service is not None
         self._service.start_soon(self._cancel_after_checkpoint)
         return True
@@ -194,6 +210,26 @@ class Actor:
     async def _cancel_after_checkpoint(self) -> None:
         await trio.lowlevel.checkpoint()
         self.cancel_soon()
+
+    def _owe_reply(self) -> None:
+        self._owing += 1
+
+    def _reply_sent(self) -> None:
+        self._owing -= 1
+        if not self._owing and self._owing_done is not None:
+            self._owing_done.set()
+
+    async def wait_replies_sent(self) -> None:
+        """Wait until every served call that was running has sent its final reply.
+
+        A child calls this after its runtime ended and before it closes its parent
+        channel: calls cancelled with the actor may take a while to unwind (a
+        shielded cleanup, a worker thread, an asyncio task), and each caller must
+        get its ``CancelAck`` (or result, or error) rather than a closed channel.
+        """
+        while self._owing:
+            self._owing_done = trio.Event()
+            await self._owing_done.wait()
 
     # -- serving calls -------------------------------------------------------------------
 
@@ -214,6 +250,9 @@ class Actor:
             Whether the call had to wait, so that this task handed the reading of
             ``conn`` to a new task and, now that the call is over, must stop reading.
         """
+        if self.cancel_called and msg.ns not in self._runtime_ns:
+            await conn.send_reply(self._refusal(conn, msg))
+            return False
         dialog: Dialog | None = None
         runner: DialogRunner | None = None
         try:
@@ -230,7 +269,15 @@ class Actor:
                 dialog = conn.register_dialog(msg.cid)
         except AgentreeError as exc:
             log.info("refusing call %s from %r: %s", msg.ns, conn.peer_name, exc)
-            await conn.send_reply(box_error(exc, cid=msg.cid, uid=self.uid, call=msg.ns))
+            await conn.send_reply(
+                box_error(
+                    exc,
+                    cid=msg.cid,
+                    uid=self.uid,
+                    call=msg.ns,
+                    max_frame_size=conn.chan.max_frame_size,
+                )
+            )
             return False
         if runner is not None:
             assert dialog is not None
@@ -246,6 +293,24 @@ class Actor:
                 await conn.send_reply(CancelAck(cid=msg.cid, canceller=canceller))
             return False
         return await self._call_here(conn, msg.cid, msg.ns, fn, kwargs, scope)
+
+    def _refusal(self, conn: Conn, msg: Start) -> Error:
+        """The answer to a call that arrives once this actor is being cancelled."""
+        canceller = self.cancelled_by or self.uid
+        log.info("refusing call %s from %r: this actor is being cancelled", msg.ns, conn.peer_name)
+        return Error(
+            cid=msg.cid,
+            type_str="agentree.ContextCancelled",
+            message=(
+                f"actor {self.name!r} is being cancelled (by {canceller[0]!r}): "
+                f"{msg.ns}() was not started"
+            ),
+            tb_str="",
+            src_uid=self.uid,
+            relay_path=[self.uid],
+            call=msg.ns,
+            canceller=canceller,
+        )
 
     async def _call_here(
         self,
@@ -276,6 +341,7 @@ class Actor:
         def hand_off() -> None:
             nonlocal handed_off
             handed_off = True
+            self._owe_reply()
             conn.track_task(cid, scope)
             conn.hand_off_reading()
 
@@ -299,7 +365,9 @@ class Actor:
                     reply = CancelAck(cid=cid, canceller=self.cancelled_by or self.uid)
                 # The reader task's scope ends the cancellation it started.
                 raise
-            reply = box_error(exc, cid=cid, uid=self.uid, call=ns)
+            reply = box_error(
+                exc, cid=cid, uid=self.uid, call=ns, max_frame_size=conn.chan.max_frame_size
+            )
             if not isinstance(exc, Exception):
                 raise
             if handed_off:
@@ -309,21 +377,37 @@ class Actor:
                 # An error hook may wait for messages on this very connection (the
                 # debugger's terminal lock does): another task must read them.
                 handed_off = True
+                self._owe_reply()
                 conn.hand_off_reading()
             # The debugger's post-mortem, before the caller learns of the error; it
             # runs even if the call was cancelled before it failed.
             if scope.cancel_called:
                 with trio.CancelScope(shield=True):
-                    await run_error_hooks(self, exc)
+                    await self._run_error_hooks(exc)
             else:
-                await run_error_hooks(self, exc)
+                await self._run_error_hooks(exc)
         finally:
             if handed_off:
                 conn.untrack_task(cid)
-            if reply is not None:
-                # Shielded: the call may have been cancelled after its last checkpoint.
-                await self._send_final(conn, reply, ns, shield=True)
+            try:
+                if reply is not None:
+                    # Shielded: the call may have been cancelled after its last checkpoint.
+                    await self._send_final(conn, reply, ns, shield=True)
+            finally:
+                if handed_off:
+                    self._reply_sent()
         return handed_off
+
+    async def _run_error_hooks(self, exc: Exception) -> None:
+        """Run the error hooks (the debugger's post-mortem) on a served call's error.
+
+        A hook that fails is logged: the call's caller still gets its error, and
+        the actor goes on serving.
+        """
+        try:
+            await run_error_hooks(self, exc)
+        except Exception as hook_error:
+            log.error("an error hook failed on the error of a served call: %r", hook_error)
 
     def _cancel_reply(self, conn: Conn, cid: int) -> CancelAck:
         """The reply of a call whose own cancel scope caught its cancellation."""
@@ -345,6 +429,7 @@ class Actor:
         """Serve a context or stream dialog in a service task; send its final message."""
         scope = trio.CancelScope()
         conn.track_task(cid, scope)
+        self._owe_reply()
         serving_peer.set(conn.peer_uid)
         reply: Return | Error | CancelAck | None = None
         cancelled = True
@@ -362,30 +447,57 @@ class Actor:
                 # nothing but Cancelled, from the function's nurseries, is one too.
                 reply = CancelAck(cid=cid, canceller=self.cancelled_by or self.uid)
                 raise
-            reply = box_error(exc, cid=cid, uid=self.uid, call=ns)
+            reply = box_error(
+                exc, cid=cid, uid=self.uid, call=ns, max_frame_size=conn.chan.max_frame_size
+            )
             if not isinstance(exc, Exception):
                 raise
             # The debugger's post-mortem, before the caller learns of the error.
-            await run_error_hooks(self, exc)
+            await self._run_error_hooks(exc)
         finally:
             conn.untrack_task(cid)
-            if reply is not None:
-                await self._send_final(conn, reply, ns, shield=cancelled)
-            conn.close_dialog(cid)
+            try:
+                if reply is not None:
+                    await self._send_final(conn, reply, ns, shield=cancelled)
+            finally:
+                self._reply_sent()
+                conn.close_dialog(cid)
 
     async def _send_final(
         self, conn: Conn, reply: Return | Error | CancelAck, ns: str, *, shield: bool
     ) -> None:
+        """Send a served call's final message; if it cannot be sent, say why instead."""
         try:
             await conn.send_reply(reply, shield=shield)
+            return
         except (MsgEncodeError, FrameTooLarge) as exc:
-            err = type(exc)(f"the return value of {ns} cannot be sent back: {exc}")
-            await conn.send_reply(
-                box_error(err, cid=reply.cid, uid=self.uid, call=ns), shield=True
+            problem: BaseException = exc
+        except Exception as exc:
+            # msgspec raises RecursionError for a value nested too deep, for one.
+            problem = MsgEncodeError(f"{type(exc).__name__}: {exc}")
+        if isinstance(reply, Error):
+            # Even cut to fit (see box_error) the error does not go: its type
+            # name, call or relay path is too large. Send what is certain to fit.
+            log.warning("the error raised by %s cannot be sent back: %s", ns, problem)
+            err: BaseException = type(problem)(
+                f"the error raised by {ns} ({reply.type_str[:200]}) cannot be sent back: {problem}"
             )
+        else:
+            err = type(problem)(f"the return value of {ns} cannot be sent back: {problem}")
+        await conn.send_reply(
+            box_error(
+                err, cid=reply.cid, uid=self.uid, call=ns, max_frame_size=conn.chan.max_frame_size
+            ),
+            shield=True,
+        )
 
 
 def _is_cancellation(exc: BaseException) -> bool:
     if isinstance(exc, BaseExceptionGroup):
-        return exc.split(trio.Cancelled)[1] is None
+        try:
+            return exc.split(trio.Cancelled)[1] is None
+        except Exception:
+            # A group whose ``derive()`` fails, or one nested past the recursion
+            # limit: not a plain cancellation, so it is boxed and reported.
+            return False
     return isinstance(exc, trio.Cancelled)

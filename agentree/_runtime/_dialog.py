@@ -23,7 +23,9 @@ class Dialog:
 
     Attributes:
         cid: the dialog id on its connection.
-        credit: how many more stream items this side may send to the peer.
+        credit: how many more stream items this side may send to the peer
+            (negative while items sent ahead of the peer's first grant, with
+            ``allow_overruns=False``, are not yet covered by one).
         granted: whether the peer granted any credit yet (it opened its stream).
         final: the dialog's final message (``Return``, ``Error`` or ``CancelAck``)
             once it arrived, whether or not the inbox has been read that far.

@@ -138,7 +138,7 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
             load_parent_main(spec.main_path, spec.main_name)
         import_enabled(actor.enable_modules - {"__main__"})
     except BaseException as exc:
-        await _refuse_start(chan, exc, (spec.name, spec.uuid))
+        await _refuse_start(chan, exc, (spec.name, spec.uuid), spec.max_frame_size)
         return 1
     conn = Conn(actor, chan, actor.parent_uid)  # type: ignore[arg-type]
     actor.parent_conn = conn
@@ -152,7 +152,7 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
         try:
             await nursery.start(_serve_until_cancelled, actor, chan)
         except BaseException as exc:
-            await _refuse_start(chan, exc, actor.uid)
+            await _refuse_start(chan, exc, actor.uid, spec.max_frame_size)
             return 1
         await chan.send(actor.aid)
         # The parent channel outlives the runtime: every call's final reply (a
@@ -161,11 +161,16 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
     return 0
 
 
-async def _refuse_start(chan: Channel, exc: BaseException, uid: tuple[str, str]) -> None:
+async def _refuse_start(
+    chan: Channel, exc: BaseException, uid: tuple[str, str], max_frame_size: int
+) -> None:
     """Answer the handshake with the error that stopped this child's start."""
     with trio.CancelScope(shield=True):
         try:
-            await chan.send(box_error(exc, cid=None, uid=uid, call="<actor start>"))
+            error = box_error(
+                exc, cid=None, uid=uid, call="<actor start>", max_frame_size=max_frame_size
+            )
+            await chan.send(error)
         except Exception as send_error:
             log.error("actor %r: cannot report its start error: %r", uid[0], send_error)
         await chan.aclose()
@@ -175,6 +180,9 @@ async def _serve_until_cancelled(
     actor: Actor, chan: Channel, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
 ) -> None:
     await _run_runtime(actor, task_status)
+    # Calls cancelled with the runtime may still be unwinding in reader tasks: their
+    # replies go out before the channel closes.
+    await actor.wait_replies_sent()
     await chan.aclose()
 
 
