@@ -205,10 +205,13 @@ def test_demo_runs_from_the_installed_wheel(installed: Installed) -> None:
 
 
 def test_console_script(installed: Installed) -> None:
-    """The ``agentree`` script: ``--version``, ``--help``, and no command is a usage error."""
+    """The ``agentree`` script: ``--version``, ``--help``, ``demo``; no command is a
+    usage error."""
     script = installed.venv / "bin" / "agentree"
     assert _check(installed.run(script, "--version")) == f"agentree {agentree.__version__}\n"
     assert "demo" in _check(installed.run(script, "--help"))
+    # The script is not a .py file: the children must not need the root's __main__.
+    assert "0 child processes remain" in _check(installed.run(script, "demo"))
     bare = installed.run(script)
     assert bare.returncode == 2
     assert "usage: agentree" in bare.stderr
