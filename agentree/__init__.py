@@ -6,6 +6,10 @@ The public API; everything else lives in private modules.
 from . import log as log
 from ._context import Context as Context
 from ._context import context as context
+from ._discovery import find_actor as find_actor
+from ._discovery import get_registry as get_registry
+from ._discovery import query_actor as query_actor
+from ._discovery import wait_for_actor as wait_for_actor
 from ._exceptions import ActorDied as ActorDied
 from ._exceptions import ActorTooSlowError as ActorTooSlowError
 from ._exceptions import AgentBusy as AgentBusy
@@ -92,6 +96,8 @@ __all__ = [
     "breakpoint",
     "context",
     "current_actor",
+    "find_actor",
+    "get_registry",
     "is_root_process",
     "log",
     "open_nursery",
@@ -99,7 +105,9 @@ __all__ = [
     "pause",
     "pause_from_sync",
     "post_mortem",
+    "query_actor",
     "run_as_asyncio_guest",
+    "wait_for_actor",
 ]
 
 

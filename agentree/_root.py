@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import trio
 
 from . import log as agentree_log
 from ._exceptions import AgentreeError, NotInfectedAsyncio
-from ._ipc import make_private_dir, remove_private_dir
+from ._ipc import make_private_dir, new_secret, remove_private_dir
+from ._ipc._janitor import Janitor, start_janitor
 from ._options import check_root_options
 from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
 from ._runtime._guest import host_loop
@@ -36,6 +38,7 @@ async def open_root_actor(
     cancel_timeout: float | None = None,
     terminate_timeout: float | None = None,
     infect_asyncio: bool = False,
+    registry_addrs: list[Any] | None = None,
 ) -> AsyncIterator[Actor]:
     """Run this trio program as the root actor of a new tree.
 
@@ -57,6 +60,8 @@ async def open_root_actor(
         infect_asyncio: require this trio run to be a guest on an asyncio loop
             (started with :func:`agentree.run_as_asyncio_guest`). A root running as
             such a guest is infected even without it.
+        registry_addrs: accepted for tractor compatibility and ignored: the root
+            is always its tree's registrar.
 
     While the root is open, SIGTERM to its process cancels it (the tree stops the
     way Ctrl-C stops it) and, once it has closed, raises ``SystemExit(143)``; a
@@ -102,6 +107,7 @@ async def open_root_actor(
         terminate_timeout=terminate_timeout,
         main_path=main_path,
         main_name=main_name,
+        secret=new_secret(),
     )
     guard = SigtermGuard()
     try:
@@ -122,14 +128,18 @@ async def _root_runtime(
     infected: bool,
     guard: SigtermGuard,
 ) -> AsyncIterator[Actor]:
-    # The private dir holds the forkserver's socket; the forkserver removes it even
-    # when the root dies. Without a forkserver there is nothing to hold.
-    tmpdir = make_private_dir() if options.start_method == "forkserver" else None
+    # The private dir holds the actors' sockets (and the forkserver's); the
+    # forkserver, or else a janitor, removes it even when the root dies.
+    tmpdir = make_private_dir()
+    options = options.evolve(tmpdir=tmpdir)
     forkserver: Forkserver | None = None
+    janitor: Janitor | None = None
     try:
-        if tmpdir is not None:
+        if options.start_method == "forkserver":
             forkserver = await start_forkserver(tmpdir)
-            options = options.evolve(tmpdir=tmpdir, forkserver_path=forkserver.path)
+            options = options.evolve(forkserver_path=forkserver.path)
+        else:
+            janitor = await start_janitor(tmpdir)
         actor = Actor(
             name,
             is_root=True,
@@ -145,5 +155,6 @@ async def _root_runtime(
         with trio.CancelScope(shield=True):
             if forkserver is not None:
                 await forkserver.aclose()
-            if tmpdir is not None:
-                remove_private_dir(tmpdir)
+            remove_private_dir(tmpdir)
+            if janitor is not None:
+                await janitor.aclose()

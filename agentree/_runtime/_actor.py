@@ -30,6 +30,8 @@ from ._dialog import Dialog
 from ._hooks import endpoints, run_error_hooks
 from ._inline import drive
 from ._lookup import resolve
+from ._peers import Peers
+from ._registry import Registry, child_conn_closed
 from ._state import serving_peer
 
 __all__ = ["Actor", "DialogRunner", "RuntimeOptions", "register_dialog_kind"]
@@ -70,6 +72,7 @@ class RuntimeOptions:
         forkserver_path: the forkserver's socket path, when the tree has one.
         main_path: the root's main script path, loaded in children on demand.
         main_name: the root's main module name (``python -m``), instead of a path.
+        secret: the tree's secret for the authenticated handshake between actors.
     """
 
     start_method: str = "forkserver"
@@ -82,6 +85,7 @@ class RuntimeOptions:
     forkserver_path: str | None = None
     main_path: str | None = None
     main_name: str | None = None
+    secret: bytes = field(default=b"", repr=False)
 
     def __post_init__(self) -> None:
         if self.start_method not in START_METHODS:
@@ -138,6 +142,9 @@ class Actor:
         # reply: a channel must not close under them (see wait_replies_sent).
         self._owing = 0
         self._owing_done: trio.Event | None = None
+        # Discovery: this actor's listener and peer connections; the registry (root).
+        self.peers: Peers | None = None
+        self.registry: Registry | None = None
 
     @property
     def uid(self) -> Uid:
@@ -148,6 +155,13 @@ class Actor:
     def aid(self) -> Aid:
         """The actor's identity message: name, uuid and pid."""
         return Aid(name=self.name, uuid=self.uuid, pid=self.pid)
+
+    @property
+    def is_registrar(self) -> bool:
+        """Whether this actor holds the tree's registry (the root does)."""
+        return self.is_root
+
+    is_arbiter = is_registrar
 
     def is_infected_aio(self) -> bool:
         """Whether this actor runs trio as a guest on an asyncio loop."""
@@ -172,6 +186,8 @@ class Actor:
     def discard_conn(self, conn: Conn) -> None:
         """Forget a connection that ended (done by ``Conn`` itself)."""
         self._conns.discard(conn)
+        if self.peers is not None:
+            child_conn_closed(self, conn)
 
     def cancel_soon(self) -> None:
         """Cancel the whole runtime: served calls, nurseries, and then the process.

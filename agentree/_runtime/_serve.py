@@ -26,6 +26,8 @@ from ._boxing import box_error
 from ._conn import Conn
 from ._hooks import run_runtime_hooks
 from ._lookup import import_enabled, load_parent_main
+from ._peers import bind_peer_listener
+from ._registry import serve_discovery
 from ._state import reset_actor, set_actor
 
 __all__ = ["HANDSHAKE_TIMEOUT", "actor_runtime", "receive_spec", "run_child"]
@@ -49,7 +51,7 @@ async def actor_runtime(actor: Actor) -> AsyncIterator[Actor]:
                 async with trio.open_nursery() as service:
                     actor.bind(service, scope)
                     try:
-                        async with run_runtime_hooks(actor):
+                        async with serve_discovery(actor), run_runtime_hooks(actor):
                             yield actor
                     finally:
                         service.cancel_scope.cancel()
@@ -71,6 +73,7 @@ def _actor_from_spec(spec: SpawnSpec) -> Actor:
         forkserver_path=spec.forkserver_path,
         main_path=spec.main_path,
         main_name=spec.main_name,
+        secret=spec.secret,
     )
     return Actor(
         spec.name,
@@ -140,6 +143,9 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
     except BaseException as exc:
         await _refuse_start(chan, exc, (spec.name, spec.uuid), spec.max_frame_size)
         return 1
+    # Reachable before the parent learns it is up (and registers it); the runtime
+    # closes the listener (the parent removes the socket file of a failed start).
+    bind_peer_listener(actor)
     conn = Conn(actor, chan, actor.parent_uid)  # type: ignore[arg-type]
     actor.parent_conn = conn
     # This process is this actor for its whole life. The parent's message loop runs

@@ -24,6 +24,7 @@ from .._ipc import Channel, socketpair
 from .._runtime import Actor, Conn, run_stop_guards
 from .._runtime._boxing import unbox_error
 from .._runtime._lookup import wire_module_name
+from .._runtime._registry import child_ended, child_failed, child_started
 from .._runtime._serve import HANDSHAKE_TIMEOUT
 from ..msg import Aid, Error, SpawnSpec
 from ._forkserver import fork_child
@@ -94,6 +95,7 @@ async def spawn_actor(
         cancel_timeout=opts.cancel_timeout,
         terminate_timeout=opts.terminate_timeout,
         infect_asyncio=infect_asyncio,
+        secret=opts.secret,
     )
     try:
         await chan.send(spec)
@@ -108,6 +110,7 @@ async def spawn_actor(
         with trio.CancelScope(shield=True):
             await _kill(proc)
             await chan.aclose()
+        child_failed(parent, uuid)
         if isinstance(exc, TransportClosed):
             raise SpawnError(
                 f"actor {name!r} (pid {proc.pid}) exited during its handshake "
@@ -116,7 +119,10 @@ async def spawn_actor(
         if isinstance(exc, trio.TooSlowError):
             raise SpawnError(f"actor {name!r} did not finish its handshake in time") from exc
         raise
-    return Child(name, uuid, proc, Conn(parent, chan, (name, uuid)))
+    conn = Conn(parent, chan, (name, uuid))
+    # Shielded inside: once the handshake is done the child is registered and known.
+    await child_started(parent, (name, uuid), conn)
+    return Child(name, uuid, proc, conn)
 
 
 async def _kill(proc: ProcessHandle) -> None:
@@ -157,5 +163,6 @@ async def stop_child(child: Child, parent: Actor, *, hard: bool = False) -> int:
             await _kill(proc)
         await child.conn.chan.aclose()
         await proc.wait()
+        await child_ended(parent, child.uid, child.conn)
     assert proc.returncode is not None
     return proc.returncode

@@ -102,12 +102,11 @@ async def test_sigkill_of_the_root_takes_the_tree_down(tmp_path: Path, start_met
         try:
             tree = _whole_tree(report["root"], report["actors"])
             assert len(report["actors"]) == 6
-            # 6 actors, and the forkserver if there is one.
-            assert len(tree) == (7 if start_method == "forkserver" else 6)
-            # The forkserver's socket needs the tree's private dir; subprocess
-            # children talk over socketpairs only, so that tree makes none.
+            # 6 actors, and the forkserver (or else the tree dir's janitor).
+            assert len(tree) == 7
+            # The tree's private dir holds the actors' sockets.
             tree_tmp = _checks.agentree_tmp_entries() - tmp_before
-            assert len(tree_tmp) == (1 if start_method == "forkserver" else 0)
+            assert len(tree_tmp) == 1
             os.kill(report["root"], signal.SIGKILL)
             assert await proc.wait() == -signal.SIGKILL
             with trio.move_on_after(2.0):
