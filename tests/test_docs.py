@@ -119,6 +119,38 @@ def test_exception_page_draws_the_tree() -> None:
         assert f"| [`{name}`][agentree.{name}] |" in out, name
 
 
+# Guide pages whose README section may not exist yet (a layer still being built).
+README_SECTIONS_TO_COME = {"Agents"}
+
+
+def test_readme_sections_of_the_guide_exist() -> None:
+    """Every README section a guide page pulls in is in the README (a renamed heading
+    would otherwise leave a note where the page's text should be)."""
+    sections = hook.readme_sections((REPO / "README.md").read_text())
+    wanted = {
+        match.group(1)
+        for page in DOCS.glob("*.md")
+        for match in hook.README_SECTION.finditer(page.read_text())
+    }
+    assert {"The model", "Contexts and streams", "Debugging"} <= wanted
+    assert wanted - set(sections) <= README_SECTIONS_TO_COME
+
+
+def test_readme_section_is_pulled_in_with_working_links(tmp_path: Path) -> None:
+    """A section's body comes in; links to docs pages work, other relative links are text."""
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "# title\n\n## One\n\nSee `docs/tractor-compat.md`, [the site](docs/index.md),\n"
+        "[CONTRIBUTING.md](CONTRIBUTING.md) and [trio](https://trio.readthedocs.io).\n\n"
+        "## Two\n\nnot this\n"
+    )
+    assert hook.readme_markdown("One", readme) == (
+        "See [`docs/tractor-compat.md`](tractor-compat.md), [the site](index.md),\n"
+        "CONTRIBUTING.md and [trio](https://trio.readthedocs.io).\n"
+    )
+    assert "Not in this version yet" in hook.readme_markdown("Three", readme)
+
+
 def test_sphinx_roles_are_dropped() -> None:
     """A ``:func:`x``` left in a docstring renders as plain code, without ``~``."""
     html = "see :func:<code>pause</code> and :class:<code>~agentree.Portal</code>"
@@ -158,6 +190,7 @@ def site_sources(tmp_path: Path) -> Path:
     pytest.importorskip("mkdocs", reason="the docs extra is not installed")
     shutil.copy(REPO / "mkdocs.yml", tmp_path / "mkdocs.yml")
     shutil.copy(REPO / "CHANGELOG.md", tmp_path / "CHANGELOG.md")
+    shutil.copy(REPO / "README.md", tmp_path / "README.md")
     shutil.copytree(DOCS, tmp_path / "docs", ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "agentree").symlink_to(REPO / "agentree")
     return tmp_path

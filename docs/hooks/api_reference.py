@@ -9,7 +9,11 @@ Markers in the pages:
   to those entries, for the listed names that ``agentree.__all__`` holds (a name not
   there yet, such as part of a layer that has not landed, is left out with a note);
 - ``<!-- agentree:exception-tree -->`` expands to the class tree drawn in
-  ``agentree._exceptions``' docstring and a table of the exceptions.
+  ``agentree._exceptions``' docstring and a table of the exceptions;
+- ``<!-- agentree:readme TITLE -->`` expands to the body of the README's ``## TITLE``
+  section, so that a guide page and the README say the same thing without a second
+  copy to keep in step (a section not there yet is left out with a note). Mentions
+  of ``docs/NAME.md`` become links to that page; other relative links become text.
 
 mkdocstrings does not complain about a missing docstring, so this hook does: every
 public name, and every public member of a public class, must have one, or the build
@@ -27,6 +31,7 @@ import re
 import textwrap
 import types
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import agentree
@@ -39,6 +44,10 @@ ALL = re.compile(r"<!--\s*agentree:all\s*-->")
 # ``:func:<code>pause</code>``: keep the code, drop the role and a leading ``~``.
 SPHINX_ROLE = re.compile(r":(?:func|class|meth|attr|exc|mod|data|obj):(<code>)~?")
 EXCEPTION_TREE = re.compile(r"<!--\s*agentree:exception-tree\s*-->")
+README_SECTION = re.compile(r"<!--\s*agentree:readme\s+(.+?)\s*-->")
+README = Path(__file__).resolve().parents[2] / "README.md"
+DOCS_PAGE = re.compile(r"`docs/([\w-]+\.md)`")
+RELATIVE_LINK = re.compile(r"\[([^\]]+)\]\((?!https?://|#)([^)]+)\)")
 
 
 def _group(obj: object) -> str:
@@ -114,8 +123,37 @@ def exception_tree_markdown() -> str:
     return "```text\n" + tree + "\n```\n\n" + "\n".join(rows) + "\n"
 
 
+def readme_sections(text: str) -> dict[str, str]:
+    """The README's ``## `` sections: title -> body (without the heading)."""
+    sections: dict[str, str] = {}
+    parts = re.split(r"^## (.+)$", text, flags=re.MULTILINE)
+    for title, body in zip(parts[1::2], parts[2::2], strict=True):
+        sections[title.strip()] = body.strip() + "\n"
+    return sections
+
+
+def _relink(body: str) -> str:
+    def link(match: re.Match[str]) -> str:
+        text, target = match.group(1), match.group(2)
+        if target.startswith("docs/"):
+            return f"[{text}]({target.removeprefix('docs/')})"
+        return text
+
+    body = RELATIVE_LINK.sub(link, body)
+    return DOCS_PAGE.sub(lambda m: f"[`docs/{m.group(1)}`]({m.group(1)})", body)
+
+
+def readme_markdown(title: str, readme: Path = README) -> str:
+    """The body of the README's ``## title`` section, its links made to work here."""
+    body = readme_sections(readme.read_text()).get(title)
+    if body is None:
+        return f"!!! note\n    Not in this version yet: the README has no {title!r} section.\n"
+    return _relink(body)
+
+
 def expand(markdown: str) -> str:
-    """Replace the page's markers with mkdocstrings blocks."""
+    """Replace the page's markers with their content."""
+    markdown = README_SECTION.sub(lambda m: readme_markdown(m.group(1)), markdown)
     markdown = ALL.sub(lambda _: all_markdown(), markdown)
     markdown = EXCEPTION_TREE.sub(lambda _: exception_tree_markdown(), markdown)
     return MEMBERS.sub(lambda m: members_markdown(m.group(1).split()), markdown)
