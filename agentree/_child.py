@@ -3,7 +3,8 @@
 Imports only what the handshake needs. The forkserver calls :func:`run_from_fd` in a
 freshly forked process instead. Either way the child dies with its parent: Linux's
 ``PR_SET_PDEATHSIG`` sends it SIGKILL, and end of file on the parent channel cancels
-its runtime.
+its runtime. It is also a Linux child subreaper, so that whatever its own code
+starts stays below it and ends with it (see ``_runtime._reaper``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ def set_parent_death_signal(expected_parent: int, sig: int = signal.SIGKILL) -> 
 def run_from_fd(fd: int, expected_parent: int) -> int:
     """Become a child actor on the connected socket ``fd``; return the exit code."""
     set_parent_death_signal(expected_parent)
+    # What the actor's code starts stays below it, even when orphaned (see _reaper).
+    from ._runtime._reaper import become_subreaper
+
+    become_subreaper()
     # The root owns Ctrl-C: it cancels the tree over IPC.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # SIGTERM kills a child (its parent's escalation relies on it), even when the

@@ -135,9 +135,9 @@ class Context:
             await self._conn.chan.send(msg)
         except MsgEncodeError as exc:
             raise MsgEncodeError(f"{exc} (in {self._ns}() with {self._conn.peer_name!r})") from exc
-        except TransportClosed:
+        except TransportClosed as exc:
             if not quiet:
-                raise
+                raise await self._conn.send_failed(self._ns, exc) from exc
 
     async def started(self, value: Any = None) -> None:
         """Hand ``value`` to the opener, whose ``open_context`` then yields it.
@@ -161,9 +161,7 @@ class Context:
         try:
             return await self._dialog.get()
         except TransportClosed as exc:
-            raise TransportClosed(
-                f"actor {self._conn.peer_name!r} went away during {self._ns}(): {exc}"
-            ) from exc
+            raise self._conn.went_away(self._ns, exc) from exc
 
     def _take_final(self, msg: Msg) -> None:
         """Record the dialog's final message; raise what it carries, if an error."""
@@ -184,9 +182,9 @@ class Context:
         if isinstance(final, Error):
             raise unbox_error(final)
         if self._dialog.closed_by is not None:
-            raise TransportClosed(
-                f"actor {self._conn.peer_name!r} went away during {self._ns}()"
-            ) from self._dialog.closed_by
+            raise self._conn.went_away(self._ns, self._dialog.closed_by) from (
+                self._dialog.closed_by
+            )
         raise trio.BrokenResourceError(
             f"cannot {what} {self._ns}(): the other side's task already ended"
         )
@@ -373,9 +371,9 @@ class Context:
                 raise self._error
             return
         if self._dialog.closed_by is not None:
-            raise TransportClosed(
-                f"actor {self._conn.peer_name!r} went away during {self._ns}()"
-            ) from self._dialog.closed_by
+            raise self._conn.went_away(self._ns, self._dialog.closed_by) from (
+                self._dialog.closed_by
+            )
 
     def _own_cancel(self, exc: BaseException) -> bool:
         return (

@@ -1,37 +1,52 @@
 """ActorNursery: spawn actors, supervise them, and tear them all down on exit.
 
 Each child has a supervisor task in the nursery's trio nursery. It spawns the
-process, serves the child's channel, and reaps it. A ``run_in_actor`` child's error
-is raised by its supervisor, which cancels the whole nursery: siblings are stopped,
-the block is cancelled, and the error comes out of ``async with``. When the block
-ends normally the nursery waits for every ``run_in_actor`` result, then cancels the
-daemons (``start_actor``) and reaps everything before returning.
+process, serves the child's channel, and reaps it the moment it ends. A
+``run_in_actor`` child's error is raised by its supervisor, which cancels the whole
+nursery: siblings are stopped, the block is cancelled, and the error comes out of
+``async with``. When the block ends normally the nursery waits for every
+``run_in_actor`` result, then cancels the daemons (``start_actor``) and reaps
+everything before returning.
+
+With ``report_exits=True`` a child's end never fails the nursery: each end (a stop,
+an exit code, a signal, a lost channel, a ``run_in_actor`` function that returned or
+raised) is reported as a :class:`~agentree.ChildExit` on :meth:`ActorNursery.exit_events`,
+and the function's outcome stays on its portal (``wait_for_result``). The teardown
+is the same in both modes: nothing outlives the block.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import trio
 
+from ._exceptions import AgentreeError
+from ._exit import ChildExit
 from ._groups import collapse
 from ._options import check_child_options, check_root_options
 from ._portal import Portal
 from ._root import open_root_actor
 from ._runtime import Actor, current_actor_or_none, ns_of
-from ._spawn import Child, spawn_actor, stop_child
+from ._spawn import Child, serve_child, spawn_actor, stop_child
 from .msg import find_unencodable
 
-__all__ = ["ActorNursery", "open_nursery"]
+__all__ = ["ActorNursery", "ShutdownPolicy", "open_nursery"]
+
+# Seconds a stopped child gets to exit after the cancel request (then SIGTERM, then
+# SIGKILL), or "brutal_kill": SIGKILL at once.
+ShutdownPolicy = float | Literal["brutal_kill"]
 
 
 class ActorNursery:
     """Spawns and supervises child actors. Get one from :func:`open_nursery`."""
 
-    def __init__(self, actor: Actor, tn: trio.Nursery) -> None:
+    def __init__(self, actor: Actor, tn: trio.Nursery, *, report_exits: bool = False) -> None:
         self._actor = actor
         self._tn = tn
         self._children: dict[str, Child] = {}
@@ -39,10 +54,36 @@ class ActorNursery:
         self._one_shots: set[Portal] = set()
         self._body_done = False
         self._scopes: dict[str, trio.CancelScope] = {}
+        # Per child: the stop policy asked for with stop_child(), and when the
+        # child's supervisor is done (reaped, reported, forgotten).
+        self._policies: dict[str, ShutdownPolicy] = {}
+        self._done: dict[str, trio.Event] = {}
         self._stop_daemons = trio.Event()
         self._all_stopped = trio.Event()
         self._hard_kill = False
         self.cancel_called = False
+        self._report_exits = report_exits
+        self._exit_send, self._exit_receive = trio.open_memory_channel[ChildExit](math.inf)
+
+    @property
+    def report_exits(self) -> bool:
+        """Whether this nursery reports its children's ends instead of failing."""
+        return self._report_exits
+
+    def exit_events(self) -> trio.MemoryReceiveChannel[ChildExit]:
+        """The channel on which each child's end arrives as a :class:`ChildExit`.
+
+        Unbounded, so the nursery never waits for a reader. It ends (``async for``
+        stops) once the nursery has closed and every end has been read.
+
+        Raises:
+            AgentreeError: the nursery was not opened with ``report_exits=True``.
+        """
+        if not self._report_exits:
+            raise AgentreeError(
+                "exit_events() needs a nursery opened with open_nursery(report_exits=True)"
+            )
+        return self._exit_receive
 
     @property
     def children(self) -> dict[tuple[str, str], Portal]:
@@ -151,46 +192,68 @@ class ActorNursery:
             loglevel=loglevel,
             infect_asyncio=infect_asyncio,
         )
-        portal = Portal(child.conn)
+        portal = Portal(child.conn, child)
         self._children[uuid] = child
         self._portals[uuid] = portal
         self._scopes[uuid] = scope = trio.CancelScope()
+        self._done[uuid] = done = trio.Event()
         try:
             async with trio.open_nursery() as serving:
                 # The loop outlives outside cancellation: the graceful stop below needs
-                # it, and it ends by itself at the child's end of file.
-                serving.start_soon(_serve_shielded, child)
+                # it, and it ends by itself at the child's end of file. The process is
+                # reaped the moment it ends.
+                serving.start_soon(serve_child, child)
                 try:
                     with scope:
-                        await self._run_child(portal, main, task_status)
+                        await self._run_child(child, portal, main, task_status)
                 finally:
-                    await stop_child(child, self._actor, hard=self._hard_kill)
+                    policy = self._policies.get(uuid)
+                    await stop_child(
+                        child,
+                        self._actor,
+                        hard=self._hard_kill or policy == "brutal_kill",
+                        cancel_timeout=policy if isinstance(policy, float | int) else None,
+                    )
                     if main is not None and not portal._result_ready.is_set():
                         # Stopped while waiting: an error the child raised meanwhile is
                         # still a failure of this nursery, reported with the rest.
                         late_error = portal._late_error()
-                        if late_error is not None:
+                        if late_error is not None and not self._report_exits:
                             raise late_error
         finally:
             del self._children[uuid], self._portals[uuid], self._scopes[uuid]
+            self._policies.pop(uuid, None)
+            if self._report_exits and child.exit is not None:
+                # Nobody listens any more if the owner closed the receiving end.
+                with contextlib.suppress(trio.BrokenResourceError):
+                    self._exit_send.send_nowait(child.exit)
+            del self._done[uuid]
+            done.set()
             if not self._children:
                 self._all_stopped.set()
 
     async def _run_child(
         self,
+        child: Child,
         portal: Portal,
         main: tuple[str, dict[str, Any]] | None,
         task_status: trio.TaskStatus[Portal],
     ) -> None:
         if main is None:
             task_status.started(portal)
-            await self._stop_daemons.wait()
+            # Until the block ends, or the child ends by itself (reaped at once).
+            await _wait_any(self._stop_daemons, child.conn.closed, child.exited)
             return
         await portal._submit_main(*main)
         self._one_shots.add(portal)
         task_status.started(portal)
         try:
             await portal._collect_main()
+        except Exception:
+            # The function's error stays on its portal (wait_for_result); reporting
+            # nurseries do not fail for it.
+            if not self._report_exits:
+                raise
         finally:
             self._one_shots.discard(portal)
             self._check_one_shots()
@@ -202,6 +265,44 @@ class ActorNursery:
     def _check_one_shots(self) -> None:
         if not self._one_shots and self._body_done:
             self._stop_daemons.set()
+
+    async def stop_child(self, portal: Portal, *, shutdown: ShutdownPolicy = 5.0) -> ChildExit:
+        """Stop one child of this nursery and wait until it is reaped; say how it ended.
+
+        Args:
+            portal: the child's portal (from ``start_actor`` or ``run_in_actor``).
+            shutdown: seconds the child gets to exit after a graceful cancel request,
+                before SIGTERM (then ``terminate_timeout`` seconds before SIGKILL);
+                or ``"brutal_kill"``: SIGKILL at once.
+
+        Returns:
+            How the child ended: ``reason == "stopped"``, unless it had already
+            ended by itself. In a ``report_exits`` nursery the same record also
+            arrives on :meth:`exit_events`. A ``run_in_actor`` portal's
+            ``wait_for_result`` then raises ``ContextCancelled`` if the function
+            had not returned yet.
+
+        Raises:
+            ValueError: ``shutdown`` is neither a number of seconds >= 0 nor
+                ``"brutal_kill"``.
+            AgentreeError: ``portal`` is not a child of this nursery.
+        """
+        if shutdown != "brutal_kill" and not (
+            isinstance(shutdown, float | int) and not isinstance(shutdown, bool) and shutdown >= 0
+        ):
+            raise ValueError(f'shutdown must be seconds >= 0 or "brutal_kill", not {shutdown!r}')
+        child = portal._child
+        if child is None or self._children.get(child.uuid) is not child:
+            if child is not None and child.exit is not None:
+                return child.exit
+            raise AgentreeError(f"{portal!r} is not a running child of this nursery")
+        self._policies.setdefault(
+            child.uuid, shutdown if shutdown == "brutal_kill" else float(shutdown)
+        )
+        self._scopes[child.uuid].cancel()
+        await self._done[child.uuid].wait()
+        assert child.exit is not None
+        return child.exit
 
     async def cancel(self, hard_kill: bool = False) -> None:
         """Stop every child and wait until all of them are reaped.
@@ -222,9 +323,16 @@ class ActorNursery:
             await trio.lowlevel.checkpoint()
 
 
-async def _serve_shielded(child: Child) -> None:
-    with trio.CancelScope(shield=True):
-        await child.conn.process_messages()
+async def _wait_any(*events: trio.Event) -> None:
+    """Return once any of ``events`` is set."""
+    async with trio.open_nursery() as nursery:
+
+        async def wait(event: trio.Event) -> None:
+            await event.wait()
+            nursery.cancel_scope.cancel()
+
+        for event in events:
+            nursery.start_soon(wait, event)
 
 
 def _check_encodable(kwargs: dict[str, Any], ns: str) -> None:
@@ -237,10 +345,13 @@ def _check_encodable(kwargs: dict[str, Any], ns: str) -> None:
 
 
 @asynccontextmanager
-async def _open_actor_nursery(actor: Actor) -> AsyncIterator[ActorNursery]:
+async def _open_actor_nursery(
+    actor: Actor, *, report_exits: bool = False
+) -> AsyncIterator[ActorNursery]:
+    an: ActorNursery | None = None
     try:
         async with trio.open_nursery() as tn:
-            an = ActorNursery(actor, tn)
+            an = ActorNursery(actor, tn, report_exits=report_exits)
             try:
                 yield an
             except BaseException:
@@ -250,20 +361,32 @@ async def _open_actor_nursery(actor: Actor) -> AsyncIterator[ActorNursery]:
             an._end_body()
     except BaseExceptionGroup as group:
         raise collapse(group) from None
+    finally:
+        if an is not None:
+            an._exit_send.close()
 
 
 @asynccontextmanager
-async def open_nursery(**root_opts: Any) -> AsyncIterator[ActorNursery]:
+async def open_nursery(
+    *, report_exits: bool = False, **root_opts: Any
+) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery; in a program with no actor yet, open the root first.
 
     Args:
+        report_exits: report each child's end as a :class:`~agentree.ChildExit` on
+            ``an.exit_events()`` instead of failing the nursery: a child that
+            crashes, is killed, loses its channel or whose ``run_in_actor``
+            function raises is then the owner's business (the function's error is
+            on its portal). Teardown is unchanged: nothing outlives the block.
         **root_opts: passed to :func:`open_root_actor` when this opens the root
             (``name``, ``start_method``, ``debug_mode``, ``loglevel``, ...). Ignored
             inside an already-running actor.
 
     Raises:
         RemoteActorError: a ``run_in_actor`` child failed (several failures: a
-            ``BaseExceptionGroup`` of them).
+            ``BaseExceptionGroup`` of them); not with ``report_exits``.
+        ActorDied: a ``run_in_actor`` child's process died before answering; not
+            with ``report_exits``.
         InvalidOption: a ``root_opts`` value the tree could not use (checked even
             where the options are ignored); nothing was started.
         TypeError: an option ``open_root_actor`` does not take.
@@ -271,8 +394,11 @@ async def open_nursery(**root_opts: Any) -> AsyncIterator[ActorNursery]:
     check_root_options("open_nursery()", root_opts)
     actor = current_actor_or_none()
     if actor is None:
-        async with open_root_actor(**root_opts) as root, _open_actor_nursery(root) as an:
+        async with (
+            open_root_actor(**root_opts) as root,
+            _open_actor_nursery(root, report_exits=report_exits) as an,
+        ):
             yield an
     else:
-        async with _open_actor_nursery(actor) as an:
+        async with _open_actor_nursery(actor, report_exits=report_exits) as an:
             yield an

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from ._context import Context, open_context, open_stream_from
-from ._exceptions import AgentreeError, ContextCancelled, TransportClosed
-from ._runtime import Conn, Dialog, ns_of
+from ._exceptions import ActorTooSlowError, AgentreeError, ContextCancelled, TransportClosed
+from ._exit import ChildExit
+from ._runtime import PING_NS, Conn, Dialog, ns_of
 from ._runtime._boxing import cancelled_before_answer
 from ._runtime._state import serving_peer
 from ._streaming import MsgStream
+
+if TYPE_CHECKING:
+    from ._spawn import Child
 
 __all__ = ["Portal"]
 
@@ -24,8 +29,10 @@ class Portal:
     Every call is a dialog over the shared channel, so many may run concurrently.
     """
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, child: Child | None = None) -> None:
         self._conn = conn
+        # The child process behind this portal, when this actor spawned it.
+        self._child = child
         self._main: tuple[int, Dialog, str] | None = None
         self._result_ready = trio.Event()
         self._result: Any = None
@@ -55,7 +62,9 @@ class Portal:
                 ``FunctionNotFound`` boxed inside when it may not or cannot be called).
             NotAddressable: ``fn`` is a lambda or nested function.
             MsgEncodeError: an argument cannot be sent; the error names it.
-            TransportClosed: the actor went away before answering.
+            TransportClosed: the actor went away before answering; ``ActorDied``
+                (naming the actor and its exit code or signal) when it is a child
+                of ours whose process ended.
         """
         return await self._conn.call(ns_of(fn), kwargs)
 
@@ -133,6 +142,7 @@ class Portal:
 
         Raises:
             RemoteActorError: the function raised in the actor.
+            ActorDied: the actor's process ended before it answered.
             AgentreeError: this portal is for a daemon (``start_actor``), which has
                 no single result.
         """
@@ -148,6 +158,50 @@ class Portal:
 
     result = wait_for_result
 
+    async def wait_for_exit(self) -> ChildExit:
+        """Wait until the child actor's process has ended and been reaped; say how.
+
+        Works in any nursery mode, for ``start_actor`` and ``run_in_actor``
+        children alike, and returns at once for a child that already ended.
+
+        Raises:
+            AgentreeError: the actor behind this portal is not a child of this
+                actor (a portal from a lookup): its process is not ours to reap.
+        """
+        child = self._child
+        if child is None:
+            raise AgentreeError(
+                f"actor {self._conn.peer_name!r} is not a child of this actor: only the "
+                "portals of spawned children can wait for their exit"
+            )
+        await child.exited.wait()
+        assert child.exit is not None
+        return child.exit
+
+    async def ping(self, timeout: float | None = None) -> float:  # noqa: ASYNC109
+        """Ask the actor's runtime for a sign of life; return the round trip in seconds.
+
+        The actor answers from its message loop without running user code, so a
+        ping is not held up by its calls in flight or any cap on its methods; it
+        goes unanswered only when the actor's loop is blocked or its process is
+        stopped.
+
+        Args:
+            timeout: seconds to wait for the answer (``None``: no limit).
+
+        Raises:
+            ActorTooSlowError: no answer within ``timeout``.
+            TransportClosed: the actor went away (``ActorDied`` for a child whose
+                process ended).
+        """
+        start = time.perf_counter()
+        with trio.move_on_after(float("inf") if timeout is None else timeout):
+            await self._conn.call(PING_NS, {})
+            return time.perf_counter() - start
+        raise ActorTooSlowError(
+            f"actor {self._conn.peer_name!r} did not answer a ping within {timeout} s"
+        )
+
     async def cancel_actor(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Ask the actor to cancel itself and exit; ``False`` if it did not answer.
 
@@ -161,6 +215,9 @@ class Portal:
         """
         if self._conn.closed.is_set():
             return False
+        if self._child is not None:
+            # Our own child: its end is a stop by its parent, not an exit of its own.
+            self._child.mark_stopping()
         canceller = serving_peer.get() or self._conn.actor.uid
         with trio.move_on_after(timeout or self._conn.actor.options.cancel_timeout):
             try:

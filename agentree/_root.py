@@ -20,6 +20,7 @@ from ._ipc._janitor import Janitor, start_janitor
 from ._options import check_root_options
 from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
 from ._runtime._guest import host_loop
+from ._runtime._reaper import become_subreaper, stop_being_subreaper
 from ._sigterm import SigtermGuard
 from ._spawn import Forkserver, start_forkserver
 
@@ -134,6 +135,9 @@ async def _root_runtime(
     options = options.evolve(tmpdir=tmpdir)
     forkserver: Forkserver | None = None
     janitor: Janitor | None = None
+    # Subprocess children are this process's own: their orphans must come here to be
+    # killed (see _runtime._reaper; the forkserver does it for forked children).
+    was_subreaper = options.start_method != "subprocess" or become_subreaper()
     try:
         if options.start_method == "forkserver":
             forkserver = await start_forkserver(tmpdir)
@@ -152,6 +156,8 @@ async def _root_runtime(
             guard.watch(actor)
             yield actor
     finally:
+        if not was_subreaper:
+            stop_being_subreaper()
         with trio.CancelScope(shield=True):
             if forkserver is not None:
                 await forkserver.aclose()

@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from ._exceptions import AgentreeError, MsgEncodeError, MsgTypeError, StreamOverrun
+from ._exceptions import (
+    AgentreeError,
+    MsgEncodeError,
+    MsgTypeError,
+    StreamOverrun,
+    TransportClosed,
+)
 from .msg import Credit, Stop, Yield, decode_payload
 
 if TYPE_CHECKING:
@@ -128,6 +134,8 @@ class MsgStream:
             raise MsgEncodeError(
                 f"{exc} (a stream item in {ctx._ns}() with {ctx._conn.peer_name!r})"
             ) from exc
+        except TransportClosed as exc:
+            raise await ctx._conn.send_failed(ctx._ns, exc) from exc
 
     def _overrun(self, granted: bool) -> StreamOverrun:
         ctx = self._ctx

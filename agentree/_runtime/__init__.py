@@ -11,10 +11,12 @@ from ._hooks import (
     run_stop_guards,
 )
 from ._lookup import main_origin, ns_of
+from ._ping import PING_NS
 from ._serve import actor_runtime
 from ._state import current_actor, current_actor_or_none, is_root_process
 
 __all__ = [
+    "PING_NS",
     "Actor",
     "Conn",
     "Dialog",

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import trio
 
 from .._exceptions import (
+    ActorDied,
     AgentreeError,
     MsgEncodeError,
     ProtocolError,
@@ -51,6 +53,8 @@ log = logging.getLogger("agentree.runtime")
 
 Uid = tuple[str, str]
 _SEND_REPLY_TIMEOUT = 2.0
+# How long a failed send waits for the read loop to say why the channel ended.
+_WHY_CLOSED_TIMEOUT = 2.0
 
 
 class Conn:
@@ -81,6 +85,10 @@ class Conn:
         # Set when the local actor is cancelled: its served calls here are cancelled
         # by it, not by the peer (which is whom a cancelled call names otherwise).
         self.calls_cancelled_locally = False
+        # Set by the owner of a child's connection: awaited when the channel ends, it
+        # returns the error every waiting dialog gets (ActorDied once the child's
+        # process is reaped). Bounded by the hook itself.
+        self.explain_end: Callable[[AgentreeError], Awaitable[AgentreeError]] | None = None
         self.closed = trio.Event()
         actor.add_conn(self)
 
@@ -150,6 +158,7 @@ class Conn:
             except TransportClosed as exc:
                 reason = TransportClosed(f"actor {self.peer_name!r} closed its channel: {exc}")
                 reason.__cause__ = exc
+                reason = await self._explain_end(reason, me)
             except ProtocolError as exc:
                 reason = exc
                 log.error(
@@ -158,6 +167,7 @@ class Conn:
                 with trio.move_on_after(_SEND_REPLY_TIMEOUT):
                     with contextlib.suppress(AgentreeError):
                         await self.chan.send(box_error(exc, cid=None, uid=self.actor.uid))
+                reason = await self._explain_end(reason, me)
             finally:
                 if self._reader is me:
                     self._shut(reason)
@@ -167,6 +177,13 @@ class Conn:
             return
         with trio.CancelScope(shield=True):
             await self.chan.aclose()
+
+    async def _explain_end(self, reason: AgentreeError, me: trio.lowlevel.Task) -> AgentreeError:
+        if self.explain_end is None or self._reader is not me:
+            return reason
+        with trio.CancelScope(shield=True):
+            reason = await self.explain_end(reason)
+        return reason
 
     def _deliver(self, cid: int, msg: Msg, *, final: bool = False) -> bool:
         """Hand ``msg`` to its dialog; whether that woke the dialog's task."""
@@ -235,10 +252,34 @@ class Conn:
         return dialog
 
     def _check_open(self) -> None:
-        if self._closed_by is not None:
+        closed_by = self._closed_by
+        if closed_by is not None:
+            if isinstance(closed_by, ActorDied):
+                raise ActorDied(str(closed_by), exit=closed_by.exit) from closed_by
             raise TransportClosed(f"channel to actor {self.peer_name!r} is closed") from (
-                self._closed_by
+                closed_by
             )
+
+    def went_away(self, ns: str, exc: BaseException | None) -> TransportClosed:
+        """The error for a dialog running ``ns`` that the channel's end cut short.
+
+        :class:`ActorDied` (naming the actor and how its process ended) when that is
+        why the channel ended; a plain :class:`TransportClosed` otherwise.
+        """
+        if isinstance(exc, ActorDied):
+            return ActorDied(f"{exc.exit.describe()} during {ns}()", exit=exc.exit)
+        return TransportClosed(f"actor {self.peer_name!r} went away during {ns}(): {exc}")
+
+    async def send_failed(self, ns: str, exc: TransportClosed) -> TransportClosed:
+        """The error for a send of dialog ``ns`` that failed because the channel broke.
+
+        Waits (bounded) for the read loop to learn why the channel ended, so that a
+        send to a child that just died raises :class:`ActorDied` like a receive.
+        """
+        if self._closed_by is None:
+            with trio.move_on_after(_WHY_CLOSED_TIMEOUT):
+                await self.closed.wait()
+        return self.went_away(ns, self._closed_by or exc)
 
     def close_dialog(self, cid: int) -> None:
         self._dialogs.pop(cid, None)
@@ -281,15 +322,15 @@ class Conn:
                 )
             except MsgEncodeError:
                 raise find_unencodable(kwargs, f"{ns}() in actor {self.peer_name!r}") from None
+            except TransportClosed as exc:
+                raise await self.send_failed(ns, exc) from exc
             try:
                 msg = await dialog.get()
             except trio.Cancelled:
                 await self.cancel_dialog(cid)
                 raise
             except TransportClosed as exc:
-                raise TransportClosed(
-                    f"actor {self.peer_name!r} went away during {ns}(): {exc}"
-                ) from exc
+                raise self.went_away(ns, exc) from exc
             return self.unwrap_final(msg, ns)
         finally:
             self._dialogs.pop(cid, None)
@@ -302,9 +343,7 @@ class Conn:
             await self.cancel_dialog(cid)
             raise
         except TransportClosed as exc:
-            raise TransportClosed(
-                f"actor {self.peer_name!r} went away during {ns}(): {exc}"
-            ) from exc
+            raise self.went_away(ns, exc) from exc
 
     def unwrap_final(self, msg: Msg, ns: str) -> Any:
         """Turn a dialog's final message into its value, or raise its error."""

@@ -27,6 +27,7 @@ from ._conn import Conn
 from ._hooks import run_runtime_hooks
 from ._lookup import import_enabled, load_parent_main
 from ._peers import bind_peer_listener
+from ._reaper import end_descendants, has_children
 from ._registry import serve_discovery
 from ._state import reset_actor, set_actor
 
@@ -189,6 +190,11 @@ async def _serve_until_cancelled(
     # Calls cancelled with the runtime may still be unwinding in reader tasks: their
     # replies go out before the channel closes.
     await actor.wait_replies_sent()
+    # No descendant outlives its actor: what the user code started goes first,
+    # so that the parent sees the channel close when the process is done.
+    if has_children():
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(end_descendants)
     await chan.aclose()
 
 

@@ -16,8 +16,12 @@ Per-child protocol on the request connection (all integers big-endian):
   never outlives the actor that asked for it.
 
 The forkserver is the OS parent of every forked child, so it alone can signal and
-reap them without pid-reuse races. When the control pipe closes (the root exited or
-died) it kills what is left, reaps it, removes the tree's private directory and exits.
+reap them without pid-reuse races. It is also a child subreaper: when a forked actor
+dies without cleaning up (SIGKILL, a crash), the processes its user code started are
+re-parented to the forkserver, which kills and reaps every such stray (any child it
+did not fork itself) each time one of its actors ends. When the control pipe closes
+(the root exited or died) it kills what is left, reaps it, removes the tree's
+private directory and exits.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import shutil
 import signal
 import socket
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,12 +42,14 @@ from dataclasses import dataclass, field
 import trio
 
 from .._exceptions import SpawnError
+from .._runtime._reaper import become_subreaper, kill_strays_now
 from ._proc import child_env
 
 __all__ = ["ForkedProcess", "Forkserver", "fork_child", "serve_main", "start_forkserver"]
 
 _REC = 9  # one tag byte + 8 bytes of value
 _STOP_TIMEOUT = 5.0  # seconds the forkserver gets to reap its children and exit
+_STRAYS_DELAY = 0.05  # at most this long between a child's exit and the look for strays
 _ENTRY = "from agentree._spawn._forkserver import serve_main; serve_main()"
 
 
@@ -60,13 +67,24 @@ class _Server:
         self.control_fd = control_fd
         self.sel = selectors.DefaultSelector()
         self.children: dict[int, _Child] = {}
+        # Processes re-parented here from a dead actor's subtree, killed, not reaped
+        # yet: pid -> pidfd.
+        self.strays: dict[int, int] = {}
+        # When a forked child ended since the last look for strays (None: none did).
+        self.strays_due: float | None = None
         self.pending: set[socket.socket] = set()
         self.sel.register(listener, selectors.EVENT_READ, ("accept", None))
         self.sel.register(control_fd, selectors.EVENT_READ, ("control", None))
 
     def serve(self) -> None:
         while True:
-            for key, _ in self.sel.select():
+            due = self.strays_due
+            events = self.sel.select(None if due is None else 0)
+            # Once idle, or after a short while in a busy tree.
+            if due is not None and (not events or time.monotonic() - due > _STRAYS_DELAY):
+                self.strays_due = None
+                self._kill_strays()
+            for key, _ in events:
                 kind, data = key.data
                 if kind == "accept":
                     self._accept()
@@ -76,6 +94,8 @@ class _Server:
                     self._client(data)
                 elif kind == "exit":
                     self._reap(data)
+                elif kind == "stray":
+                    self._reap_stray(data)
                 elif kind == "control" and not os.read(self.control_fd, 64):
                     self._shutdown()
                     return
@@ -138,6 +158,8 @@ class _Server:
                 os.close(other_child.pidfd)
                 if other_child.conn is not None:
                     other_child.conn.close()
+            for stray_pidfd in self.strays.values():
+                os.close(stray_pidfd)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             code = run_from_fd(fd, parent)
         except SystemExit as exc:
@@ -188,12 +210,45 @@ class _Server:
             with contextlib.suppress(OSError):
                 child.conn.sendall(b"X" + code.to_bytes(8, "big", signed=True))
             self._hang_up(child)
+        # Then what the actor left behind: once nothing else is pending, so that its
+        # exit is news first and the exits of a whole nursery share one scan.
+        if self.strays_due is None:
+            self.strays_due = time.monotonic()
+
+    def _kill_strays(self) -> None:
+        """SIGKILL the children that this process did not fork: a dead actor's orphans.
+
+        Each is reaped when its pidfd says it exited; its own children are
+        re-parented here meanwhile, so the reap looks again.
+        """
+        for pid in kill_strays_now(keep=set(self.children) | set(self.strays)):
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            self.strays[pid] = pidfd
+            self.sel.register(pidfd, selectors.EVENT_READ, ("stray", pid))
+
+    def _reap_stray(self, pid: int) -> None:
+        pidfd = self.strays.pop(pid)
+        self.sel.unregister(pidfd)
+        os.close(pidfd)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        self._kill_strays()
 
     def _shutdown(self) -> None:
         for child in list(self.children.values()):
             self._signal(child, signal.SIGKILL)
         for child in list(self.children.values()):
             self._reap(child)
+        self._kill_strays()
+        # Bounded: a stray forking as fast as it can must not keep the tree alive.
+        for _ in range(100):
+            if not self.strays:
+                break
+            for pid in list(self.strays):
+                self._reap_stray(pid)
         path = self.listener.getsockname() if self.listener.fileno() != -1 else None
         self.listener.close()
         if isinstance(path, str) and path:
@@ -210,6 +265,7 @@ def serve_main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     listen_fd, control_fd = int(sys.argv[1]), int(sys.argv[2])
+    become_subreaper()
     import agentree
     import agentree._runtime._serve  # noqa: F401
 

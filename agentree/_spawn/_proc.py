@@ -31,6 +31,8 @@ from typing import Protocol
 
 import trio
 
+from .._runtime._reaper import TAG_ENV
+
 __all__ = ["ProcessHandle", "SubprocessHandle", "child_env", "spawn_subprocess"]
 
 
@@ -93,16 +95,21 @@ def child_env() -> dict[str, str]:
     return env
 
 
-async def spawn_subprocess(fd: int) -> SubprocessHandle:
+async def spawn_subprocess(fd: int, *, tag: str | None = None) -> SubprocessHandle:
     """Start ``python -m agentree._child`` on the connected socket ``fd``.
 
     Forks from the calling (trio) thread on purpose; see the module's docstring.
+    ``tag`` goes in its environment as ``AGENTREE_ACTOR``, inherited by whatever it
+    starts (see ``_runtime._reaper``).
     """
+    env = child_env()
+    if tag is not None:
+        env[TAG_ENV] = tag
     await trio.lowlevel.checkpoint()
     popen = subprocess.Popen(  # noqa: ASYNC220 - from this thread on purpose
         [sys.executable, "-m", "agentree._child", str(fd), str(os.getpid())],
         pass_fds=(fd,),
-        env=child_env(),
+        env=env,
     )
     try:
         return SubprocessHandle(popen)

@@ -66,13 +66,13 @@ def test_subactor_killed_holding_the_lock_releases_it(
     if "nested" in args:
         # The lock came back through the relay, and 'middle' got the terminal for
         # the post-mortem of its own error: the victim went away during its call.
-        term.expect(r"Post-mortem of TransportClosed: .* in actor 'middle'")
+        term.expect(r"Post-mortem of ActorDied: .* in actor 'middle'")
         term.expect(r"-> await victim.run\(pause_here\)")
         term.expect(prompt("middle"))
         term.sendline("c")
         term.expect("victim is gone: RemoteActorError")
     else:
-        term.expect("victim is gone: TransportClosed")
+        term.expect("victim is gone: ActorDied")
     # The root's own pause gets the terminal: the dead holder released the lock.
     term.expect(prompt("root"))
     term.sendline("p survivor")
