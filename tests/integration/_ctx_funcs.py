@@ -197,10 +197,15 @@ async def gen_fail_at(n: int) -> Any:
 @agentree.context
 async def send_until_overrun(ctx: agentree.Context) -> int:
     """Send without the peer reading, with ``allow_overruns=False``: return the count
-    of items sent before ``StreamOverrun``."""
+    of items sent before ``StreamOverrun``.
+
+    Waits for the opener's hello first: once it came, the opener's window is granted
+    (without it, up to ``INITIAL_WINDOW`` items may go ahead of the grant).
+    """
     await ctx.started(None)
     sent = 0
     async with ctx.open_stream(allow_overruns=False) as stream:
+        assert await stream.receive() == "hello"
         try:
             while True:
                 await stream.send(sent)

@@ -132,6 +132,7 @@ async def test_overrun_without_allow_overruns_is_a_clear_error() -> None:
             portal = await an.start_actor("overrunner", enable_modules=[MODULE])
             async with portal.open_context(funcs.send_until_overrun) as (ctx, _):
                 async with ctx.open_stream(msg_buffer_size=window) as stream:
+                    await stream.send("hello")
                     message = await portal.run(funcs.report, key="overrun")
                     # Nothing was dropped: every item sent before the overrun arrives.
                     received = [await stream.receive() for _ in range(window)]
