@@ -319,9 +319,12 @@ async def kill_orphans(mine: str | None, *, keep_pids: frozenset[int] = frozense
         for _ in range(_MAX_ROUNDS):
             # In a worker thread: the scan reads /proc, and the tasks that the
             # child's end just woke should not wait for it.
-            orphans = await trio.to_thread.run_sync(
+            found = await trio.to_thread.run_sync(
                 _find_orphans, mine, keep_pids, frozenset(live_child_tags)
             )
+            # Checked again here: a child spawned while the thread scanned had its tag
+            # added before it was forked, so it is live, not an orphan.
+            orphans = [pid for pid in found if env_tag(pid) not in live_child_tags]
             if not orphans:
                 break
             for pid in orphans:
