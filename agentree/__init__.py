@@ -21,6 +21,7 @@ from ._exceptions import AgentUnavailable as AgentUnavailable
 from ._exceptions import AsyncioCancelled as AsyncioCancelled
 from ._exceptions import AsyncioTaskExited as AsyncioTaskExited
 from ._exceptions import AuthenticationError as AuthenticationError
+from ._exceptions import CallCancelled as CallCancelled
 from ._exceptions import ContextCancelled as ContextCancelled
 from ._exceptions import FeedbackError as FeedbackError
 from ._exceptions import FrameTooLarge as FrameTooLarge
@@ -51,6 +52,12 @@ from ._runtime._guest import run_as_asyncio_guest as run_as_asyncio_guest
 from ._streaming import BroadcastReceiver as BroadcastReceiver
 from ._streaming import MsgStream as MsgStream
 from ._version import __version__ as __version__
+from .agents import Agent as Agent
+from .agents import AgentRef as AgentRef
+from .agents import check_cancelled as check_cancelled
+from .agents import find_agent as find_agent
+from .agents import method as method
+from .agents import wait_for_agent as wait_for_agent
 from .devx import breakpoint as breakpoint
 from .devx import pause as pause
 from .devx import pause_from_sync as pause_from_sync
@@ -61,9 +68,11 @@ __all__ = [
     "ActorDied",
     "ActorNursery",
     "ActorTooSlowError",
+    "Agent",
     "AgentBusy",
     "AgentCrashed",
     "AgentExists",
+    "AgentRef",
     "AgentRestarting",
     "AgentUnavailable",
     "AgentreeError",
@@ -71,6 +80,7 @@ __all__ = [
     "AsyncioTaskExited",
     "AuthenticationError",
     "BroadcastReceiver",
+    "CallCancelled",
     "ChildExit",
     "Context",
     "ContextCancelled",
@@ -94,12 +104,15 @@ __all__ = [
     "SupervisorGaveUp",
     "TransportClosed",
     "breakpoint",
+    "check_cancelled",
     "context",
     "current_actor",
     "find_actor",
+    "find_agent",
     "get_registry",
     "is_root_process",
     "log",
+    "method",
     "open_nursery",
     "open_root_actor",
     "pause",
@@ -108,6 +121,7 @@ __all__ = [
     "query_actor",
     "run_as_asyncio_guest",
     "wait_for_actor",
+    "wait_for_agent",
 ]
 
 

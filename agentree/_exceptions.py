@@ -30,6 +30,8 @@ Every error agentree raises on purpose derives from :class:`AgentreeError`::
     ├── AsyncioCancelled          an asyncio task cancelled from the asyncio side
     ├── AsyncioTaskExited         an asyncio task that ended before sending the
     │                             first value its trio side waits for
+    ├── CallCancelled             the caller cancelled this agent call (raised in a
+    │                             thread-mode method by ``check_cancelled()``)
     ├── AgentCrashed              an agent incarnation died while a call was in flight
     ├── AgentRestarting           an agent is restarting and the call asked to fail fast
     ├── AgentUnavailable          an agent that is stopped, given up on or temporary
@@ -62,6 +64,7 @@ __all__ = [
     "AsyncioCancelled",
     "AsyncioTaskExited",
     "AuthenticationError",
+    "CallCancelled",
     "ContextCancelled",
     "FeedbackError",
     "FrameTooLarge",
@@ -273,6 +276,15 @@ class AsyncioTaskExited(AgentreeError):
 
     ``open_channel_from`` waits for the asyncio function's first value; a function
     that returns without sending one gets this error on the trio side.
+    """
+
+
+class CallCancelled(AgentreeError):
+    """The caller cancelled the agent call this thread runs.
+
+    Raised by :func:`agentree.check_cancelled` in a thread-mode method (a ``def``),
+    which cannot be interrupted otherwise. Let it propagate: the call then ends as
+    cancelled.
     """
 
 

@@ -22,7 +22,7 @@ import math
 import uuid as uuidlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import trio
 
@@ -33,8 +33,15 @@ from ._options import check_child_options, check_root_options
 from ._portal import Portal
 from ._root import open_root_actor
 from ._runtime import Actor, current_actor_or_none, ns_of
+from ._runtime._hooks import agent_starter
 from ._spawn import Child, serve_child, spawn_actor, stop_child
 from .msg import find_unencodable
+
+if TYPE_CHECKING:
+    # For the signature only: the agent layer plugs in through _runtime._hooks.
+    from .agents import Agent, AgentRef
+
+    A = TypeVar("A", bound=Agent)
 
 __all__ = ["ActorNursery", "ShutdownPolicy", "open_nursery"]
 
@@ -157,6 +164,19 @@ class ActorNursery:
             None,
             None,
         )
+
+    async def start_agent(
+        self, cls: type[A], /, *args: Any, name: str, **kwargs: Any
+    ) -> AgentRef[A]:
+        """Start agent ``cls(*args, **kwargs)`` in its own actor; see ``agentree.Agent``.
+
+        Returns once the agent's ``on_start`` has returned.
+        """
+        starter = agent_starter()
+        if starter is None:
+            raise TypeError(f"start_agent() needs an agentree.Agent subclass, not {cls!r}")
+        ref: AgentRef[A] = await starter(self, cls, args, name, kwargs)
+        return ref
 
     async def _spawn(
         self,

@@ -10,6 +10,7 @@ import sys
 import time
 from importlib import metadata
 
+from _agent_workloads import AGENT_FOOTNOTES, AGENT_WORKLOADS
 from _common import Config, Measurement, Unavailable, Workload, descendants, format_error
 from _raw_stream import STREAM_FOOTNOTES, STREAM_WORKLOADS
 from _report import render_agentree_vs_peers, render_table
@@ -48,6 +49,7 @@ WORKLOADS = [
         },
     ),
     Workload("killroot", "SIGKILL root -> tree gone", "time", ref="ppe forkserver"),
+    *AGENT_WORKLOADS,
 ]
 
 FOOTNOTES = {
@@ -127,6 +129,7 @@ FOOTNOTES = {
 
 
 FOOTNOTES.update(STREAM_FOOTNOTES)
+FOOTNOTES.update(AGENT_FOOTNOTES)
 
 
 def _version(dist: str) -> str:
@@ -290,6 +293,13 @@ def _run_agentree(
         t0 = time.perf_counter()
         out += _aio_cases.run_aio(cfg, methods)
         _progress(f"[agentree] {'infected asyncio echo':<28} {time.perf_counter() - t0:5.1f}s")
+    agent_keys = [w.key for w in AGENT_WORKLOADS if w.key in keys]
+    if agent_keys:
+        import _agent_cases
+
+        t0 = time.perf_counter()
+        out += _agent_cases.run_agents(cfg, methods, agent_keys)
+        _progress(f"[agentree] {'agents':<28} {time.perf_counter() - t0:5.1f}s")
     keys = [k for k in keys if k in _agentree_cases.CASES]
     for method, label in zip(methods, labels, strict=True):
         if not keys:

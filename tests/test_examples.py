@@ -223,3 +223,14 @@ def test_infected_asyncio_aiohttp_fetch() -> None:
         "every page was served by the root process",
         "server stopped, fetcher reaped",
     ], out
+
+
+def test_agents_research_team() -> None:
+    out = run_example("agents/research_team.py")
+    lines = out.splitlines()
+    assert lines[0] == "team: fetcher, reader, embedder, planner in 5 processes", out
+    names = [line.split(":", 1)[0] for line in lines[1:5]]
+    assert names == ["actors", "supervisors", "refs", "modes"], out
+    assert lines[1].startswith("actors: 'Actors An actor is a process with a mailbox.' -> ["), out
+    assert lines[4].startswith("modes: 'Modes Async, thread & process methods.' -> ["), out
+    assert lines[-1] == "team stopped", out

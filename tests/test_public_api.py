@@ -17,7 +17,7 @@ from agentree import _exceptions
 
 # Public subpackages/modules: reachable as agentree.<name> once imported (some only
 # lazily, e.g. by the pytest plugin), but not re-exported names of the API itself.
-PUBLIC_SUBMODULES = frozenset({"devx", "log", "msg", "testing", "to_asyncio"})
+PUBLIC_SUBMODULES = frozenset({"agents", "devx", "log", "msg", "testing", "to_asyncio"})
 
 
 def public_exceptions() -> dict[str, type[BaseException]]:

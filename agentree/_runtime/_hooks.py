@@ -12,6 +12,9 @@ The multi-process debugger (``agentree.devx``) registers its pieces here at impo
   SIGTERM (a child busy in a debugger REPL is waited for, not killed);
 - *endpoints*: functions every actor serves by name, whatever its
   ``enable_modules`` (the terminal lock).
+
+The agent layer (``agentree.agents``) registers its *agent starter*, which
+``ActorNursery.start_agent`` calls.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ if TYPE_CHECKING:
     from ._conn import Conn
 
 __all__ = [
+    "agent_starter",
     "endpoints",
+    "register_agent_starter",
     "register_endpoint",
     "register_error_hook",
     "register_runtime_hook",
@@ -44,6 +49,7 @@ _runtime_hooks: dict[str, RuntimeHook] = {}
 _error_hooks: dict[str, ErrorHook] = {}
 _stop_guards: dict[str, StopGuard] = {}
 _endpoints: dict[str, Callable[..., Any]] = {}
+_agent_starter: list[Callable[..., Awaitable[Any]]] = []
 
 
 def register_runtime_hook(name: str, hook: RuntimeHook) -> None:
@@ -68,6 +74,16 @@ def register_stop_guard(name: str, guard: StopGuard) -> None:
 def register_endpoint(ns: str, fn: Callable[..., Any]) -> None:
     """Serve ``fn`` as ``ns`` in every actor, whatever its ``enable_modules``."""
     _endpoints[ns] = fn
+
+
+def register_agent_starter(starter: Callable[..., Awaitable[Any]]) -> None:
+    """Install the agent layer's ``start_agent(an, cls, args, name, kwargs)``."""
+    _agent_starter[:] = [starter]
+
+
+def agent_starter() -> Callable[..., Awaitable[Any]] | None:
+    """The registered agent starter (``None`` until ``agentree.agents`` is imported)."""
+    return _agent_starter[0] if _agent_starter else None
 
 
 def endpoints() -> dict[str, Callable[..., Any]]:
