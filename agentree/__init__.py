@@ -51,6 +51,7 @@ from ._runtime import is_root_process as is_root_process
 from ._runtime._guest import run_as_asyncio_guest as run_as_asyncio_guest
 from ._streaming import BroadcastReceiver as BroadcastReceiver
 from ._streaming import MsgStream as MsgStream
+from ._version import __version__ as __version__
 from .agents import Agent as Agent
 from .agents import AgentRef as AgentRef
 from .agents import check_cancelled as check_cancelled

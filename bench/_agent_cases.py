@@ -8,10 +8,14 @@ measurement to :func:`run_agents`.
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
 import os
 import signal
 import statistics
 import time
+from collections.abc import Callable
+from typing import Any
 
 import trio
 from _agent_workloads import labels
@@ -92,11 +96,23 @@ async def _agentproc(
     two: Measurement,
     ping_median: Measurement,
     ping_worst: Measurement,
+    ppe: tuple[Measurement, Measurement] | None,
 ) -> None:
+    """Process mode, workers=1 against workers=2, and the agent's ping meanwhile.
+
+    With ``ppe``, ProcessPoolExecutors of 1 and 2 workers run the same batches in the
+    same repetitions: what this machine allows right now, for reference.
+    """
     async with agentree.open_nursery() as an:
         ref = await an.start_agent(ProcAgent, name="proc-agent")
         methods = {1: ProcAgent.burn1, 2: ProcAgent.burn2}
         speedups: list[float] = []
+        ppe_speedups: list[float] = []
+        context = multiprocessing.get_context("forkserver")
+        executors = {
+            n: concurrent.futures.ProcessPoolExecutor(max_workers=n, mp_context=context)
+            for n in (1, 2)
+        }
 
         async def batch(workers: int, cpu: float) -> float:
             t0 = time.perf_counter()
@@ -105,36 +121,68 @@ async def _agentproc(
                     tn.start_soon(ref.call, methods[workers], cpu)
             return time.perf_counter() - t0
 
-        for rep in range(cfg.repeat + 1):
-            if not rep:
-                # Warm both pools: every worker started and built.
-                await batch(1, 0.0)
-                await batch(2, 0.0)
-            spent1 = await batch(1, PROC_CPU)
-            pings: list[float] = []
-            done = trio.Event()
+        async def ppe_batch(workers: int, cpu: float) -> float:
+            executor = executors[workers]
+            t0 = time.perf_counter()
+            await trio.to_thread.run_sync(lambda: list(executor.map(_burn, [cpu] * PROC_CALLS)))
+            return time.perf_counter() - t0
 
-            async def pinger(pings: list[float] = pings, done: trio.Event = done) -> None:
-                while not done.is_set():
-                    t0 = time.perf_counter()
-                    await ref.call(ProcAgent.ping)
-                    pings.append(time.perf_counter() - t0)
-                    await trio.sleep(PING_GAP)
+        try:
+            for rep in range(cfg.repeat + 1):
+                if not rep:
+                    # Warm the pools: every worker started (and built).
+                    for warm in (batch, ppe_batch):
+                        await warm(1, 0.0)
+                        await warm(2, 0.0)
+                # Which pool goes first alternates, so that a drift in the machine's
+                # load does not favour one of them.
+                runs: list[tuple[str, Callable[[int, float], Any], int]] = [
+                    ("1", batch, 1),
+                    ("2", batch, 2),
+                ]
+                if ppe is not None:
+                    runs += [("ppe1", ppe_batch, 1), ("ppe2", ppe_batch, 2)]
+                if rep % 2:
+                    runs.reverse()
+                spent = {key: await fn(n, PROC_CPU) for key, fn, n in runs}
+                # The pings, in a batch of their own: they cost CPU in this process and
+                # in the agent's, which the timed batches above should not pay.
+                pings: list[float] = []
+                done = trio.Event()
 
-            async with trio.open_nursery() as tn:
-                tn.start_soon(pinger)
-                spent2 = await batch(2, PROC_CPU)
-                done.set()
-            if rep:
-                one.samples.append(spent1)
-                two.samples.append(spent2)
-                speedups.append(spent1 / spent2)
-                ping_median.samples.append(statistics.median(pings))
-                ping_worst.samples.append(max(pings))
+                async def pinger(pings: list[float] = pings, done: trio.Event = done) -> None:
+                    while not done.is_set():
+                        t0 = time.perf_counter()
+                        await ref.call(ProcAgent.ping)
+                        pings.append(time.perf_counter() - t0)
+                        await trio.sleep(PING_GAP)
+
+                async with trio.open_nursery() as tn:
+                    tn.start_soon(pinger)
+                    await batch(2, PROC_CPU)
+                    done.set()
+                if rep:
+                    one.samples.append(spent["1"])
+                    two.samples.append(spent["2"])
+                    speedups.append(spent["1"] / spent["2"])
+                    ping_median.samples.append(statistics.median(pings))
+                    ping_worst.samples.append(max(pings))
+                    if ppe is not None:
+                        ppe[0].samples.append(spent["ppe1"])
+                        ppe[1].samples.append(spent["ppe2"])
+                        ppe_speedups.append(spent["ppe1"] / spent["ppe2"])
+        finally:
+            for executor in executors.values():
+                executor.shutdown(cancel_futures=True)
         two.note = (
             f"speedup workers=1 / workers=2 per repetition: min {min(speedups):.2f}x, median "
             f"{statistics.median(speedups):.2f}x (target >= 1.8x)"
         )
+        if ppe is not None:
+            ppe[1].note = (
+                f"speedup max_workers=1 / max_workers=2 per repetition (same repetitions): min "
+                f"{min(ppe_speedups):.2f}x, median {statistics.median(ppe_speedups):.2f}x"
+            )
         await an.cancel()
 
 
@@ -224,12 +272,18 @@ def _run_method(cfg: Config, method: str, keys: list[str]) -> list[Measurement]:
     ping_median = Measurement("agentping", names["ping_median"])
     ping_worst = Measurement("agentping", names["ping_worst"])
     kill = Measurement("agentkill", names["kill"])
+    # The ProcessPoolExecutor reference rows, measured once (in the forkserver run).
+    ppe = (
+        (Measurement("agentproc", names["ppe1"]), Measurement("agentproc", names["ppe2"]))
+        if method == "forkserver"
+        else None
+    )
     cases = {
         "agentcall": (lambda: _agentcall(cfg, plain, agent), [plain, agent]),
         "agentthread": (lambda: _agentthread(cfg, thread), [thread]),
         "agentproc": (
-            lambda: _agentproc(cfg, proc1, proc2, ping_median, ping_worst),
-            [proc1, proc2, ping_median, ping_worst],
+            lambda: _agentproc(cfg, proc1, proc2, ping_median, ping_worst, ppe),
+            [proc1, proc2, ping_median, ping_worst, *(ppe or ())],
         ),
         "agentkill": (lambda: _agentkill(cfg, kill), [kill]),
     }

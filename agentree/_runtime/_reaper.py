@@ -292,14 +292,12 @@ def kill_strays_now(keep: set[int]) -> list[int]:
     return killed
 
 
-def _find_orphans(mine: str | None, keep_pids: frozenset[int], live: frozenset[str]) -> list[int]:
+def _find_tagged(mine: str | None, keep_pids: frozenset[int]) -> list[tuple[int, str]]:
+    """Our children tagged by another actor than ``mine``, as ``(pid, tag)``."""
     return [
-        pid
+        (pid, tag)
         for pid in children_of(os.getpid())
-        if pid not in keep_pids
-        and (tag := env_tag(pid)) is not None
-        and tag != mine
-        and tag not in live
+        if pid not in keep_pids and (tag := env_tag(pid)) is not None and tag != mine
     ]
 
 
@@ -319,9 +317,10 @@ async def kill_orphans(mine: str | None, *, keep_pids: frozenset[int] = frozense
         for _ in range(_MAX_ROUNDS):
             # In a worker thread: the scan reads /proc, and the tasks that the
             # child's end just woke should not wait for it.
-            orphans = await trio.to_thread.run_sync(
-                _find_orphans, mine, keep_pids, frozenset(live_child_tags)
-            )
+            tagged = await trio.to_thread.run_sync(_find_tagged, mine, keep_pids)
+            # Checked against the live tags after the scan, not before it: a child
+            # actor spawned meanwhile registered its tag before its process existed.
+            orphans = [pid for pid, tag in tagged if tag not in live_child_tags]
             if not orphans:
                 break
             for pid in orphans:

@@ -24,7 +24,7 @@ own loop stays free while they compute.
 
 from __future__ import annotations
 
-import signal
+import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +33,7 @@ import msgspec
 import trio
 
 from .._exceptions import (
+    ActorDied,
     AgentCrashed,
     AgentreeError,
     AgentUnavailable,
@@ -41,11 +42,10 @@ from .._exceptions import (
     RemoteActorError,
     TransportClosed,
 )
-from .._exit import ChildExit, ExitReason
+from .._exit import ChildExit
 from .._nursery import ActorNursery, open_nursery
 from .._portal import Portal
 from .._runtime._lookup import ns_of
-from .._spawn import Child
 from ..msg import find_unencodable
 from . import _worker_entry
 
@@ -53,8 +53,6 @@ __all__ = ["WorkerPool"]
 
 _ENTRY_MODULE = _worker_entry.__name__
 _encoder = msgspec.msgpack.Encoder()
-# How long a worker whose channel ended gets to be reaped before it counts as lost.
-_LOST_GRACE = 1.0
 
 
 @dataclass(eq=False)
@@ -63,10 +61,9 @@ class _Worker:
 
     name: str
     portal: Portal
-    child: Child
     pid: int = 0
-    # Set when the pool ends the worker: the reason its ChildExit reports.
-    stop_reason: ExitReason | None = None
+    # The pool is stopping it (its call was cancelled, or the pool closes).
+    stopping: bool = False
     exit: ChildExit | None = None
     gone: trio.Event = field(default_factory=trio.Event)
 
@@ -122,6 +119,7 @@ class WorkerPool:
         self._label = f"{path}.{method_name}"
         self._an: ActorNursery | None = None
         self._tn: trio.Nursery | None = None
+        self._workers: dict[str, _Worker] = {}  # by actor uuid
         self._idle: deque[_Worker] = deque()
         self._busy: set[_Worker] = set()
         self._waiters: deque[_Waiter] = deque()
@@ -156,8 +154,9 @@ class WorkerPool:
             raise AgentreeError(f"the process-mode worker pool of {self._label} already ran")
         self._started.set()
         try:
-            async with open_nursery() as an, trio.open_nursery() as tn:
+            async with open_nursery(report_exits=True) as an, trio.open_nursery() as tn:
                 self._an, self._tn = an, tn
+                tn.start_soon(self._watch_exits, an.exit_events())
                 task_status.started()
                 try:
                     await self._closing.wait()
@@ -167,14 +166,18 @@ class WorkerPool:
                     # Busy workers die at once: their calls are failing anyway, and a
                     # method computing in C code would not notice a cancel request.
                     with trio.CancelScope(shield=True):
-                        for worker in list(self._busy):
-                            await self._kill(worker)
+                        async with trio.open_nursery() as killers:
+                            for worker in list(self._busy):
+                                killers.start_soon(self._stop_worker, worker)
                     tn.cancel_scope.cancel()
             # Leaving the actor nursery stopped the idle workers (a cancel request
             # each) and reaped every worker.
         finally:
             self._closing.set()
             self._fail_waiters()
+            self._idle.clear()
+            self._busy.clear()
+            self._workers.clear()
             self._done.set()
 
     async def aclose(self) -> None:
@@ -207,26 +210,24 @@ class WorkerPool:
         try:
             result = await worker.portal.run(_worker_entry.call, **call_kwargs)
         except trio.Cancelled:
-            with trio.CancelScope(shield=True):
-                await self._kill(worker)
+            self._kill_soon(worker)
             raise
         except TransportClosed as exc:
-            with trio.CancelScope(shield=True):
-                # Its channel ended: the process died, or (rarely) hung up and lives on.
-                with trio.move_on_after(_LOST_GRACE):
-                    await worker.gone.wait()
-                if not worker.gone.is_set():
-                    await self._kill(worker, "lost")
-                    await worker.gone.wait()
+            if isinstance(exc, ActorDied):
+                ended = exc.exit
+            else:
+                # Its channel broke with the process still running: the nursery kills
+                # it ("lost").
+                with trio.CancelScope(shield=True):
+                    ended = await worker.portal.wait_for_exit()
             if self._closing.is_set():
                 raise self._unavailable() from exc
-            assert worker.exit is not None
             raise AgentCrashed(
                 f"agent {self._path!r} (incarnation {self._incarnation}): the worker process "
-                f"running {self._method}() (mode='process') died: {worker.exit.describe()}",
+                f"running {self._method}() (mode='process') died: {ended.describe()}",
                 path=self._path,
                 incarnation=self._incarnation,
-                cause=worker.exit,
+                cause=ended,
             ) from exc
         except RemoteActorError as exc:
             self._release(worker)
@@ -240,8 +241,7 @@ class WorkerPool:
                 raise
             raise self._unencodable(args, kwargs) from None
         except BaseException:
-            with trio.CancelScope(shield=True):
-                await self._kill(worker)
+            self._kill_soon(worker)
             raise
         self._release(worker)
         return result
@@ -311,18 +311,14 @@ class WorkerPool:
 
     async def _spawn_in_slot(self) -> _Worker:
         """Start a worker in the slot the caller holds (freed again if that fails)."""
-        watched = False
         try:
+            # From here on the worker's exit frees the slot (see _watch_exits).
             worker = await self._start_worker()
-            assert self._tn is not None
-            self._tn.start_soon(self._watch, worker)
-            watched = True
-            self._busy.add(worker)
-            await self._build(worker)
         except BaseException:
-            if not watched:
-                self._free_slot()
+            self._free_slot()
             raise
+        self._busy.add(worker)
+        await self._build(worker)
         return worker
 
     async def _start_worker(self) -> _Worker:
@@ -330,9 +326,8 @@ class WorkerPool:
         self._serial += 1
         name = f"{self._label}#w{self._serial}"
         portal = await self._an.start_actor(name, enable_modules=list(self._modules))
-        # TODO(#8): the core's portal.wait_for_exit()/stop_child() once merged.
-        child = self._an._children[portal.actor_uid[1]]
-        return _Worker(name, portal, child)
+        worker = self._workers[portal.actor_uid[1]] = _Worker(name, portal)
+        return worker
 
     async def _build(self, worker: _Worker) -> None:
         try:
@@ -346,9 +341,7 @@ class WorkerPool:
                 label=self._label,
             )
         except BaseException as exc:
-            self._busy.discard(worker)
-            with trio.CancelScope(shield=True):
-                await self._kill(worker)
+            self._kill_soon(worker)
             if isinstance(exc, RemoteActorError):
                 raise AgentreeError(
                     f"agent {self._path!r}: building the instance for {self._method}() "
@@ -360,7 +353,7 @@ class WorkerPool:
     def _release(self, worker: _Worker) -> None:
         """Hand a worker that finished a call to the first waiter, or park it idle."""
         self._busy.discard(worker)
-        if worker.exit is not None or worker.stop_reason is not None:
+        if worker.exit is not None or worker.stopping:
             return
         if self._waiters:
             waiter = self._waiters.popleft()
@@ -385,40 +378,31 @@ class WorkerPool:
             waiter.error = self._unavailable()
             waiter.woken.set()
 
-    async def _kill(self, worker: _Worker, reason: ExitReason = "stopped") -> None:
-        """SIGKILL ``worker`` (its watcher sees it reaped)."""
-        if worker.stop_reason is None:
-            worker.stop_reason = reason
+    def _kill_soon(self, worker: _Worker) -> None:
+        """SIGKILL ``worker`` now, without waiting (its exit frees its slot)."""
+        worker.stopping = True
         self._busy.discard(worker)
-        await worker.child.proc.send_signal(signal.SIGKILL)
+        assert self._tn is not None
+        # The kill and the reap run in the pool's nursery, right after this returns.
+        with contextlib.suppress(RuntimeError):  # the pool has closed: it reaps anyway
+            self._tn.start_soon(self._stop_worker, worker)
 
-    async def _watch(self, worker: _Worker) -> None:
-        """Wait for the worker's end; record how it ended and free its slot."""
-        proc = worker.child.proc
-        try:
-            await proc.wait()
-        finally:
-            if worker.exit is None and proc.returncode is not None:
-                worker.exit = _exit_of(worker, proc.returncode)
+    async def _stop_worker(self, worker: _Worker) -> None:
+        worker.stopping = True
+        self._busy.discard(worker)
+        assert self._an is not None
+        with contextlib.suppress(AgentreeError):  # it ended already
+            await self._an.stop_child(worker.portal, shutdown="brutal_kill")
+
+    async def _watch_exits(self, exits: trio.MemoryReceiveChannel[ChildExit]) -> None:
+        """Forget each worker that ended (stopped, killed, crashed) and free its slot."""
+        async for ended in exits:
+            worker = self._workers.pop(ended.uid[1], None)
+            if worker is None:
+                continue
+            worker.exit = ended
             if worker in self._idle:
                 self._idle.remove(worker)
             self._busy.discard(worker)
             worker.gone.set()
             self._free_slot()
-        # Let the nursery reap and forget the child now rather than at its exit.
-        assert self._an is not None
-        scope = self._an._scopes.get(worker.portal.actor_uid[1])
-        if scope is not None:
-            scope.cancel()
-
-
-def _exit_of(worker: _Worker, returncode: int) -> ChildExit:
-    reason: ExitReason = worker.stop_reason or ("signaled" if returncode < 0 else "exited")
-    uid = worker.portal.actor_uid
-    return ChildExit(
-        name=worker.name,
-        uid=(uid[0], uid[1]),
-        pid=worker.child.proc.pid,
-        returncode=returncode,
-        reason=reason,
-    )

@@ -55,10 +55,6 @@ class Embedder(Agent, state=Tally):
     def unsendable(self) -> object:
         return object()
 
-    @method(mode="process", workers=1)
-    def spin1(self, seconds: float) -> list[float]:
-        return _spin(seconds)
-
     @method(mode="process", workers=2)
     def spin2(self, seconds: float) -> list[float]:
         return _spin(seconds)

@@ -189,7 +189,6 @@ async def test_pool_workers_die_with_a_sigkilled_host() -> None:
                     procs = _checks.processes(pids)
                     os.kill(host_pid, signal.SIGKILL)
                     await trio.sleep_forever()
-        assert len(_checks.alive(procs)) <= 2
         assert len({proc.pid for proc in procs}) == 2
         await _checks.wait_gone(procs)
 
@@ -248,7 +247,7 @@ async def test_agent_process_method_in_an_asyncio_agent() -> None:
             async with trio.open_nursery() as callers:
                 results: list[list[int]] = []
                 for text in ("a", "bb", "ccc"):
-                    callers.start_soon(lambda t=text: _append(results, ref, t))
+                    callers.start_soon(_append, results, ref, text)
             assert sorted(r[0] for r in results) == [1, 2, 3]
             assert ref.pid not in {r[1] for r in results}
             assert await ref.call(AioEmbedder.ping) == ref.pid
