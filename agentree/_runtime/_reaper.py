@@ -324,10 +324,6 @@ async def kill_orphans(mine: str | None, *, keep_pids: frozenset[int] = frozense
             if not orphans:
                 break
             for pid in orphans:
-                # The scan ran in a thread on a snapshot of the live tags: a child
-                # actor spawned meanwhile is not an orphan (its tag is live now).
-                if env_tag(pid) in live_child_tags:
-                    continue
                 pidfd = _open(pid)
                 if pidfd is None:
                     continue
