@@ -56,6 +56,7 @@ class Pool(Generic[A]):
 
     @property
     def size(self) -> int:
+        """How many members the pool has."""
         return len(self.members)
 
     def least_busy(self) -> SupervisedRef[A]:
