@@ -1,0 +1,27 @@
+"""Feedback: any actor asks, the nearest level with handlers up the tree answers.
+
+See the README section "Feedback" and DESIGN section 7, rule 6.
+"""
+
+from .._runtime import ns_of, register_endpoint
+from .._runtime._hooks import register_feedback_level
+from ._ask import feedback_ask, open_level, request_feedback, request_feedback_sync
+from ._ask import supervisor_level as supervisor_level
+from ._journal import Journal, MemoryJournal
+from ._level import FeedbackRequest, Handler
+from ._queue import FeedbackQueue, feedback_queue
+
+__all__ = [
+    "FeedbackQueue",
+    "FeedbackRequest",
+    "Handler",
+    "Journal",
+    "MemoryJournal",
+    "feedback_queue",
+    "request_feedback",
+    "request_feedback_sync",
+    "supervisor_level",
+]
+
+register_endpoint(ns_of(feedback_ask), feedback_ask)
+register_feedback_level(open_level)
