@@ -67,6 +67,7 @@ from .feedback import FeedbackRequest as FeedbackRequest
 from .feedback import feedback_queue as feedback_queue
 from .feedback import request_feedback as request_feedback
 from .feedback import request_feedback_sync as request_feedback_sync
+from .feedback import terminal_feedback as terminal_feedback
 from .supervise import Backoff as Backoff
 from .supervise import ChildCrashed as ChildCrashed
 from .supervise import ChildInfo as ChildInfo
@@ -160,6 +161,7 @@ __all__ = [
     "request_feedback",
     "request_feedback_sync",
     "run_as_asyncio_guest",
+    "terminal_feedback",
     "wait_for_actor",
     "wait_for_agent",
 ]

@@ -10,6 +10,7 @@ from ._ask import supervisor_level as supervisor_level
 from ._journal import Journal, MemoryJournal
 from ._level import FeedbackRequest, Handler
 from ._queue import FeedbackQueue, feedback_queue
+from ._terminal import TerminalFeedback, terminal_feedback
 
 __all__ = [
     "FeedbackQueue",
@@ -17,10 +18,12 @@ __all__ = [
     "Handler",
     "Journal",
     "MemoryJournal",
+    "TerminalFeedback",
     "feedback_queue",
     "request_feedback",
     "request_feedback_sync",
     "supervisor_level",
+    "terminal_feedback",
 ]
 
 register_endpoint(ns_of(feedback_ask), feedback_ask)

@@ -202,6 +202,7 @@ async def request_feedback(question: Any, *, answer: type[T], key: str | None = 
         "key": key if key is not None else default_key(asker, question),
         "question": question,
         "asker": asker,
+        "answer": answer_kind(answer),
     }
     level = _root_level(actor)
     if level is not None:
@@ -254,6 +255,14 @@ async def _asker(link: Link, answer: type[T], params: dict[str, Any]) -> T:
             except Exception as exc:
                 log.debug("withdrawing %r: %s", params["key"], exc)
         raise
+
+
+def answer_kind(tp: Any) -> list[str]:
+    """How a person types an answer of type ``tp``: ``[kind, type name]``."""
+    for kind in (bool, int, float, str):
+        if tp is kind:
+            return [kind.__name__, kind.__name__]
+    return ["json", _type_name(tp)]
 
 
 def _type_name(tp: Any) -> str:

@@ -62,9 +62,17 @@ class FeedbackRequest:
         key: the request's key (the same for every incarnation of its asker).
         asker: the path of the agent (or the name of the actor) that asked.
         withdrawn: whether the asker withdrew the question (it was cancelled).
+        answer_kind: how the answer is typed: ``"bool"``, ``"int"``, ``"float"``,
+            ``"str"`` or ``"json"`` (any other type, as JSON).
+        answer_type: the name of the asker's ``answer`` type.
     """
 
-    def __init__(self, level: Level, question: Any, key: str, asker: str) -> None:
+    def __init__(
+        self, level: Level, question: Any, key: str, asker: str, answer: Any = None
+    ) -> None:
+        kind = answer if isinstance(answer, list) and len(answer) == 2 else ["json", "?"]
+        self.answer_kind = str(kind[0])
+        self.answer_type = str(kind[1])
         self.question = question
         self.key = key
         self.asker = asker
@@ -199,7 +207,9 @@ class Level:
             if self._nursery is None:
                 await link.send(["error", "the feedback level is closed"])
                 return
-            req = FeedbackRequest(self, params.get("question"), key, str(params["asker"]))
+            req = FeedbackRequest(
+                self, params.get("question"), key, str(params["asker"]), params.get("answer")
+            )
             self.pending[key] = req
             req._at = at = _Attached(link)
             self._nursery.start_soon(self._run_handlers, req)

@@ -83,3 +83,9 @@ class Asker(agentree.Agent):
 
     async def pid(self) -> int:
         return os.getpid()
+
+
+async def pause_then_return() -> str:
+    """Open a REPL (debug mode), then return."""
+    await agentree.pause()
+    return "resumed"
