@@ -3,9 +3,15 @@
 See the README section "Feedback" and DESIGN section 7, rule 6.
 """
 
-from .._runtime import ns_of, register_endpoint
+from .._runtime import ns_of, register_endpoint, register_runtime_hook
 from .._runtime._hooks import register_feedback_level
-from ._ask import feedback_ask, open_level, request_feedback, request_feedback_sync
+from ._ask import (
+    feedback_ask,
+    open_level,
+    request_feedback,
+    request_feedback_sync,
+    track_runtime,
+)
 from ._ask import supervisor_level as supervisor_level
 from ._journal import Journal, MemoryJournal
 from ._level import FeedbackRequest, Handler
@@ -28,3 +34,4 @@ __all__ = [
 
 register_endpoint(ns_of(feedback_ask), feedback_ask)
 register_feedback_level(open_level)
+register_runtime_hook("feedback", track_runtime)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -21,7 +20,6 @@ from .._context import Context, context, open_context
 from .._exceptions import FeedbackError, NoRuntime
 from .._nursery import ActorNursery
 from .._runtime import Actor, Conn, current_actor
-from .._runtime._state import current_actor_or_none
 from ..agents._host import host_of
 from ._level import Handler, Level, Link
 
@@ -192,7 +190,60 @@ async def request_feedback(question: Any, *, answer: type[T], key: str | None = 
         FeedbackError: a handler raised, no handler answered, or no level exists.
         NoRuntime: no actor runs here.
     """
-    actor = current_actor()
+    if not _in_trio_task():
+        return await _from_asyncio(question, answer, key)
+    return await _request(current_actor(), question, answer, key)
+
+
+def _in_trio_task() -> bool:
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _from_asyncio(question: Any, answer: type[T], key: str | None) -> T:
+    """Ask from an asyncio task of an infected actor: the ask runs as a trio task."""
+    import asyncio
+
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise NoRuntime("request_feedback() must be awaited in trio or asyncio code") from None
+    if not _runtimes:
+        raise NoRuntime("request_feedback(): no actor runs in this process")
+    actor, token = _runtimes[-1]
+    service = actor._service
+    if service is None:
+        raise NoRuntime(f"request_feedback(): actor {actor.name!r} is not running")
+    done: asyncio.Future[Any] = loop.create_future()
+    scope = trio.CancelScope()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not done.done():
+            outcome()
+
+    async def run() -> None:
+        with scope:
+            try:
+                value = await _request(actor, question, answer, key)
+            except Exception as exc:
+                error = exc
+                loop.call_soon_threadsafe(settle, lambda: done.set_exception(error))
+            else:
+                loop.call_soon_threadsafe(settle, lambda: done.set_result(value))
+
+    token.run_sync_soon(service.start_soon, run)
+    try:
+        result: T = await done
+    except asyncio.CancelledError:
+        token.run_sync_soon(scope.cancel)
+        raise
+    return result
+
+
+async def _request(actor: Actor, question: Any, answer: type[T], key: str | None) -> T:
     asker = asker_of(actor)
     try:
         msgspec.msgpack.encode(question)
@@ -270,11 +321,17 @@ def _type_name(tp: Any) -> str:
 
 
 def request_feedback_sync(question: Any, *, answer: type[T], key: str | None = None) -> T:
-    """:func:`request_feedback` from a worker thread of an actor (or a process worker).
+    """:func:`request_feedback` for synchronous code in a thread of an actor.
+
+    Works in a trio worker thread (``trio.to_thread``, thread-mode agent methods,
+    process-mode workers, which are child actors), and in any other thread of an
+    actor's process (an asyncio executor thread of an infected actor, a plain
+    ``threading.Thread``). Blocks the thread until the answer comes.
 
     Raises:
         FeedbackError: called on an event loop's own thread (use ``await
             request_feedback(...)`` there), or as :func:`request_feedback`.
+        NoRuntime: no actor runs in this process.
     """
     try:
         trio.lowlevel.current_trio_token()
@@ -282,20 +339,28 @@ def request_feedback_sync(question: Any, *, answer: type[T], key: str | None = N
         pass
     else:
         raise FeedbackError(
-            "request_feedback_sync() called on the trio thread: use await request_feedback()"
+            "request_feedback_sync() called on an event loop's thread (trio's or asyncio's): "
+            "use await request_feedback()"
         )
     _refuse_asyncio_loop_thread()
+    if not _runtimes:
+        raise NoRuntime("request_feedback_sync(): no actor runs in this process")
+    actor, token = _runtimes[-1]
+    return trio.from_thread.run(_request, actor, question, answer, key, trio_token=token)
+
+
+_runtimes: list[tuple[Actor, trio.lowlevel.TrioToken]] = []
+
+
+@asynccontextmanager
+async def track_runtime(actor: Actor) -> AsyncIterator[None]:
+    """Know the actor and trio token of this process while its runtime runs."""
+    entry = (actor, trio.lowlevel.current_trio_token())
+    _runtimes.append(entry)
     try:
-        return trio.from_thread.run(lambda: request_feedback(question, answer=answer, key=key))
-    except RuntimeError as exc:
-        if (
-            current_actor_or_none() is None
-            and threading.current_thread() is threading.main_thread()
-        ):
-            raise NoRuntime("request_feedback_sync(): no actor runs here") from exc
-        raise FeedbackError(
-            f"request_feedback_sync(): not in an actor's worker thread: {exc}"
-        ) from exc
+        yield
+    finally:
+        _runtimes.remove(entry)
 
 
 def _refuse_asyncio_loop_thread() -> None:
@@ -306,5 +371,6 @@ def _refuse_asyncio_loop_thread() -> None:
     except RuntimeError:
         return
     raise FeedbackError(
-        "request_feedback_sync() called on an asyncio loop's thread: use await request_feedback()"
+        "request_feedback_sync() called on an event loop's thread (asyncio's): "
+        "use await request_feedback()"
     )

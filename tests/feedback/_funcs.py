@@ -89,3 +89,67 @@ async def pause_then_return() -> str:
     """Open a REPL (debug mode), then return."""
     await agentree.pause()
     return "resumed"
+
+
+async def ask_sync_plain_thread(question: Any) -> int:
+    """Ask from a ``threading.Thread`` that trio did not start."""
+    import threading
+
+    got: list[Any] = []
+    finished = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+
+    def work() -> None:
+        try:
+            got.append(agentree.request_feedback_sync(question, answer=int))
+        except BaseException as exc:
+            got.append(exc)
+        finally:
+            token.run_sync_soon(finished.set)
+
+    threading.Thread(target=work).start()
+    await finished.wait()
+    if isinstance(got[0], BaseException):
+        raise got[0]
+    return int(got[0])
+
+
+async def ask_from_asyncio(question: Any) -> list[Any]:
+    """In an infected actor: refused on the asyncio loop's thread, then from an executor."""
+    import asyncio
+
+    from agentree import to_asyncio
+
+    async def aio() -> list[Any]:
+        out: list[Any] = []
+        try:
+            agentree.request_feedback_sync(question, answer=int)
+        except agentree.FeedbackError as exc:
+            out.append(str(exc))
+        loop = asyncio.get_running_loop()
+        out.append(
+            await loop.run_in_executor(
+                None, lambda: agentree.request_feedback_sync(question, answer=int)
+            )
+        )
+        out.append(await agentree.request_feedback(question, answer=int, key="from-trio"))
+        return out
+
+    return await to_asyncio.run_task(aio)
+
+
+async def ask_infected(question: Any) -> list[Any]:
+    """Start an infected-asyncio child that asks."""
+    async with agentree.open_nursery() as an:
+        portal = await an.run_in_actor(
+            ask_from_asyncio, name="aio", infect_asyncio=True, question=question
+        )
+        return list(await portal.wait_for_result())
+
+
+class ProcAsker(agentree.Agent):
+    """Asks from a process-mode method (a worker child actor's thread)."""
+
+    @agentree.method(mode="process", workers=1)
+    def ask_in_worker(self, question: str) -> int:
+        return agentree.request_feedback_sync(question, answer=int)
