@@ -175,6 +175,12 @@ class Level:
     """The handlers of one level of the tree (the root, or a supervisor)."""
 
     def __init__(self, handlers: Sequence[Handler], journal: Journal | None = None) -> None:
+        for handler in handlers:
+            if not callable(handler):
+                raise TypeError(
+                    f"feedback=[...]: {handler!r} is not a handler "
+                    "(an async function of a FeedbackRequest)"
+                )
         self.handlers = list(handlers)
         self.journal: Journal = journal if journal is not None else MemoryJournal()
         self.pending: dict[str, FeedbackRequest] = {}
@@ -231,6 +237,9 @@ class Level:
             self.journal.put(key, raw)
             raise
         if reply[0] == "ok":
+            return True
+        if reply[0] == "withdraw":
+            self.journal.put(key, raw)
             return True
         log.warning("feedback %r: the kept answer was refused: %s", key, reply[1:])
         return False

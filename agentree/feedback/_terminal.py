@@ -131,6 +131,8 @@ def terminal_feedback() -> TerminalFeedback:
     The prompt names the asker and shows the question; the typed line is parsed
     as the asker's ``answer`` type (bool: y/n; int; float; str; anything else as
     JSON) and asked again when it does not parse or the asker refuses it. A
-    question withdrawn while prompted is replaced by a notice.
+    question withdrawn while prompted is replaced by a notice. It reads this
+    process's standard input: give it to the root (``open_root_actor(feedback=...)``)
+    or to a supervisor that runs in the root's process.
     """
     return TerminalFeedback()

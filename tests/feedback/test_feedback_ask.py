@@ -175,3 +175,33 @@ async def test_a_withdrawn_question_cancels_a_function_handler() -> None:
             await entered.wait()
             assert await portal.wait_for_result() == "withdrawn"
             await cancelled.wait()
+
+
+async def test_a_handler_that_is_not_callable_is_refused_at_open() -> None:
+    with trio.fail_after(TIMEOUT), pytest.raises(TypeError, match="is not a handler"):
+        async with agentree.open_root_actor(feedback=["not a handler"]):
+            raise AssertionError("opened")  # pragma: no cover
+
+
+async def test_a_kept_answer_is_taken_once_and_a_wrong_typed_one_is_asked_again() -> None:
+    import msgspec
+
+    from agentree.feedback._ask import _root_level
+
+    asked: list[str] = []
+
+    async def handler(req: agentree.FeedbackRequest) -> int:
+        asked.append(req.key)
+        return 4
+
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_root_actor(feedback=[handler]) as actor:
+            level = _root_level(actor)
+            assert level is not None
+            level.journal.put("kept", msgspec.msgpack.encode(9))
+            level.journal.put("wrong", msgspec.msgpack.encode("nine"))
+            assert await _funcs.ask("q", key="kept") == 9
+            assert await _funcs.ask("q", key="kept") == 4
+            assert await _funcs.ask("q", key="wrong") == 4
+            assert level.journal.get("wrong") is None
+    assert asked == ["kept", "wrong"]
