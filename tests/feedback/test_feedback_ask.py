@@ -205,3 +205,14 @@ async def test_a_kept_answer_is_taken_once_and_a_wrong_typed_one_is_asked_again(
             assert await _funcs.ask("q", key="wrong") == 4
             assert level.journal.get("wrong") is None
     assert asked == ["kept", "wrong"]
+
+
+async def test_nursery_feedback_inside_an_open_root_is_refused() -> None:
+    async def handler(req: agentree.FeedbackRequest) -> int:
+        return 1
+
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_root_actor():
+            with pytest.raises(agentree.InvalidOption, match="open_supervisor"):
+                async with agentree.open_nursery(feedback=[handler]):
+                    raise AssertionError("opened")  # pragma: no cover
