@@ -88,8 +88,12 @@ def _root_level(actor: Actor) -> Level | None:
 
 
 class _StreamLink:
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any, conn: Conn | None = None) -> None:
         self._stream = stream
+        self._conn = conn
+
+    def asker_died(self) -> bool:
+        return self._conn is not None and self._conn.closed.is_set()
 
     async def send(self, msg: list[Any]) -> None:
         await self._stream.send(msg)
@@ -116,6 +120,9 @@ class _MemLink:
     async def receive(self) -> list[Any]:
         return await self._in.receive()
 
+    def asker_died(self) -> bool:
+        return False
+
 
 @context
 async def feedback_ask(ctx: Context, params: dict[str, Any]) -> None:
@@ -125,20 +132,31 @@ async def feedback_ask(ctx: Context, params: dict[str, Any]) -> None:
     await ctx.started(None)
     async with ctx.open_stream() as stream:
         if level is not None:
-            await level.serve(params, _StreamLink(stream))
+            await level.serve(params, _StreamLink(stream, ctx.chan))
             return
         if actor.is_root or actor.parent_conn is None:
             await stream.send(["error", f"no feedback handler in the tree of {actor.name!r}"])
             return
-        await _relay(actor.parent_conn, params, stream)
+        await _relay(actor.parent_conn, params, stream, ctx.chan)
 
 
-async def _relay(parent: Conn, params: dict[str, Any], down: Any) -> None:
+async def _relay(parent: Conn, params: dict[str, Any], down: Any, below: Conn) -> None:
     async with (
         open_context(parent, feedback_ask, {"params": params}) as (uctx, _),
         uctx.open_stream() as up,
-        trio.open_nursery() as nursery,
     ):
+        try:
+            await _pipe(up, down)
+        except BaseException:
+            if below.closed.is_set():
+                # The asker (or a relay below) died: its question stays open above.
+                with trio.CancelScope(shield=True), trio.move_on_after(5):
+                    await up.send(["gone"])
+            raise
+
+
+async def _pipe(up: Any, down: Any) -> None:
+    async with trio.open_nursery() as nursery:
 
         async def downward() -> None:
             async for msg in up:
@@ -147,7 +165,7 @@ async def _relay(parent: Conn, params: dict[str, Any], down: Any) -> None:
 
         nursery.start_soon(downward)
         async for msg in down:
-            if isinstance(msg, list) and msg and msg[0] == "withdraw":
+            if isinstance(msg, list) and msg and msg[0] in ("withdraw", "gone"):
                 with trio.CancelScope(shield=True), trio.move_on_after(5):
                     await up.send(msg)
                 break

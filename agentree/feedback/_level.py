@@ -40,6 +40,10 @@ class Link(Protocol):
         """The asker's next message; raises when the asker is gone."""
         ...
 
+    def asker_died(self) -> bool:
+        """Whether the link ended because the asker (or a relay) died."""
+        ...
+
 
 class _Attached:
     def __init__(self, link: Link) -> None:
@@ -47,6 +51,7 @@ class _Attached:
         self.reply: list[Any] | None = None
         self.replied = trio.Event()
         self.gone = trio.Event()
+        self.died = False
         self.scope = trio.CancelScope()
 
 
@@ -228,6 +233,12 @@ class Level:
             at.gone.set()
             if req._at is at:
                 req._at = None
+                if not req.done and not at.died and not link.asker_died():
+                    # The ask was cancelled while its asker lives: a withdrawal (the
+                    # asker was cancelled before it could say so). A dead asker's
+                    # request stays open for its next incarnation.
+                    req.withdrawn = True
+                    req._finish()
 
     async def _offer_kept(self, key: str, raw: bytes, link: Link) -> bool:
         try:
@@ -248,6 +259,9 @@ class Level:
         while True:
             msg = await at.link.receive()
             kind = msg[0]
+            if kind == "gone":
+                at.died = True
+                return
             if kind == "withdraw":
                 req.withdrawn = True
                 req._finish()

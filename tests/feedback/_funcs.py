@@ -153,3 +153,8 @@ class ProcAsker(agentree.Agent):
     @agentree.method(mode="process", workers=1)
     def ask_in_worker(self, question: str) -> int:
         return agentree.request_feedback_sync(question, answer=int)
+
+
+async def ask_with_pid() -> int:
+    """Ask a question that names this process, so that a test can kill it."""
+    return await agentree.request_feedback({"pid": os.getpid()}, answer=int, key="pid-q")

@@ -216,3 +216,33 @@ async def test_nursery_feedback_inside_an_open_root_is_refused() -> None:
             with pytest.raises(agentree.InvalidOption, match="open_supervisor"):
                 async with agentree.open_nursery(feedback=[handler]):
                     raise AssertionError("opened")  # pragma: no cover
+
+
+async def test_a_killed_grandchild_leaves_its_question_open_for_the_journal() -> None:
+    import os
+    import signal
+
+    from agentree.feedback._ask import _root_level
+
+    queue = agentree.feedback_queue()
+    with trio.fail_after(TIMEOUT):
+        async with (
+            agentree.open_root_actor(feedback=[queue]) as actor,
+            agentree.open_nursery() as an,
+        ):
+            portal = await an.start_actor("child", enable_modules=[_funcs.__name__])
+            async with trio.open_nursery() as tn:
+
+                async def run_grandchild() -> None:
+                    with pytest.raises(agentree.RemoteActorError):
+                        await portal.run(via_child, target="ask_with_pid")
+
+                tn.start_soon(run_grandchild)
+                req = await queue.__anext__()
+                os.kill(req.question["pid"], signal.SIGKILL)
+                await req.answer(5)
+            assert not req.withdrawn
+            level = _root_level(actor)
+            assert level is not None
+            assert level.journal.get("pid-q") is not None
+            await an.cancel()
