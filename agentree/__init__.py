@@ -62,6 +62,12 @@ from .devx import breakpoint as breakpoint
 from .devx import pause as pause
 from .devx import pause_from_sync as pause_from_sync
 from .devx import post_mortem as post_mortem
+from .feedback import FeedbackQueue as FeedbackQueue
+from .feedback import FeedbackRequest as FeedbackRequest
+from .feedback import feedback_queue as feedback_queue
+from .feedback import request_feedback as request_feedback
+from .feedback import request_feedback_sync as request_feedback_sync
+from .feedback import terminal_feedback as terminal_feedback
 from .supervise import Backoff as Backoff
 from .supervise import ChildCrashed as ChildCrashed
 from .supervise import ChildInfo as ChildInfo
@@ -106,6 +112,8 @@ __all__ = [
     "Context",
     "ContextCancelled",
     "FeedbackError",
+    "FeedbackQueue",
+    "FeedbackRequest",
     "FrameTooLarge",
     "FunctionNotFound",
     "GaveUp",
@@ -135,6 +143,7 @@ __all__ = [
     "check_cancelled",
     "context",
     "current_actor",
+    "feedback_queue",
     "find_actor",
     "find_agent",
     "get_registry",
@@ -149,7 +158,10 @@ __all__ = [
     "pause_from_sync",
     "post_mortem",
     "query_actor",
+    "request_feedback",
+    "request_feedback_sync",
     "run_as_asyncio_guest",
+    "terminal_feedback",
     "wait_for_actor",
     "wait_for_agent",
 ]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import trio
 
-from ._exceptions import AgentreeError
+from ._exceptions import AgentreeError, InvalidOption
 from ._exit import ChildExit
 from ._groups import collapse
 from ._options import check_child_options, check_root_options
@@ -420,5 +420,11 @@ async def open_nursery(
         ):
             yield an
     else:
+        if root_opts.get("feedback"):
+            raise InvalidOption(
+                "open_nursery(feedback=...): feedback handlers are the root's, and the root "
+                f"is open already (actor {actor.name!r}); use open_supervisor(feedback=...) "
+                "for a level below the root"
+            )
         async with _open_actor_nursery(actor, report_exits=report_exits) as an:
             yield an

@@ -20,6 +20,7 @@ from ._ipc._janitor import Janitor, start_janitor
 from ._options import check_root_options
 from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
 from ._runtime._guest import host_loop
+from ._runtime._hooks import open_feedback_level
 from ._runtime._reaper import become_subreaper, stop_being_subreaper
 from ._sigterm import SigtermGuard
 from ._spawn import Forkserver, start_forkserver
@@ -40,6 +41,7 @@ async def open_root_actor(
     terminate_timeout: float | None = None,
     infect_asyncio: bool = False,
     registry_addrs: list[Any] | None = None,
+    feedback: list[Any] | None = None,
 ) -> AsyncIterator[Actor]:
     """Run this trio program as the root actor of a new tree.
 
@@ -63,6 +65,9 @@ async def open_root_actor(
             such a guest is infected even without it.
         registry_addrs: accepted for tractor compatibility and ignored: the root
             is always its tree's registrar.
+        feedback: feedback handlers (``async (FeedbackRequest) -> answer | None``)
+            answering ``agentree.request_feedback`` from anywhere in the tree that
+            no supervisor's handlers answer (see the README section "Feedback").
 
     While the root is open, SIGTERM to its process cancels it (the tree stops the
     way Ctrl-C stops it) and, once it has closed, raises ``SystemExit(143)``; a
@@ -113,7 +118,10 @@ async def open_root_actor(
     guard = SigtermGuard()
     try:
         with guard.installed():
-            async with _root_runtime(name, options, enable_modules, infected, guard) as actor:
+            async with (
+                _root_runtime(name, options, enable_modules, infected, guard) as actor,
+                open_feedback_level(actor, feedback),
+            ):
                 yield actor
     except BaseException as exc:
         guard.after_close(exc)

@@ -14,7 +14,8 @@ The multi-process debugger (``agentree.devx``) registers its pieces here at impo
   ``enable_modules`` (the terminal lock).
 
 The agent layer (``agentree.agents``) registers its *agent starter*, which
-``ActorNursery.start_agent`` calls.
+``ActorNursery.start_agent`` calls. Feedback (``agentree.feedback``) registers the
+opener of the root's feedback level (``open_root_actor(feedback=[...])``).
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ if TYPE_CHECKING:
 __all__ = [
     "agent_starter",
     "endpoints",
+    "open_feedback_level",
     "register_agent_starter",
     "register_endpoint",
     "register_error_hook",
+    "register_feedback_level",
     "register_runtime_hook",
     "register_stop_guard",
     "run_error_hooks",
@@ -50,6 +53,7 @@ _error_hooks: dict[str, ErrorHook] = {}
 _stop_guards: dict[str, StopGuard] = {}
 _endpoints: dict[str, Callable[..., Any]] = {}
 _agent_starter: list[Callable[..., Awaitable[Any]]] = []
+_feedback_level: list[Callable[..., AbstractAsyncContextManager[None]]] = []
 
 
 def register_runtime_hook(name: str, hook: RuntimeHook) -> None:
@@ -84,6 +88,23 @@ def register_agent_starter(starter: Callable[..., Awaitable[Any]]) -> None:
 def agent_starter() -> Callable[..., Awaitable[Any]] | None:
     """The registered agent starter (``None`` until ``agentree.agents`` is imported)."""
     return _agent_starter[0] if _agent_starter else None
+
+
+def register_feedback_level(opener: Callable[..., AbstractAsyncContextManager[None]]) -> None:
+    """Install feedback's ``open_level(actor, handlers)`` (the root's handlers)."""
+    _feedback_level[:] = [opener]
+
+
+@asynccontextmanager
+async def open_feedback_level(actor: Actor, handlers: list[Any] | None) -> AsyncIterator[None]:
+    """Serve ``handlers`` as root ``actor``'s feedback level around the block."""
+    if not handlers:
+        yield
+        return
+    if not _feedback_level:
+        raise RuntimeError("feedback handlers given but agentree.feedback is not imported")
+    async with _feedback_level[0](actor, handlers):
+        yield
 
 
 def endpoints() -> dict[str, Callable[..., Any]]:

@@ -12,6 +12,7 @@ from .._exceptions import SupervisorGaveUp
 from .._nursery import open_nursery
 from .._runtime import current_actor
 from ..agents._start import _check_name, owner_path
+from ..feedback import supervisor_level
 from ._policies import AutoShutdown, check_policies
 from ._supervisor import Supervisor
 from ._types import Backoff, Strategy
@@ -28,6 +29,7 @@ async def open_supervisor(
     period: float = 5.0,
     backoff: Backoff | None = None,
     auto_shutdown: AutoShutdown = "never",
+    feedback: list[Any] | None = None,
     **root_opts: Any,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor named ``name``: OTP's supervisor, with per-child backoff.
@@ -53,6 +55,9 @@ async def open_supervisor(
             doubling to 10 s, ±20%).
         auto_shutdown: ``"never"``, ``"any_significant"`` or ``"all_significant"``:
             when significant children end for good, stop the supervisor's children.
+        feedback: feedback handlers for the requests of this supervisor's agents
+            and everything below them (``agentree.request_feedback``); the first
+            non-``None`` answer wins. Without them requests go on up the tree.
         **root_opts: options of the root actor, when this opens it
             (``agentree.open_root_actor``).
 
@@ -80,7 +85,7 @@ async def open_supervisor(
             auto_shutdown=auto_shutdown,
         )
         try:
-            async with trio.open_nursery() as tn:
+            async with supervisor_level(an, feedback), trio.open_nursery() as tn:
                 await tn.start(sup._serve)
                 try:
                     yield sup

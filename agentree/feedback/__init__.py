@@ -1,0 +1,37 @@
+"""Feedback: any actor asks, the nearest level with handlers up the tree answers.
+
+See the README section "Feedback" and DESIGN section 7, rule 6.
+"""
+
+from .._runtime import ns_of, register_endpoint, register_runtime_hook
+from .._runtime._hooks import register_feedback_level
+from ._ask import (
+    feedback_ask,
+    open_level,
+    request_feedback,
+    request_feedback_sync,
+    track_runtime,
+)
+from ._ask import supervisor_level as supervisor_level
+from ._journal import Journal, MemoryJournal
+from ._level import FeedbackRequest, Handler
+from ._queue import FeedbackQueue, feedback_queue
+from ._terminal import TerminalFeedback, terminal_feedback
+
+__all__ = [
+    "FeedbackQueue",
+    "FeedbackRequest",
+    "Handler",
+    "Journal",
+    "MemoryJournal",
+    "TerminalFeedback",
+    "feedback_queue",
+    "request_feedback",
+    "request_feedback_sync",
+    "supervisor_level",
+    "terminal_feedback",
+]
+
+register_endpoint(ns_of(feedback_ask), feedback_ask)
+register_feedback_level(open_level)
+register_runtime_hook("feedback", track_runtime)

@@ -1,0 +1,160 @@
+"""Askers for the feedback tests (module-level: they travel by module:qualname)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import msgspec
+import trio
+
+import agentree
+
+
+class Approval(msgspec.Struct):
+    """A structured answer."""
+
+    ok: bool
+    note: str
+
+
+async def ask(question: Any, kind: str = "int", key: str | None = None) -> Any:
+    """Ask from async code; ``kind`` names the answer type."""
+    answer: Any = {"int": int, "str": str, "approval": Approval}[kind]
+    value = await agentree.request_feedback(question, answer=answer, key=key)
+    return msgspec.to_builtins(value)
+
+
+async def ask_sync(question: Any) -> int:
+    """Ask from a worker thread of this actor."""
+    return await trio.to_thread.run_sync(
+        lambda: agentree.request_feedback_sync(question, answer=int)
+    )
+
+
+async def ask_sync_on_loop(question: Any) -> str:
+    """Ask synchronously on the trio thread itself: refused."""
+    try:
+        agentree.request_feedback_sync(question, answer=int)
+    except agentree.FeedbackError as exc:
+        return str(exc)
+    return "not refused"
+
+
+async def ask_error(question: Any) -> str:
+    """Ask, return the FeedbackError's text."""
+    try:
+        await agentree.request_feedback(question, answer=int)
+    except agentree.FeedbackError as exc:
+        return str(exc)
+    return "no error"
+
+
+async def via_child(target: str, **kwargs: Any) -> Any:
+    """Run ``target`` of this module in a child of this actor (a grandchild of the root)."""
+    async with agentree.open_nursery() as an:
+        portal = await an.run_in_actor(globals()[target], name="grandchild", **kwargs)
+        return await portal.wait_for_result()
+
+
+async def ask_then_hang(question: Any, seconds: float) -> str:
+    """Ask with a timeout that withdraws the question."""
+    with trio.move_on_after(seconds):
+        await agentree.request_feedback(question, answer=int)
+        return "answered"
+    return "withdrawn"
+
+
+class Asker(agentree.Agent):
+    """Asks once per incarnation, in the background, and records what it got."""
+
+    async def on_start(self) -> None:
+        self.got: list[int] = []
+        self.done = trio.Event()
+        self.start_soon(self._ask)
+
+    async def _ask(self) -> None:
+        self.got.append(await agentree.request_feedback("approve?", answer=int))
+        self.done.set()
+
+    async def result(self) -> list[int]:
+        await self.done.wait()
+        return self.got
+
+    async def pid(self) -> int:
+        return os.getpid()
+
+
+async def pause_then_return() -> str:
+    """Open a REPL (debug mode), then return."""
+    await agentree.pause()
+    return "resumed"
+
+
+async def ask_sync_plain_thread(question: Any) -> int:
+    """Ask from a ``threading.Thread`` that trio did not start."""
+    import threading
+
+    got: list[Any] = []
+    finished = trio.Event()
+    token = trio.lowlevel.current_trio_token()
+
+    def work() -> None:
+        try:
+            got.append(agentree.request_feedback_sync(question, answer=int))
+        except BaseException as exc:
+            got.append(exc)
+        finally:
+            token.run_sync_soon(finished.set)
+
+    threading.Thread(target=work).start()
+    await finished.wait()
+    if isinstance(got[0], BaseException):
+        raise got[0]
+    return int(got[0])
+
+
+async def ask_from_asyncio(question: Any) -> list[Any]:
+    """In an infected actor: refused on the asyncio loop's thread, then from an executor."""
+    import asyncio
+
+    from agentree import to_asyncio
+
+    async def aio() -> list[Any]:
+        out: list[Any] = []
+        try:
+            agentree.request_feedback_sync(question, answer=int)
+        except agentree.FeedbackError as exc:
+            out.append(str(exc))
+        loop = asyncio.get_running_loop()
+        out.append(
+            await loop.run_in_executor(
+                None, lambda: agentree.request_feedback_sync(question, answer=int)
+            )
+        )
+        out.append(await agentree.request_feedback(question, answer=int, key="from-trio"))
+        return out
+
+    return await to_asyncio.run_task(aio)
+
+
+async def ask_infected(question: Any) -> list[Any]:
+    """Start an infected-asyncio child that asks."""
+    async with agentree.open_nursery() as an:
+        portal = await an.run_in_actor(
+            ask_from_asyncio, name="aio", infect_asyncio=True, question=question
+        )
+        return list(await portal.wait_for_result())
+
+
+class ProcAsker(agentree.Agent):
+    """Asks from a process-mode method (a worker child actor's thread)."""
+
+    @agentree.method(mode="process", workers=1)
+    def ask_in_worker(self, question: str) -> int:
+        return agentree.request_feedback_sync(question, answer=int)
+
+
+async def ask_with_pid() -> int:
+    """Ask a question that names this process, so that a test can kill it."""
+    return await agentree.request_feedback({"pid": os.getpid()}, answer=int, key="pid-q")
