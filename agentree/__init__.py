@@ -37,6 +37,7 @@ from ._exceptions import NotInfectedAsyncio as NotInfectedAsyncio
 from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import RemoteActorError as RemoteActorError
 from ._exceptions import SpawnError as SpawnError
+from ._exceptions import StoreError as StoreError
 from ._exceptions import StreamOverrun as StreamOverrun
 from ._exceptions import SupervisorGaveUp as SupervisorGaveUp
 from ._exceptions import TransportClosed as TransportClosed
@@ -62,6 +63,9 @@ from .devx import breakpoint as breakpoint
 from .devx import pause as pause
 from .devx import pause_from_sync as pause_from_sync
 from .devx import post_mortem as post_mortem
+from .store import MemoryStore as MemoryStore
+from .store import SqliteStore as SqliteStore
+from .store import Store as Store
 from .supervise import Backoff as Backoff
 from .supervise import ChildCrashed as ChildCrashed
 from .supervise import ChildInfo as ChildInfo
@@ -112,6 +116,7 @@ __all__ = [
     "InvalidOption",
     "LimitExceeded",
     "Limits",
+    "MemoryStore",
     "ModuleNotExposed",
     "MsgEncodeError",
     "MsgStream",
@@ -124,6 +129,9 @@ __all__ = [
     "ProtocolError",
     "RemoteActorError",
     "SpawnError",
+    "SqliteStore",
+    "Store",
+    "StoreError",
     "StreamOverrun",
     "SupervisedRef",
     "Supervisor",
