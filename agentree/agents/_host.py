@@ -23,12 +23,14 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import trio
 
 from .._context import Context, context
-from .._exceptions import AgentExists, FunctionNotFound, NoRuntime
+from .._exceptions import AgentExists, FunctionNotFound, MsgEncodeError, NoRuntime, StoreError
 from .._runtime import Actor, current_actor, current_actor_or_none
 from .._runtime._lookup import resolve
+from ..store._serve import PUT_NS
 from ._caps import FifoCap
 from ._convert import arg_converter
 from ._spec import Agent, MethodSpec
@@ -42,6 +44,7 @@ __all__ = [
     "Host",
     "background",
     "call",
+    "checkpoint",
     "ctx_call",
     "host_of",
     "start",
@@ -106,6 +109,8 @@ class Host:
         self.threads = trio.CapacityLimiter(cls.max_threads)
         self.nursery: trio.Nursery | None = None
         self.crashing = False
+        # The token of the supervisor's store (None: no supervisor, no checkpoints).
+        self.store: str | None = None
         self._pools: dict[str, _PoolSlot] = {}
         self.invokers: dict[str, Invoker] = {
             name: self._invoker(spec)
@@ -340,11 +345,66 @@ def background(agent: Agent, fn: Callable[..., Awaitable[Any]], args: tuple[Any,
     host.start_background(fn, args)
 
 
+async def checkpoint(agent: Agent) -> None:
+    """``Agent.checkpoint``: send the agent's state to its supervisor's store."""
+    host = host_of(current_actor_or_none())
+    if host is None or host.agent is not agent:
+        raise NoRuntime(
+            f"checkpoint(): agent {type(agent).__qualname__} is not running here "
+            "(checkpoints are taken from on_start, a method or a background task)"
+        )
+    where = f"checkpoint() of agent {agent.path!r}"
+    if host.cls._agentree_state is None:
+        raise TypeError(f"{where}: {host.cls.__qualname__} declares no state= type")
+    if host.store is None:
+        raise StoreError(
+            f"{where}: the agent has no store; checkpoints need a supervisor "
+            "(agentree.open_supervisor(store=...)), not a plain start_agent"
+        )
+    if host.aio:
+        raise StoreError(f"{where}: not supported yet in a loop='asyncio' agent")
+    try:
+        data = msgspec.msgpack.encode(agent.state)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MsgEncodeError(
+            f"{where}: the state {agent.state!r} cannot be encoded: {exc}"
+        ) from exc
+    conn = host.actor.parent_conn
+    assert conn is not None
+    await conn.call(PUT_NS, {"token": host.store, "path": agent.path, "data": data})
+
+
+def _restore(klass: type[Agent], path: str, state: bytes) -> Any:
+    state_type = klass._agentree_state
+    if state_type is None:
+        raise StoreError(
+            f"agent {path!r}: a checkpoint exists but {klass.__qualname__} has no state="
+        )
+    try:
+        return msgspec.msgpack.decode(state, type=state_type)
+    except msgspec.DecodeError as exc:
+        raise StoreError(
+            f"agent {path!r}: its checkpoint does not decode as {state_type.__qualname__}: {exc} "
+            "(start it with resume='fresh', or use another run_id)"
+        ) from exc
+
+
 # -- served functions (enabled in every agent's actor) --------------------------------
 
 
-async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnation: int) -> int:
+async def start(
+    cls: str,
+    a: list[Any],
+    k: dict[str, Any],
+    path: str,
+    incarnation: int,
+    store: str | None = None,
+    state: bytes | None = None,
+) -> int:
     """Build the agent ``cls(*a, **k)`` here, run ``on_start``; return this pid.
+
+    ``store`` is the token of the supervisor's store (for ``checkpoint()``) and
+    ``state`` the checkpoint to restore into ``self.state`` before ``on_start``.
 
     Raises:
         AgentExists: this actor already hosts an agent.
@@ -363,9 +423,12 @@ async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnatio
     agent.path = path
     agent.incarnation = incarnation
     state_type = klass._agentree_state
-    if state_type is not None and not isinstance(agent.state, state_type):
+    if state is not None:
+        agent.state = _restore(klass, path, state)
+    elif state_type is not None and not isinstance(agent.state, state_type):
         agent.state = state_type()
     host = _hosts[actor] = Host(actor, agent, (a, k))
+    host.store = store
     try:
         # The agent's life belongs to the actor, not to this call.
         assert actor._service is not None
