@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,6 +13,8 @@ from .._exceptions import SupervisorGaveUp
 from .._nursery import open_nursery
 from .._runtime import current_actor
 from ..agents._start import _check_name, owner_path
+from ..store import MemoryStore, Store
+from ..store._serve import Binding, bind, unbind
 from ._policies import AutoShutdown, check_policies
 from ._supervisor import Supervisor
 from ._types import Backoff, Strategy
@@ -28,6 +31,8 @@ async def open_supervisor(
     period: float = 5.0,
     backoff: Backoff | None = None,
     auto_shutdown: AutoShutdown = "never",
+    store: Store | None = None,
+    run_id: str | None = None,
     **root_opts: Any,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor named ``name``: OTP's supervisor, with per-child backoff.
@@ -53,12 +58,21 @@ async def open_supervisor(
             doubling to 10 s, ±20%).
         auto_shutdown: ``"never"``, ``"any_significant"`` or ``"all_significant"``:
             when significant children end for good, stop the supervisor's children.
+        store: where the agents' checkpoints go (``await self.checkpoint()``):
+            ``agentree.SqliteStore(path)``, or by default a new
+            ``agentree.MemoryStore()`` (kept in this process only). It is opened
+            here (a corrupt file or a newer schema raises ``StoreError``) and
+            closed when the block ends.
+        run_id: the run the checkpoints belong to (default: a new random id).
+            Opening a supervisor again with the same ``run_id`` and store
+            restores each agent's last checkpoint when it starts.
         **root_opts: options of the root actor, when this opens it
             (``agentree.open_root_actor``).
 
     Raises:
         SupervisorGaveUp: more than ``intensity`` restarts in ``period`` seconds.
         ValueError / TypeError: a bad policy (checked before anything starts).
+        StoreError: the store cannot be opened.
     """
     _check_name(name)
     check_policies(
@@ -68,7 +82,18 @@ async def open_supervisor(
         backoff=backoff,
         auto_shutdown=auto_shutdown,
     )
-    async with open_nursery(report_exits=True, **root_opts) as an:
+    if store is None:
+        store = MemoryStore()
+    elif not isinstance(store, Store):
+        raise TypeError(f"open_supervisor(): store must be an agentree.Store, not {store!r}")
+    if run_id is None:
+        run_id = uuid.uuid4().hex
+    elif not isinstance(run_id, str) or not run_id:
+        raise ValueError(f"open_supervisor(): run_id must be a non-empty str, not {run_id!r}")
+    async with (
+        _bound_store(store, run_id) as binding,
+        open_nursery(report_exits=True, **root_opts) as an,
+    ):
         sup = Supervisor(
             name,
             owner_path(current_actor()) + name,
@@ -78,6 +103,7 @@ async def open_supervisor(
             period=period,
             backoff=backoff,
             auto_shutdown=auto_shutdown,
+            store=binding,
         )
         try:
             async with trio.open_nursery() as tn:
@@ -91,6 +117,19 @@ async def open_supervisor(
             raise _unwrap(group) from None
         finally:
             sup._close_hubs()
+
+
+@asynccontextmanager
+async def _bound_store(store: Store, run_id: str) -> AsyncIterator[Binding]:
+    """Open ``store`` and make it reachable by this supervisor's agents."""
+    await store.open()
+    binding = bind(store, run_id)
+    try:
+        yield binding
+    finally:
+        unbind(binding)
+        with trio.CancelScope(shield=True):
+            await store.close()
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
