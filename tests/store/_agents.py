@@ -1,0 +1,66 @@
+"""Agents for the checkpoint tests (importable by module:qualname)."""
+
+from __future__ import annotations
+
+import os
+
+import msgspec
+
+import agentree
+
+
+class Tally(msgspec.Struct):
+    count: int = 0
+    notes: list[str] = []
+    started: int = 0
+
+
+class Counter(agentree.Agent, state=Tally):
+    """Counts; ``add`` checkpoints when asked to. ``on_start`` records what it saw."""
+
+    async def on_start(self) -> None:
+        self.seen_at_start = self.state.count
+        self.state.started += 1
+
+    async def add(self, n: int, note: str = "", save: bool = True) -> int:
+        self.state.count += n
+        if note:
+            self.state.notes.append(note)
+        if save:
+            await self.checkpoint()
+        return self.state.count
+
+    async def look(self) -> tuple[int, list[str], int, int, int]:
+        """(count, notes, count seen by on_start, incarnation, pid)."""
+        return (
+            self.state.count,
+            list(self.state.notes),
+            self.seen_at_start,
+            self.incarnation,
+            os.getpid(),
+        )
+
+    async def ping(self) -> None:
+        return None
+
+    async def save_many(self, n: int, size: int) -> None:
+        """``n`` checkpoints of a state carrying ``size`` bytes of notes."""
+        self.state.notes = ["x" * size]
+        for i in range(n):
+            self.state.count = i
+            await self.checkpoint()
+
+
+class Stateless(agentree.Agent):
+    async def save(self) -> None:
+        await self.checkpoint()
+
+
+class Unencodable(msgspec.Struct):
+    value: object = None
+
+
+class BadState(agentree.Agent, state=Unencodable):
+    async def save(self) -> None:
+        self.state.value = object()
+        await self.checkpoint()
