@@ -139,6 +139,8 @@ class SqliteStore(Store):
             await trio.to_thread.run_sync(db.close, limiter=self._limiter)
 
     async def put_state(self, run_id: str, path: str, data: bytes) -> None:
+        """Replace the state of agent ``path`` in run ``run_id``; return once written."""
+
         def put(db: sqlite3.Connection) -> None:
             with db:
                 db.execute(
@@ -149,6 +151,8 @@ class SqliteStore(Store):
         await self._run(put, f"checkpoint of {path!r}")
 
     async def get_state(self, run_id: str, path: str) -> bytes | None:
+        """The last state written for agent ``path`` in run ``run_id``, if any."""
+
         def get(db: sqlite3.Connection) -> bytes | None:
             row = db.execute(
                 "SELECT data FROM agentree_states WHERE run_id=? AND path=?", (run_id, path)
@@ -158,6 +162,8 @@ class SqliteStore(Store):
         return await self._run(get, f"reading the state of {path!r}")
 
     async def journal_put(self, run_id: str, key: str, data: bytes) -> None:
+        """Keep ``data`` under ``key`` in run ``run_id``'s journal (replacing any)."""
+
         def put(db: sqlite3.Connection) -> None:
             with db:
                 db.execute(
@@ -168,6 +174,8 @@ class SqliteStore(Store):
         await self._run(put, f"journal_put({key!r})")
 
     async def journal_get(self, run_id: str, key: str) -> bytes | None:
+        """The journal entry ``key`` of run ``run_id``, left in place."""
+
         def get(db: sqlite3.Connection) -> bytes | None:
             row = db.execute(
                 "SELECT data FROM agentree_journal WHERE run_id=? AND key=?", (run_id, key)
@@ -177,6 +185,8 @@ class SqliteStore(Store):
         return await self._run(get, f"journal_get({key!r})")
 
     async def journal_take(self, run_id: str, key: str) -> bytes | None:
+        """Remove and return the journal entry ``key``: exactly one taker gets it."""
+
         def take(db: sqlite3.Connection) -> bytes | None:
             with db:
                 row = db.execute(
