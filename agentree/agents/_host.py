@@ -111,6 +111,10 @@ class Host:
         self.crashing = False
         # The token of the supervisor's store (None: no supervisor, no checkpoints).
         self.store: str | None = None
+        # For calls into trio from the asyncio tasks of a loop="asyncio" agent.
+        self.token: trio.lowlevel.TrioToken | None = (
+            trio.lowlevel.current_trio_token() if self.aio else None
+        )
         self._pools: dict[str, _PoolSlot] = {}
         self.invokers: dict[str, Invoker] = {
             name: self._invoker(spec)
@@ -361,8 +365,6 @@ async def checkpoint(agent: Agent) -> None:
             f"{where}: the agent has no store; checkpoints need a supervisor "
             "(agentree.open_supervisor(store=...)), not a plain start_agent"
         )
-    if host.aio:
-        raise StoreError(f"{where}: not supported yet in a loop='asyncio' agent")
     try:
         data = msgspec.msgpack.encode(agent.state)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -371,7 +373,53 @@ async def checkpoint(agent: Agent) -> None:
         ) from exc
     conn = host.actor.parent_conn
     assert conn is not None
-    await conn.call(PUT_NS, {"token": host.store, "path": agent.path, "data": data})
+    kwargs = {"token": host.store, "path": agent.path, "data": data}
+    if host.aio and _in_asyncio_task():
+        await _trio_from_asyncio(host, lambda: conn.call(PUT_NS, kwargs))
+    else:
+        await conn.call(PUT_NS, kwargs)
+
+
+def _in_asyncio_task() -> bool:
+    """Whether this code runs in an asyncio task (trio's own tasks, as a guest, do not)."""
+    import asyncio
+
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:
+        return False
+
+
+async def _trio_from_asyncio(host: Host, fn: Callable[[], Awaitable[Any]]) -> None:
+    """Run trio ``fn()`` from an asyncio task of an infected agent; wait for it there.
+
+    ``fn`` runs in a trio system task of the same thread (trio is the loop's guest);
+    cancelling the asyncio side cancels it.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    scope = trio.CancelScope()
+
+    async def run() -> None:
+        try:
+            with scope:
+                await fn()
+        except BaseException as exc:  # handed to the asyncio side, which raises it
+            if not done.done():
+                done.set_exception(exc)
+            return
+        if not done.done():
+            done.set_result(None)
+
+    assert host.token is not None
+    host.token.run_sync_soon(trio.lowlevel.spawn_system_task, run)
+    try:
+        await done
+    except asyncio.CancelledError:
+        host.token.run_sync_soon(scope.cancel)
+        raise
 
 
 def _restore(klass: type[Agent], path: str, state: bytes) -> Any:

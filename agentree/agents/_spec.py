@@ -204,12 +204,12 @@ class Agent:
         survives a SIGKILL of the root; ``fsync=True`` adds power loss); with
         ``MemoryStore`` the supervisor's process holds it, so a SIGKILL of that
         process loses it. Effects of the agent after its last checkpoint may run
-        again after a restart.
+        again after a restart. Call it from async code: ``on_start``, an async
+        method or a background task (in a ``loop="asyncio"`` agent too).
 
         Raises:
             StoreError: the agent was not started by a supervisor (a plain
-                ``an.start_agent`` has no store), it is a ``loop="asyncio"``
-                agent (not supported yet), or the write failed.
+                ``an.start_agent`` has no store), or the write failed.
             TypeError: the class declares no ``state=`` type.
             MsgEncodeError: the state cannot be encoded.
             NoRuntime: the agent is not running (e.g. in ``__init__``).

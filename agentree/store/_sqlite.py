@@ -55,14 +55,14 @@ class SqliteStore(Store):
         self.path = os.fspath(path)
         self.fsync = bool(fsync)
         self._db: sqlite3.Connection | None = None
-        self._limiter = trio.CapacityLimiter(1)
+        self._limiter: trio.CapacityLimiter | None = None
 
     def __repr__(self) -> str:
         return f"<SqliteStore {self.path!r} fsync={self.fsync}>"
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T], what: str) -> T:
-        db = self._db
-        if db is None:
+        db, limiter = self._db, self._limiter
+        if db is None or limiter is None:
             raise StoreError(f"{self!r} is not open ({what}): open a supervisor with it")
 
         def guarded() -> T:
@@ -71,10 +71,13 @@ class SqliteStore(Store):
             except sqlite3.Error as exc:
                 raise StoreError(f"{self!r}: {what} failed: {exc}") from exc
 
-        return await trio.to_thread.run_sync(guarded, limiter=self._limiter)
+        return await trio.to_thread.run_sync(guarded, limiter=limiter)
 
     async def _open(self) -> None:
-        self._db = await trio.to_thread.run_sync(self._connect, limiter=self._limiter)
+        # One database call at a time, in a worker thread; made here, in the trio
+        # run that uses the store (a store may be built before ``trio.run``).
+        self._limiter = limiter = trio.CapacityLimiter(1)
+        self._db = await trio.to_thread.run_sync(self._connect, limiter=limiter)
 
     def _connect(self) -> sqlite3.Connection:
         try:
@@ -137,6 +140,7 @@ class SqliteStore(Store):
         db, self._db = self._db, None
         if db is not None:
             await trio.to_thread.run_sync(db.close, limiter=self._limiter)
+        self._limiter = None
 
     async def put_state(self, run_id: str, path: str, data: bytes) -> None:
         """Replace the state of agent ``path`` in run ``run_id``; return once written."""

@@ -64,3 +64,25 @@ class BadState(agentree.Agent, state=Unencodable):
     async def save(self) -> None:
         self.state.value = object()
         await self.checkpoint()
+
+
+class AioCounter(agentree.Agent, state=Tally, loop="asyncio"):
+    """An infected-asyncio agent that checkpoints from its asyncio tasks."""
+
+    async def on_start(self) -> None:
+        import asyncio
+
+        await asyncio.sleep(0)
+        self.seen_at_start = self.state.count
+
+    async def add(self, n: int) -> int:
+        import asyncio
+
+        self.state.count += n
+        await self.checkpoint()
+        await asyncio.sleep(0)
+        return self.state.count
+
+    async def look(self) -> tuple[int, int, int]:
+        """(count, count seen by on_start, incarnation)."""
+        return self.state.count, self.seen_at_start, self.incarnation

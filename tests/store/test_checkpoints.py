@@ -13,7 +13,7 @@ import agentree
 from agentree.supervise import ChildStarted
 
 from ..supervise.test_supervise_basics import FAST, next_of
-from ._agents import BadState, Counter, Stateless
+from ._agents import AioCounter, BadState, Counter, Stateless
 
 TIMEOUT = 60
 
@@ -41,6 +41,19 @@ async def test_checkpoint_survives_sigkill_and_restores_before_on_start(
             await next_of(events, ChildStarted, "app/c")
             count, notes, seen, incarnation, _ = await counter.call(Counter.look)
             assert (count, notes, seen, incarnation) == (5, ["five"], 5, 2)
+
+
+async def test_an_asyncio_agent_checkpoints_from_its_asyncio_tasks(tmp_path: Path) -> None:
+    store = agentree.SqliteStore(tmp_path / "s.db")
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_supervisor("app", backoff=FAST, store=store) as sup:
+            agent = await sup.start_agent(AioCounter, name="aio")
+            events = sup.events()
+            assert await agent.call(AioCounter.add, 3) == 3
+            assert await agent.call(AioCounter.add, 4) == 7
+            sigkill(agent)  # type: ignore[arg-type]
+            await next_of(events, ChildStarted, "app/aio")
+            assert await agent.call(AioCounter.look) == (7, 7, 2)
 
 
 async def test_resume_fresh_starts_from_the_initial_state() -> None:
