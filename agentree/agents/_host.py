@@ -373,7 +373,12 @@ async def checkpoint(agent: Agent) -> None:
         ) from exc
     conn = host.actor.parent_conn
     assert conn is not None
-    kwargs = {"token": host.store, "path": agent.path, "data": data}
+    kwargs = {
+        "token": host.store,
+        "path": agent.path,
+        "data": data,
+        "incarnation": agent.incarnation,
+    }
     if host.aio and _in_asyncio_task():
         await _trio_from_asyncio(host, lambda: conn.call(PUT_NS, kwargs))
     else:

@@ -27,6 +27,13 @@ class Binding:
         self.store = store
         self.run_id = run_id
         self.token = uuid.uuid4().hex
+        # The incarnation of each agent path that may write (a fence: a late
+        # checkpoint of an incarnation that was replaced is refused).
+        self.current: dict[str, int] = {}
+
+    def fence(self, path: str, incarnation: int) -> None:
+        """From now on only incarnation ``incarnation`` (or a later one) of ``path`` writes."""
+        self.current[path] = incarnation
 
 
 _bindings: dict[str, Binding] = {}
@@ -43,16 +50,22 @@ def unbind(binding: Binding) -> None:
     _bindings.pop(binding.token, None)
 
 
-async def put_checkpoint(token: str, path: str, data: bytes) -> None:
+async def put_checkpoint(token: str, path: str, data: bytes, incarnation: int = 0) -> None:
     """Write agent ``path``'s encoded state to the store bound under ``token``.
 
     Raises:
-        StoreError: no supervisor of this process uses that token any more, or the
-            write failed.
+        StoreError: no supervisor of this process uses that token any more, the
+            incarnation was replaced by a newer one, or the write failed.
     """
     binding = _bindings.get(token)
     if binding is None:
         raise StoreError(f"checkpoint of {path!r}: its supervisor's store is closed")
+    current = binding.current.get(path, 0)
+    if incarnation < current:
+        raise StoreError(
+            f"checkpoint of {path!r} by incarnation {incarnation} refused: "
+            f"incarnation {current} has replaced it"
+        )
     await binding.store.put_state(binding.run_id, path, data)
 
 

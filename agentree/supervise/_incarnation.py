@@ -40,8 +40,11 @@ async def start_incarnation(an: ActorNursery, slot: AgentSlot) -> AgentRun:
     slot.phase = "starting"
     binding = slot.store
     state = None
-    if binding is not None and slot.resume == "checkpoint":
-        state = await binding.store.get_state(binding.run_id, slot.path)
+    if binding is not None:
+        # A late checkpoint of an earlier incarnation must not land after this read.
+        binding.fence(slot.path, number)
+        if slot.resume == "checkpoint":
+            state = await binding.store.get_state(binding.run_id, slot.path)
     portal = await an.start_actor(
         slot.path,
         enable_modules=[slot.cls_ns.partition(":")[0], HOST_MODULE, TITLE_MODULE],

@@ -60,10 +60,15 @@ async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     await first.open()
     await first.put_state("run", "app/a", b"kept")
     await first.journal_put("run", "q", b"yes")
+    # fsync=True waits for the disk at each commit (synchronous=FULL is 2).
+    assert first._db is not None
+    assert first._db.execute("PRAGMA synchronous").fetchone()[0] == 2
     await first.close()
     second = agentree.SqliteStore(path)
     await second.open()
     try:
+        assert second._db is not None
+        assert second._db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
         assert await second.get_state("run", "app/a") == b"kept"
         assert await second.journal_take("run", "q") == b"yes"
     finally:
@@ -128,3 +133,24 @@ async def test_sqlite_closed_store_is_a_clear_error(tmp_path: Path) -> None:
     s = agentree.SqliteStore(tmp_path / "s.db")
     with pytest.raises(agentree.StoreError, match="is not open"):
         await s.put_state("run", "app/a", b"x")
+
+
+async def test_a_replaced_incarnation_cannot_overwrite_the_checkpoint() -> None:
+    from agentree.store._serve import bind, put_checkpoint, unbind
+
+    store = agentree.MemoryStore()
+    binding = bind(store, "run")
+    try:
+        binding.fence("app/a", 1)
+        await put_checkpoint(binding.token, "app/a", b"one", incarnation=1)
+        binding.fence("app/a", 2)
+        # Incarnation 1's checkpoint arriving late is refused; incarnation 2 writes.
+        with pytest.raises(agentree.StoreError, match="incarnation 2 has replaced it"):
+            await put_checkpoint(binding.token, "app/a", b"late", incarnation=1)
+        assert await store.get_state("run", "app/a") == b"one"
+        await put_checkpoint(binding.token, "app/a", b"two", incarnation=2)
+        assert await store.get_state("run", "app/a") == b"two"
+    finally:
+        unbind(binding)
+    with pytest.raises(agentree.StoreError, match="store is closed"):
+        await put_checkpoint(binding.token, "app/a", b"x", incarnation=2)
