@@ -95,9 +95,15 @@ async def _memory(cfg: Config, m: Measurement) -> None:
         await _rate(cfg, ref, m)
 
 
-async def _sqlite(cfg: Config, rate: Measurement | None, pings: tuple[Measurement, ...]) -> None:
+async def _sqlite(
+    cfg: Config,
+    rate: Measurement | None,
+    pings: tuple[Measurement, ...],
+    *,
+    fsync: bool = False,
+) -> None:
     with tempfile.TemporaryDirectory(prefix="agentree-bench-") as tmp:
-        store = agentree.SqliteStore(Path(tmp) / "bench.db")
+        store = agentree.SqliteStore(Path(tmp) / "bench.db", fsync=fsync)
         async with agentree.open_supervisor("bench", store=store) as sup:
             ref = await sup.start_agent(CkptAgent, name="sql")
             if rate is not None:
@@ -110,12 +116,13 @@ def _run_method(cfg: Config, method: str, keys: list[str]) -> list[Measurement]:
     names = labels(method)
     memory = Measurement("ckpt", names["memory"])
     sqlite = Measurement("ckpt", names["sqlite"])
+    fsync = Measurement("ckpt", names["fsync"])
     idle = Measurement("ckptping", names["idle_ping"])
     median = Measurement("ckptping", names["ping_median"])
     worst = Measurement("ckptping", names["ping_worst"])
     rows: list[Measurement] = []
     if "ckpt" in keys:
-        rows += [memory, sqlite]
+        rows += [memory, sqlite, fsync]
     if "ckptping" in keys:
         rows += [idle, median, worst]
 
@@ -125,6 +132,7 @@ def _run_method(cfg: Config, method: str, keys: list[str]) -> list[Measurement]:
             if "ckpt" in keys:
                 cases.append((lambda: _memory(cfg, memory), [memory]))
                 cases.append((lambda: _sqlite(cfg, sqlite, ()), [sqlite]))
+                cases.append((lambda: _sqlite(cfg, fsync, (), fsync=True), [fsync]))
             if "ckptping" in keys:
                 pings = (idle, median, worst)
                 cases.append((lambda: _sqlite(cfg, None, pings), list(pings)))

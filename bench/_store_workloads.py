@@ -16,6 +16,7 @@ def labels(method: str) -> dict[str, str]:
     return {
         "memory": f"agentree {method} MemoryStore checkpoints",
         "sqlite": f"agentree {method} SqliteStore checkpoints",
+        "fsync": f"agentree {method} SqliteStore(fsync=True) checkpoints",
         "idle_ping": f"agentree {method} async ping, agent idle (median)",
         "ping_median": f"agentree {method} async ping while checkpointing (median)",
         "ping_worst": f"agentree {method} async ping while checkpointing (worst)",
@@ -28,7 +29,10 @@ STORE_WORKLOADS = [
         "checkpoints of a 1 KiB state/s, one agent",
         "rate",
         ref=labels("forkserver")["memory"],
-        ref_for={labels("subprocess")["sqlite"]: labels("subprocess")["memory"]},
+        ref_for={
+            labels("subprocess")["sqlite"]: labels("subprocess")["memory"],
+            labels("subprocess")["fsync"]: labels("subprocess")["memory"],
+        },
     ),
     Workload(
         "ckptping",
@@ -47,8 +51,8 @@ STORE_FOOTNOTES = {
         "checkpoints: one agent runs 500 sequential `await self.checkpoint()` of a state of "
         "~1 KiB (msgpack) per repetition; each returns once the supervisor's process has "
         "written it (SqliteStore: committed in WAL mode, synchronous=NORMAL, so it survives "
-        "a SIGKILL of any process; MemoryStore: held in the supervisor's process). Target: "
-        "SqliteStore >= 500/s.",
+        "a SIGKILL of any process; fsync=True: synchronous=FULL, also a power loss; MemoryStore: "
+        "held in the supervisor's process). Target: SqliteStore >= 500/s.",
     ],
     "ckptping": [
         "ping while checkpointing: the root pings the agent every 2 ms while the agent runs "
