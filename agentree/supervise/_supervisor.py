@@ -63,6 +63,7 @@ from ._types import (
 
 if TYPE_CHECKING:
     from .._nursery import ActorNursery
+    from ..store import Store
     from ..store._serve import Binding
     from ._pool import Pool, Routing
     from ._ref import SupervisedRef
@@ -126,6 +127,16 @@ class Supervisor:
 
     def __repr__(self) -> str:
         return f"<Supervisor {self.path!r} {self.strategy} {len(self._children)} children>"
+
+    @property
+    def run_id(self) -> str | None:
+        """The run its agents' checkpoints belong to (pass it again to resume them)."""
+        return None if self._store is None else self._store.run_id
+
+    @property
+    def store(self) -> Store | None:
+        """The store of its agents' checkpoints (shared with nested supervisors)."""
+        return None if self._store is None else self._store.store
 
     # -- life ---------------------------------------------------------------------------
 

@@ -72,12 +72,20 @@ async def test_same_run_id_and_store_restores_in_a_new_supervisor() -> None:
     store = agentree.MemoryStore()
     with trio.fail_after(TIMEOUT):
         async with agentree.open_supervisor("app", store=store, run_id="r1") as sup:
+            assert (sup.run_id, sup.store) == ("r1", store)
             counter = await sup.start_agent(Counter, name="c")
             await counter.call(Counter.add, 7, "seven")
+            team = await sup.start_supervisor("team")
+            assert (team.run_id, team.store) == ("r1", store)
         async with agentree.open_supervisor("app", store=store, run_id="r1") as sup:
             counter = await sup.start_agent(Counter, name="c")
             count, notes, seen, incarnation, _ = await counter.call(Counter.look)
             assert (count, notes, seen, incarnation) == (7, ["seven"], 7, 1)
+        async with agentree.open_supervisor("app") as sup:
+            # By default: a new MemoryStore and a new random run id.
+            assert isinstance(sup.store, agentree.MemoryStore)
+            assert sup.store is not store
+            assert sup.run_id
         # Another run id: a fresh start.
         async with agentree.open_supervisor("app", store=store, run_id="r2") as sup:
             counter = await sup.start_agent(Counter, name="c")
