@@ -27,7 +27,14 @@ import msgspec
 import trio
 
 from .._context import Context, context
-from .._exceptions import AgentExists, FunctionNotFound, MsgEncodeError, NoRuntime, StoreError
+from .._exceptions import (
+    AgentExists,
+    FunctionNotFound,
+    MsgEncodeError,
+    NoRuntime,
+    RemoteActorError,
+    StoreError,
+)
 from .._runtime import Actor, current_actor, current_actor_or_none
 from .._runtime._lookup import resolve
 from ..store._serve import PUT_NS
@@ -379,10 +386,16 @@ async def checkpoint(agent: Agent) -> None:
         "data": data,
         "incarnation": agent.incarnation,
     }
-    if host.aio and _in_asyncio_task():
-        await _trio_from_asyncio(host, lambda: conn.call(PUT_NS, kwargs))
-    else:
-        await conn.call(PUT_NS, kwargs)
+    try:
+        if host.aio and _in_asyncio_task():
+            await _trio_from_asyncio(host, lambda: conn.call(PUT_NS, kwargs))
+        else:
+            await conn.call(PUT_NS, kwargs)
+    except RemoteActorError as exc:
+        if exc.boxed_type is not StoreError:
+            raise
+        # The store refused or failed the write: a StoreError here too.
+        raise StoreError(f"{where}: {exc.args[0]}") from exc
 
 
 def _in_asyncio_task() -> bool:

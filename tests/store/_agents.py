@@ -43,6 +43,14 @@ class Counter(agentree.Agent, state=Tally):
     async def ping(self) -> None:
         return None
 
+    async def try_save(self) -> str:
+        """Checkpoint; say which error the agent's own code saw, if any."""
+        try:
+            await self.checkpoint()
+        except agentree.StoreError as exc:
+            return f"StoreError: {exc}"
+        return "saved"
+
     async def save_many(self, n: int, size: int) -> None:
         """``n`` checkpoints of a state carrying ``size`` bytes of notes."""
         self.state.notes = ["x" * size]
@@ -86,3 +94,11 @@ class AioCounter(agentree.Agent, state=Tally, loop="asyncio"):
     async def look(self) -> tuple[int, int, int]:
         """(count, count seen by on_start, incarnation)."""
         return self.state.count, self.seen_at_start, self.incarnation
+
+
+class FullDisk(agentree.MemoryStore):
+    """A store whose writes fail (it lives in the supervisor's process only)."""
+
+    async def put_state(self, run_id: str, path: str, data: bytes) -> None:
+        """Fail like a full disk."""
+        raise agentree.StoreError("the disk is full")

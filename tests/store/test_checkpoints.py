@@ -13,7 +13,7 @@ import agentree
 from agentree.supervise import ChildStarted
 
 from ..supervise.test_supervise_basics import FAST, next_of
-from ._agents import AioCounter, BadState, Counter, Stateless
+from ._agents import AioCounter, BadState, Counter, FullDisk, Stateless
 
 TIMEOUT = 60
 
@@ -143,6 +143,20 @@ async def test_checkpoint_errors_are_clear() -> None:
             bad = await sup.start_agent(BadState, name="b")
             with pytest.raises(agentree.RemoteActorError, match="cannot be encoded"):
                 await bad.call(BadState.save)
+
+
+async def test_a_failed_write_is_a_store_error_in_the_agent() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_supervisor("app", store=FullDisk()) as sup:
+            counter = await sup.start_agent(Counter, name="c")
+            with pytest.raises(agentree.RemoteActorError, match="the disk is full") as info:
+                await counter.call(Counter.add, 1)
+            assert info.value.boxed_type_str == "agentree.StoreError"
+            # The agent's own code can catch it as a StoreError (not a RemoteActorError).
+            said = await counter.call(Counter.try_save)
+            assert said.startswith("StoreError: checkpoint() of agent 'app/c'")
+            assert "the disk is full" in said
+            assert (await counter.call(Counter.add, 1, save=False)) == 2
 
 
 async def test_a_bad_store_fails_open_supervisor(tmp_path: Path) -> None:
