@@ -37,6 +37,7 @@ from ._exceptions import NotInfectedAsyncio as NotInfectedAsyncio
 from ._exceptions import ProtocolError as ProtocolError
 from ._exceptions import RemoteActorError as RemoteActorError
 from ._exceptions import SpawnError as SpawnError
+from ._exceptions import StoreError as StoreError
 from ._exceptions import StreamOverrun as StreamOverrun
 from ._exceptions import SupervisorGaveUp as SupervisorGaveUp
 from ._exceptions import TransportClosed as TransportClosed
@@ -68,6 +69,9 @@ from .feedback import feedback_queue as feedback_queue
 from .feedback import request_feedback as request_feedback
 from .feedback import request_feedback_sync as request_feedback_sync
 from .feedback import terminal_feedback as terminal_feedback
+from .store import MemoryStore as MemoryStore
+from .store import SqliteStore as SqliteStore
+from .store import Store as Store
 from .supervise import Backoff as Backoff
 from .supervise import ChildCrashed as ChildCrashed
 from .supervise import ChildInfo as ChildInfo
@@ -120,6 +124,7 @@ __all__ = [
     "InvalidOption",
     "LimitExceeded",
     "Limits",
+    "MemoryStore",
     "ModuleNotExposed",
     "MsgEncodeError",
     "MsgStream",
@@ -132,6 +137,9 @@ __all__ = [
     "ProtocolError",
     "RemoteActorError",
     "SpawnError",
+    "SqliteStore",
+    "Store",
+    "StoreError",
     "StreamOverrun",
     "SupervisedRef",
     "Supervisor",

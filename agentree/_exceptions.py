@@ -39,6 +39,8 @@ Every error agentree raises on purpose derives from :class:`AgentreeError`::
     ├── AgentExists               an agent name already taken under its parent
     ├── LimitExceeded             an agent went over one of its resource limits
     ├── FeedbackError             a feedback request failed or was refused
+    ├── StoreError                a checkpoint store that cannot be used (corrupt,
+    │                             newer schema) or a checkpoint that failed
     └── SupervisorGaveUp          too many restarts in a period, with the causes
                                   (also an ExceptionGroup)
 
@@ -80,6 +82,7 @@ __all__ = [
     "ProtocolError",
     "RemoteActorError",
     "SpawnError",
+    "StoreError",
     "StreamOverrun",
     "SupervisorGaveUp",
     "TransportClosed",
@@ -336,6 +339,15 @@ class LimitExceeded(AgentreeError):
 
 class FeedbackError(AgentreeError):
     """A feedback request failed: a handler raised, or nobody could answer it."""
+
+
+class StoreError(AgentreeError):
+    """A checkpoint store cannot be used, or a checkpoint failed.
+
+    Raised at open for a file that is not a SQLite database, a corrupt one, or
+    one written by a newer schema (a store is never silently reset), and by
+    ``Agent.checkpoint()`` when the state cannot be written.
+    """
 
 
 class SupervisorGaveUp(AgentreeError, ExceptionGroup):  # type: ignore[misc,unused-ignore]

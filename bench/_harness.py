@@ -15,6 +15,7 @@ from _common import Config, Measurement, Unavailable, Workload, descendants, for
 from _feedback_workloads import FEEDBACK_FOOTNOTES, FEEDBACK_WORKLOADS
 from _raw_stream import STREAM_FOOTNOTES, STREAM_WORKLOADS
 from _report import render_agentree_vs_peers, render_table
+from _store_workloads import STORE_FOOTNOTES, STORE_WORKLOADS
 from _supervise_workloads import SUPERVISE_FOOTNOTES, SUPERVISE_WORKLOADS
 
 AGENTREE_METHODS = {"forkserver": "agentree forkserver", "subprocess": "agentree subprocess"}
@@ -54,6 +55,7 @@ WORKLOADS = [
     *AGENT_WORKLOADS,
     *SUPERVISE_WORKLOADS,
     *FEEDBACK_WORKLOADS,
+    *STORE_WORKLOADS,
 ]
 
 FOOTNOTES = {
@@ -136,6 +138,7 @@ FOOTNOTES.update(STREAM_FOOTNOTES)
 FOOTNOTES.update(AGENT_FOOTNOTES)
 FOOTNOTES.update(SUPERVISE_FOOTNOTES)
 FOOTNOTES.update(FEEDBACK_FOOTNOTES)
+FOOTNOTES.update(STORE_FOOTNOTES)
 
 
 def _version(dist: str) -> str:
@@ -320,6 +323,13 @@ def _run_agentree(
         t0 = time.perf_counter()
         out += _feedback_cases.run_feedback(cfg, methods, fb_keys)
         _progress(f"[agentree] {'feedback':<28} {time.perf_counter() - t0:5.1f}s")
+    store_keys = [w.key for w in STORE_WORKLOADS if w.key in keys]
+    if store_keys:
+        import _store_cases
+
+        t0 = time.perf_counter()
+        out += _store_cases.run_store(cfg, methods, store_keys)
+        _progress(f"[agentree] {'checkpoints':<28} {time.perf_counter() - t0:5.1f}s")
     keys = [k for k in keys if k in _agentree_cases.CASES]
     for method, label in zip(methods, labels, strict=True):
         if not keys:

@@ -23,12 +23,21 @@ import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 import trio
 
 from .._context import Context, context
-from .._exceptions import AgentExists, FunctionNotFound, NoRuntime
+from .._exceptions import (
+    AgentExists,
+    FunctionNotFound,
+    MsgEncodeError,
+    NoRuntime,
+    RemoteActorError,
+    StoreError,
+)
 from .._runtime import Actor, current_actor, current_actor_or_none
 from .._runtime._lookup import resolve
+from ..store._serve import PUT_NS
 from ._caps import FifoCap
 from ._convert import arg_converter
 from ._spec import Agent, MethodSpec
@@ -42,6 +51,7 @@ __all__ = [
     "Host",
     "background",
     "call",
+    "checkpoint",
     "ctx_call",
     "host_of",
     "start",
@@ -106,6 +116,12 @@ class Host:
         self.threads = trio.CapacityLimiter(cls.max_threads)
         self.nursery: trio.Nursery | None = None
         self.crashing = False
+        # The token of the supervisor's store (None: no supervisor, no checkpoints).
+        self.store: str | None = None
+        # For calls into trio from the asyncio tasks of a loop="asyncio" agent.
+        self.token: trio.lowlevel.TrioToken | None = (
+            trio.lowlevel.current_trio_token() if self.aio else None
+        )
         self._pools: dict[str, _PoolSlot] = {}
         self.invokers: dict[str, Invoker] = {
             name: self._invoker(spec)
@@ -340,11 +356,121 @@ def background(agent: Agent, fn: Callable[..., Awaitable[Any]], args: tuple[Any,
     host.start_background(fn, args)
 
 
+async def checkpoint(agent: Agent) -> None:
+    """``Agent.checkpoint``: send the agent's state to its supervisor's store."""
+    host = host_of(current_actor_or_none())
+    if host is None or host.agent is not agent:
+        raise NoRuntime(
+            f"checkpoint(): agent {type(agent).__qualname__} is not running here "
+            "(checkpoints are taken from on_start, a method or a background task)"
+        )
+    where = f"checkpoint() of agent {agent.path!r}"
+    if host.cls._agentree_state is None:
+        raise TypeError(f"{where}: {host.cls.__qualname__} declares no state= type")
+    if host.store is None:
+        raise StoreError(
+            f"{where}: the agent has no store; checkpoints need a supervisor "
+            "(agentree.open_supervisor(store=...)), not a plain start_agent"
+        )
+    try:
+        data = msgspec.msgpack.encode(agent.state)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MsgEncodeError(
+            f"{where}: the state {agent.state!r} cannot be encoded: {exc}"
+        ) from exc
+    conn = host.actor.parent_conn
+    assert conn is not None
+    kwargs = {
+        "token": host.store,
+        "path": agent.path,
+        "data": data,
+        "incarnation": agent.incarnation,
+    }
+    try:
+        if host.aio and _in_asyncio_task():
+            await _trio_from_asyncio(host, lambda: conn.call(PUT_NS, kwargs))
+        else:
+            await conn.call(PUT_NS, kwargs)
+    except RemoteActorError as exc:
+        if exc.boxed_type is not StoreError:
+            raise
+        # The store refused or failed the write: a StoreError here too.
+        raise StoreError(f"{where}: {exc.args[0]}") from exc
+
+
+def _in_asyncio_task() -> bool:
+    """Whether this code runs in an asyncio task (trio's own tasks, as a guest, do not)."""
+    import asyncio
+
+    try:
+        return asyncio.current_task() is not None
+    except RuntimeError:
+        return False
+
+
+async def _trio_from_asyncio(host: Host, fn: Callable[[], Awaitable[Any]]) -> None:
+    """Run trio ``fn()`` from an asyncio task of an infected agent; wait for it there.
+
+    ``fn`` runs in a trio system task of the same thread (trio is the loop's guest);
+    cancelling the asyncio side cancels it.
+    """
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    scope = trio.CancelScope()
+
+    async def run() -> None:
+        try:
+            with scope:
+                await fn()
+        except BaseException as exc:  # handed to the asyncio side, which raises it
+            if not done.done():
+                done.set_exception(exc)
+            return
+        if not done.done():
+            done.set_result(None)
+
+    assert host.token is not None
+    host.token.run_sync_soon(trio.lowlevel.spawn_system_task, run)
+    try:
+        await done
+    except asyncio.CancelledError:
+        host.token.run_sync_soon(scope.cancel)
+        raise
+
+
+def _restore(klass: type[Agent], path: str, state: bytes) -> Any:
+    state_type = klass._agentree_state
+    if state_type is None:
+        raise StoreError(
+            f"agent {path!r}: a checkpoint exists but {klass.__qualname__} has no state="
+        )
+    try:
+        return msgspec.msgpack.decode(state, type=state_type)
+    except msgspec.DecodeError as exc:
+        raise StoreError(
+            f"agent {path!r}: its checkpoint does not decode as {state_type.__qualname__}: {exc} "
+            "(start it with resume='fresh', or use another run_id)"
+        ) from exc
+
+
 # -- served functions (enabled in every agent's actor) --------------------------------
 
 
-async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnation: int) -> int:
+async def start(
+    cls: str,
+    a: list[Any],
+    k: dict[str, Any],
+    path: str,
+    incarnation: int,
+    store: str | None = None,
+    state: bytes | None = None,
+) -> int:
     """Build the agent ``cls(*a, **k)`` here, run ``on_start``; return this pid.
+
+    ``store`` is the token of the supervisor's store (for ``checkpoint()``) and
+    ``state`` the checkpoint to restore into ``self.state`` before ``on_start``.
 
     Raises:
         AgentExists: this actor already hosts an agent.
@@ -363,9 +489,12 @@ async def start(cls: str, a: list[Any], k: dict[str, Any], path: str, incarnatio
     agent.path = path
     agent.incarnation = incarnation
     state_type = klass._agentree_state
-    if state_type is not None and not isinstance(agent.state, state_type):
+    if state is not None:
+        agent.state = _restore(klass, path, state)
+    elif state_type is not None and not isinstance(agent.state, state_type):
         agent.state = state_type()
     host = _hosts[actor] = Host(actor, agent, (a, k))
+    host.store = store
     try:
         # The agent's life belongs to the actor, not to this call.
         assert actor._service is not None

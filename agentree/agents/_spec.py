@@ -193,6 +193,31 @@ class Agent:
         Runs under a shield, bounded by the tree's ``cancel_timeout``.
         """
 
+    async def checkpoint(self) -> None:
+        """Save ``self.state`` in the supervisor's store; return once it is saved.
+
+        The state (msgpack) goes to the process that opened the supervisor, which
+        writes it to its store under ``(run_id, self.path)``; a restart (and a
+        rerun of the program with the same ``run_id`` and store) restores it into
+        ``self.state`` before ``on_start``. Once this returns, the state survives
+        the SIGKILL of the agent: with ``SqliteStore`` it is committed (it also
+        survives a SIGKILL of the root; ``fsync=True`` adds power loss); with
+        ``MemoryStore`` the supervisor's process holds it, so a SIGKILL of that
+        process loses it. Effects of the agent after its last checkpoint may run
+        again after a restart. Call it from async code: ``on_start``, an async
+        method or a background task (in a ``loop="asyncio"`` agent too).
+
+        Raises:
+            StoreError: the agent was not started by a supervisor (a plain
+                ``an.start_agent`` has no store), or the write failed.
+            TypeError: the class declares no ``state=`` type.
+            MsgEncodeError: the state cannot be encoded.
+            NoRuntime: the agent is not running (e.g. in ``__init__``).
+        """
+        from ._host import checkpoint
+
+        await checkpoint(self)
+
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` in the background for the agent's whole life.
 

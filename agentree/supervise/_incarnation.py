@@ -1,5 +1,8 @@
 """Starting one incarnation of a supervised agent: its actor, its limits, ``on_start``.
 
+With a store (and ``resume="checkpoint"``), the agent's last checkpoint is read
+first and restored into ``self.state`` before ``on_start``.
+
 The agent's actor is a child of the supervisor's actor nursery, named by the agent's
 path; it enables the class's module, the agent host and the process-title setter.
 The rlimits are set on its process (``prlimit``) before ``on_start`` runs.
@@ -35,6 +38,13 @@ async def start_incarnation(an: ActorNursery, slot: AgentSlot) -> AgentRun:
     """
     number = slot.incarnation + 1
     slot.phase = "starting"
+    binding = slot.store
+    state = None
+    if binding is not None:
+        # A late checkpoint of an earlier incarnation must not land after this read.
+        binding.fence(slot.path, number)
+        if slot.resume == "checkpoint":
+            state = await binding.store.get_state(binding.run_id, slot.path)
     portal = await an.start_actor(
         slot.path,
         enable_modules=[slot.cls_ns.partition(":")[0], HOST_MODULE, TITLE_MODULE],
@@ -51,6 +61,8 @@ async def start_incarnation(an: ActorNursery, slot: AgentSlot) -> AgentRun:
             k=slot.kwargs,
             path=slot.path,
             incarnation=number,
+            store=None if binding is None else binding.token,
+            state=state,
         )
         await portal.run_from_ns(
             TITLE_MODULE, "set_title", title=f"agentree[{slot.path}#{number}]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +14,8 @@ from .._nursery import open_nursery
 from .._runtime import current_actor
 from ..agents._start import _check_name, owner_path
 from ..feedback import supervisor_level
+from ..store import MemoryStore, Store
+from ..store._serve import Binding, bind, unbind
 from ._policies import AutoShutdown, check_policies
 from ._supervisor import Supervisor
 from ._types import Backoff, Strategy
@@ -30,6 +33,8 @@ async def open_supervisor(
     backoff: Backoff | None = None,
     auto_shutdown: AutoShutdown = "never",
     feedback: list[Any] | None = None,
+    store: Store | None = None,
+    run_id: str | None = None,
     **root_opts: Any,
 ) -> AsyncIterator[Supervisor]:
     """Open a supervisor named ``name``: OTP's supervisor, with per-child backoff.
@@ -58,12 +63,21 @@ async def open_supervisor(
         feedback: feedback handlers for the requests of this supervisor's agents
             and everything below them (``agentree.request_feedback``); the first
             non-``None`` answer wins. Without them requests go on up the tree.
+        store: where the agents' checkpoints go (``await self.checkpoint()``):
+            ``agentree.SqliteStore(path)``, or by default a new
+            ``agentree.MemoryStore()`` (kept in this process only). It is opened
+            here (a corrupt file or a newer schema raises ``StoreError``) and
+            closed when the block ends.
+        run_id: the run the checkpoints belong to (default: a new random id).
+            Opening a supervisor again with the same ``run_id`` and store
+            restores each agent's last checkpoint when it starts.
         **root_opts: options of the root actor, when this opens it
             (``agentree.open_root_actor``).
 
     Raises:
         SupervisorGaveUp: more than ``intensity`` restarts in ``period`` seconds.
         ValueError / TypeError: a bad policy (checked before anything starts).
+        StoreError: the store cannot be opened.
     """
     _check_name(name)
     check_policies(
@@ -73,7 +87,18 @@ async def open_supervisor(
         backoff=backoff,
         auto_shutdown=auto_shutdown,
     )
-    async with open_nursery(report_exits=True, **root_opts) as an:
+    if store is None:
+        store = MemoryStore()
+    elif not isinstance(store, Store):
+        raise TypeError(f"open_supervisor(): store must be an agentree.Store, not {store!r}")
+    if run_id is None:
+        run_id = uuid.uuid4().hex
+    elif not isinstance(run_id, str) or not run_id:
+        raise ValueError(f"open_supervisor(): run_id must be a non-empty str, not {run_id!r}")
+    async with (
+        _bound_store(store, run_id) as binding,
+        open_nursery(report_exits=True, **root_opts) as an,
+    ):
         sup = Supervisor(
             name,
             owner_path(current_actor()) + name,
@@ -83,6 +108,7 @@ async def open_supervisor(
             period=period,
             backoff=backoff,
             auto_shutdown=auto_shutdown,
+            store=binding,
         )
         try:
             async with supervisor_level(an, feedback), trio.open_nursery() as tn:
@@ -96,6 +122,19 @@ async def open_supervisor(
             raise _unwrap(group) from None
         finally:
             sup._close_hubs()
+
+
+@asynccontextmanager
+async def _bound_store(store: Store, run_id: str) -> AsyncIterator[Binding]:
+    """Open ``store`` and make it reachable by this supervisor's agents."""
+    await store.open()
+    binding = bind(store, run_id)
+    try:
+        yield binding
+    finally:
+        unbind(binding)
+        with trio.CancelScope(shield=True):
+            await store.close()
 
 
 def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:

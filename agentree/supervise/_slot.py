@@ -23,6 +23,7 @@ from ._types import Limits, Phase, RestartType, ShutdownPolicy
 if TYPE_CHECKING:
     from .._portal import Portal
     from .._runtime import Conn
+    from ..store._serve import Binding
     from ._supervisor import Supervisor
 
 __all__ = ["AgentSlot", "Run", "Slot", "SupSlot"]
@@ -275,8 +276,13 @@ class AgentSlot(Slot):
         watchdog: float | None,
         max_pending: int,
         fail_fast: bool,
+        resume: Literal["checkpoint", "fresh"] = "checkpoint",
+        store: Binding | None = None,
     ) -> None:
         super().__init__(sup, name, restart=restart, shutdown=shutdown, significant=significant)
+        # Restore the last checkpoint from ``store`` at each start ("checkpoint") or not.
+        self.resume: Literal["checkpoint", "fresh"] = resume
+        self.store = store
         self.cls = cls
         self.cls_ns = cls_ns
         self.args = args

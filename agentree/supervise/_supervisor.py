@@ -63,6 +63,8 @@ from ._types import (
 
 if TYPE_CHECKING:
     from .._nursery import ActorNursery
+    from ..store import Store
+    from ..store._serve import Binding
     from ._pool import Pool, Routing
     from ._ref import SupervisedRef
 
@@ -95,8 +97,13 @@ class Supervisor:
         backoff: Backoff | None,
         auto_shutdown: AutoShutdown,
         parent: Supervisor | None = None,
+        store: Binding | None = None,
     ) -> None:
         self.name = name
+        # The store (and run id) of checkpoints; nested supervisors share their parent's.
+        self._store: Binding | None = (
+            store if store is not None or parent is None else parent._store
+        )
         self.path = path
         self.strategy: Strategy = strategy
         self.intensity = intensity
@@ -120,6 +127,16 @@ class Supervisor:
 
     def __repr__(self) -> str:
         return f"<Supervisor {self.path!r} {self.strategy} {len(self._children)} children>"
+
+    @property
+    def run_id(self) -> str | None:
+        """The run its agents' checkpoints belong to (pass it again to resume them)."""
+        return None if self._store is None else self._store.run_id
+
+    @property
+    def store(self) -> Store | None:
+        """The store of its agents' checkpoints (shared with nested supervisors)."""
+        return None if self._store is None else self._store.store
 
     # -- life ---------------------------------------------------------------------------
 
@@ -205,6 +222,7 @@ class Supervisor:
         exist_ok: bool = False,
         max_pending: int = 1000,
         fail_fast: bool = False,
+        resume: Literal["checkpoint", "fresh"] = "checkpoint",
         **kwargs: Any,
     ) -> SupervisedRef[A]:
         """Start agent ``cls(*args, **kwargs)`` as a child named ``name``; return its ref.
@@ -233,6 +251,10 @@ class Supervisor:
                 (``AgentBusy`` beyond).
             fail_fast: calls made while it restarts raise ``AgentRestarting``
                 instead of waiting.
+            resume: ``"checkpoint"``: each start (the first one too, for a rerun
+                with the same ``run_id`` and store) restores the agent's last
+                checkpoint into ``self.state`` before ``on_start``; ``"fresh"``:
+                every incarnation starts from ``state()`` (OTP's re-init).
 
         Raises:
             AgentExists: a child of that name exists (and not ``exist_ok``).
@@ -260,6 +282,8 @@ class Supervisor:
         for what, value in (("heartbeat", heartbeat), ("watchdog", watchdog)):
             if value is not None and not (isinstance(value, int | float) and value > 0):
                 raise ValueError(f"{what} must be a number of seconds > 0, not {value!r}")
+        if resume not in ("checkpoint", "fresh"):
+            raise ValueError(f"resume must be 'checkpoint' or 'fresh', not {resume!r}")
         if not isinstance(max_pending, int) or max_pending < 0:
             raise ValueError(f"max_pending must be an int >= 0, not {max_pending!r}")
         for what, lim in (("limits", limits), ("recycle_after", recycle_after)):
@@ -285,6 +309,8 @@ class Supervisor:
             watchdog=watchdog,
             max_pending=max_pending,
             fail_fast=fail_fast,
+            resume=resume,
+            store=self._store,
         )
         self._children[name] = slot
         try:
