@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -73,7 +74,7 @@ async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
         assert await second.journal_take("run", "q") == b"yes"
     finally:
         await second.close()
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -83,14 +84,14 @@ async def test_sqlite_newer_schema_is_refused(tmp_path: Path) -> None:
     await s.open()
     await s.put_state("run", "app/a", b"kept")
     await s.close()
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute(
             "UPDATE agentree_meta SET value=? WHERE key='schema_version'", (SCHEMA_VERSION + 1,)
         )
     with pytest.raises(agentree.StoreError, match="newer agentree"):
         await agentree.SqliteStore(path).open()
     # Refused, not reset: the data and the version are untouched.
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         assert db.execute("SELECT data FROM agentree_states").fetchone()[0] == b"kept"
         assert db.execute("SELECT value FROM agentree_meta").fetchone()[0] == SCHEMA_VERSION + 1
 
@@ -123,7 +124,7 @@ async def test_sqlite_corrupt_file(tmp_path: Path) -> None:
 
 async def test_sqlite_foreign_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "app.db"
-    with sqlite3.connect(path) as db:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
         db.execute("CREATE TABLE users (name TEXT)")
     with pytest.raises(agentree.StoreError, match="not an agentree store"):
         await agentree.SqliteStore(path).open()
