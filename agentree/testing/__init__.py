@@ -6,4 +6,13 @@ Enable it in a ``conftest.py``::
 
 Every test then fails if it leaves a child process, an agentree socket file or an
 agentree temp directory behind.
+
+Tests that check which error came out of an actor nursery, the root or a supervisor
+use :func:`raises_one`, which accepts the error bare or inside an exception group.
 """
+
+from ._raises import ErrorInfo as ErrorInfo
+from ._raises import leaves as leaves
+from ._raises import raises_one as raises_one
+
+__all__ = ["ErrorInfo", "leaves", "raises_one"]
