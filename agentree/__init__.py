@@ -4,6 +4,7 @@ The public API; everything else lives in private modules.
 """
 
 from . import log as log
+from . import trionics as trionics
 from ._context import Context as Context
 from ._context import context as context
 from ._discovery import find_actor as find_actor
@@ -170,6 +171,7 @@ __all__ = [
     "request_feedback_sync",
     "run_as_asyncio_guest",
     "terminal_feedback",
+    "trionics",
     "wait_for_actor",
     "wait_for_agent",
 ]

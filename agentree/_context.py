@@ -20,6 +20,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import deque
+from contextvars import ContextVar
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, Literal, NoReturn, TypeVar, overload
@@ -39,13 +40,34 @@ from ._runtime._boxing import box_error, cancelled_error, unbox_error
 from ._streaming import DEFAULT_MSG_BUFFER_SIZE, MsgStream
 from .msg import CancelAck, Error, Msg, Return, Started, Stop, Yield, decode_payload
 
-__all__ = ["Context", "context", "open_context", "open_stream_from"]
+__all__ = ["Context", "context", "current_ipc_ctx", "open_context", "open_stream_from"]
 
 log = logging.getLogger("agentree.context")
 
 F = TypeVar("F", bound=Callable[..., Any])
 _UNSET: Any = object()
 _NIL = b"\xc0"  # msgpack's None
+
+# The context of the dialog the current task serves, or whose block it is in.
+_current_ctx: ContextVar[Context | None] = ContextVar("agentree_ipc_ctx", default=None)
+
+
+def current_ipc_ctx(error_on_not_set: bool = False) -> Context | None:
+    """The :class:`Context` of the dialog this task serves or opened (tractor's name).
+
+    In a ``@agentree.context`` function it is the function's ``ctx``; inside a
+    ``portal.open_context()`` block, the opener's ``ctx``.
+
+    Args:
+        error_on_not_set: raise instead of returning ``None`` outside any context.
+
+    Raises:
+        AgentreeError: ``error_on_not_set`` and this task is in no context.
+    """
+    ctx = _current_ctx.get()
+    if ctx is None and error_on_not_set:
+        raise AgentreeError("current_ipc_ctx(): this task serves or opened no context")
+    return ctx
 
 
 @overload
@@ -435,8 +457,12 @@ async def open_context(
         except BaseException as exc:
             await ctx._finish(exc)
             raise
-        async with ctx._opener_block():
-            yield ctx, first
+        token = _current_ctx.set(ctx)
+        try:
+            async with ctx._opener_block():
+                yield ctx, first
+        finally:
+            _current_ctx.reset(token)
     finally:
         conn.close_dialog(cid)
 
@@ -483,6 +509,7 @@ async def _serve_context(
             pld_spec=getattr(fn, "_agentree_pld_spec", None),
             scope=own,
         )
+        _current_ctx.set(ctx)
         return await fn(ctx, **kwargs)
     me = conn.actor.uid
     raise ContextCancelled(

@@ -1,7 +1,14 @@
-"""Exception groups from trio nurseries, shaped for users.
+"""Exception groups from agentree's nurseries, shaped the way trio's strict nurseries raise.
 
-agentree's own nurseries (the root's service nursery, an actor nursery) are an
-implementation detail: one failure comes out bare, several as a group.
+An actor nursery, the root and a supervisor raise a failure inside a
+``BaseExceptionGroup`` even when there is only one (trio's ``strict_exception_groups``),
+so the type to catch does not depend on how many children failed at once: catch with
+``except*``. The group is flat: agentree's own nurseries nest inside each other, and
+their groups are merged into one; ``trio.Cancelled`` riding along with a real error is
+dropped. A lone ``KeyboardInterrupt``/``SystemExit`` (a stop, not a failure) and a lone
+error that is itself a group of agentree's (``SupervisorGaveUp``) are raised bare.
+
+:func:`collapse` is the internal, lenient form: one error bare, several as a group.
 """
 
 from __future__ import annotations
@@ -10,7 +17,40 @@ from collections.abc import Iterator
 
 import trio
 
-__all__ = ["collapse"]
+__all__ = ["collapse", "is_plain_group", "leaves_of", "strict"]
+
+# Stops rather than failures: raised bare when alone, as trio.run and Python expect.
+_STOPS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+def is_plain_group(exc: BaseException) -> bool:
+    """Whether ``exc`` is a bare (Base)ExceptionGroup, not a subclass with a meaning."""
+    return type(exc) in (BaseExceptionGroup, ExceptionGroup)
+
+
+def leaves_of(exc: BaseException) -> list[BaseException]:
+    """The errors inside ``exc``: plain groups flattened, ``Cancelled`` left out, no repeats."""
+    if not is_plain_group(exc):
+        return [] if isinstance(exc, trio.Cancelled) else [exc]
+    assert isinstance(exc, BaseExceptionGroup)
+    # The same error can arrive twice (the block awaited a child's result and the
+    # child's supervisor raised it too): it is still one failure.
+    return list({id(leaf): leaf for leaf in _leaves(exc)}.values())
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    for exc in group.exceptions:
+        # Only plain groups are flattened: a subclass (SupervisorGaveUp) is one error.
+        if isinstance(exc, BaseExceptionGroup) and is_plain_group(exc):
+            yield from _leaves(exc)
+        elif not isinstance(exc, trio.Cancelled):
+            yield exc
+
+
+def _group(message: str, leaves: list[BaseException]) -> BaseExceptionGroup[BaseException]:
+    if all(isinstance(leaf, Exception) for leaf in leaves):
+        return ExceptionGroup(message, leaves)  # type: ignore[type-var]
+    return BaseExceptionGroup(message, leaves)
 
 
 def collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -20,28 +60,41 @@ def collapse(group: BaseExceptionGroup[BaseException]) -> BaseException:
     ``trio.Cancelled`` is returned as is, so the cancel scope that owns the
     cancellation still catches it.
     """
-    if type(group) not in (BaseExceptionGroup, ExceptionGroup):
+    if not is_plain_group(group):
         return group
-    rest = group.split(trio.Cancelled)[1]
-    if rest is None:
+    leaves = leaves_of(group)
+    if not leaves:
         return group
-    # The same error can arrive twice (the block awaited a child's result and the
-    # child's supervisor raised it too): it is still one failure.
-    leaves = list({id(leaf): leaf for leaf in _leaves(rest)}.values())
     if len(leaves) == 1:
         return leaves[0]
-    if all(isinstance(leaf, Exception) for leaf in leaves):
-        return ExceptionGroup(rest.message, leaves)  # type: ignore[type-var]
-    return BaseExceptionGroup(rest.message, leaves)
+    return _group(group.message, leaves)
 
 
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    for exc in group.exceptions:
-        # Only trio's own groups are flattened: a subclass (SupervisorGaveUp) is one error.
-        if isinstance(exc, BaseExceptionGroup) and type(exc) in (
-            BaseExceptionGroup,
-            ExceptionGroup,
-        ):
-            yield from _leaves(exc)
-        else:
-            yield exc
+def strict(exc: BaseException, message: str) -> BaseException:
+    """What a nursery, the root or a supervisor raises for ``exc``: a flat group.
+
+    Args:
+        exc: what came out of the block (bare, or a group of any nesting).
+        message: the group's message when a new group is made.
+
+    Returns:
+        ``exc`` itself when it is only cancellation (the owning cancel scope must
+        catch it), a lone stop (``KeyboardInterrupt``, ``SystemExit``) or a lone
+        group subclass (``SupervisorGaveUp``), or already a flat group; else a new
+        flat group of its errors.
+    """
+    leaves = leaves_of(exc)
+    if not leaves:
+        return exc
+    if len(leaves) == 1 and (
+        isinstance(leaves[0], _STOPS) or isinstance(leaves[0], BaseExceptionGroup)
+    ):
+        return leaves[0]
+    if (
+        isinstance(exc, BaseExceptionGroup)
+        and is_plain_group(exc)
+        and len(exc.exceptions) == len(leaves)
+        and all(a is b for a, b in zip(exc.exceptions, leaves, strict=True))
+    ):
+        return exc
+    return _group(message, leaves)

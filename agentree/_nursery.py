@@ -28,7 +28,7 @@ import trio
 
 from ._exceptions import AgentreeError, InvalidOption
 from ._exit import ChildExit
-from ._groups import collapse
+from ._groups import strict
 from ._options import check_child_options, check_root_options
 from ._portal import Portal
 from ._root import open_root_actor
@@ -134,12 +134,16 @@ class ActorNursery:
         name: str | None = None,
         infect_asyncio: bool = False,
         enable_modules: list[str] | None = None,
+        loglevel: str | None = None,
         **kwargs: Any,
     ) -> Portal:
         """Run ``fn(**kwargs)`` in a new actor; its result comes from the portal.
 
         ``fn``'s module is enabled in the child. If ``fn`` raises, the error is raised
-        from the nursery block and the other children are cancelled.
+        from the nursery block (in an exception group) and the other children are
+        cancelled. ``name``, ``infect_asyncio``, ``enable_modules`` and ``loglevel``
+        are the child's options, as for :meth:`start_actor`; they are not passed to
+        ``fn``.
 
         Raises:
             NotAddressable: ``fn`` is a lambda or nested function.
@@ -152,6 +156,7 @@ class ActorNursery:
             name=name,
             enable_modules=enable_modules,
             infect_asyncio=infect_asyncio,
+            loglevel=loglevel,
             name_optional=True,
         )
         _check_encodable(kwargs, ns)
@@ -162,7 +167,7 @@ class ActorNursery:
             (ns, kwargs),
             infect_asyncio,
             None,
-            None,
+            loglevel,
         )
 
     async def start_agent(
@@ -239,6 +244,7 @@ class ActorNursery:
                         # still a failure of this nursery, reported with the rest.
                         late_error = portal._late_error()
                         if late_error is not None and not self._report_exits:
+                            self.cancel_called = True
                             raise late_error
         finally:
             del self._children[uuid], self._portals[uuid], self._scopes[uuid]
@@ -273,6 +279,8 @@ class ActorNursery:
             # The function's error stays on its portal (wait_for_result); reporting
             # nurseries do not fail for it.
             if not self._report_exits:
+                # Raising it cancels the nursery (the siblings, the block).
+                self.cancel_called = True
                 raise
         finally:
             self._one_shots.discard(portal)
@@ -379,8 +387,12 @@ async def _open_actor_nursery(
                 tn.cancel_scope.cancel()
                 raise
             an._end_body()
-    except BaseExceptionGroup as group:
-        raise collapse(group) from None
+    except BaseException as exc:
+        # Strict, as trio's nurseries: a failure comes out in a flat group, even alone.
+        shaped = strict(exc, f"errors in the actor nursery of {actor.name!r}")
+        if shaped is exc:
+            raise
+        raise shaped from None
     finally:
         if an is not None:
             an._exit_send.close()
@@ -388,7 +400,7 @@ async def _open_actor_nursery(
 
 @asynccontextmanager
 async def open_nursery(
-    *, report_exits: bool = False, **root_opts: Any
+    *, report_exits: bool = False, hide_tb: bool = False, **root_opts: Any
 ) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery; in a program with no actor yet, open the root first.
 
@@ -398,15 +410,20 @@ async def open_nursery(
             crashes, is killed, loses its channel or whose ``run_in_actor``
             function raises is then the owner's business (the function's error is
             on its portal). Teardown is unchanged: nothing outlives the block.
+        hide_tb: accepted for tractor compatibility; agentree never trims
+            tracebacks.
         **root_opts: passed to :func:`open_root_actor` when this opens the root
             (``name``, ``start_method``, ``debug_mode``, ``loglevel``, ...). Ignored
             inside an already-running actor.
 
     Raises:
-        RemoteActorError: a ``run_in_actor`` child failed (several failures: a
-            ``BaseExceptionGroup`` of them); not with ``report_exits``.
-        ActorDied: a ``run_in_actor`` child's process died before answering; not
-            with ``report_exits``.
+        BaseExceptionGroup: the block or a child failed: a flat group of the
+            failures, even for one (as trio's strict nurseries raise; catch with
+            ``except*``, or wrap the block in ``agentree.trionics.collapse_eg()``).
+            A ``run_in_actor`` child's error is a ``RemoteActorError`` in it, a
+            child whose process died before answering an ``ActorDied``; not with
+            ``report_exits``. A lone ``KeyboardInterrupt``/``SystemExit`` comes
+            out bare.
         InvalidOption: a ``root_opts`` value the tree could not use (checked even
             where the options are ignored); nothing was started.
         TypeError: an option ``open_root_actor`` does not take.

@@ -37,10 +37,21 @@ class Portal:
         self._result_ready = trio.Event()
         self._result: Any = None
         self._error: BaseException | None = None
+        if child is not None and conn.peer_pid is None:
+            conn.peer_pid = child.proc.pid
 
     @property
     def channel(self) -> Conn:
-        """The connection to the actor (tractor's ``portal.channel``)."""
+        """The connection to the actor (tractor's ``portal.channel``).
+
+        ``.uid`` is the actor's ``(name, uuid)``, ``.aid`` its identity (name,
+        uuid, pid) and ``.raddr`` the peer's socket address.
+        """
+        return self._conn
+
+    @property
+    def chan(self) -> Conn:
+        """The connection to the actor: tractor's ``portal.chan``, as :attr:`channel`."""
         return self._conn
 
     @property

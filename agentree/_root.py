@@ -15,6 +15,7 @@ import trio
 
 from . import log as agentree_log
 from ._exceptions import AgentreeError, NotInfectedAsyncio
+from ._groups import strict
 from ._ipc import make_private_dir, new_secret, remove_private_dir
 from ._ipc._janitor import Janitor, start_janitor
 from ._options import check_root_options
@@ -125,7 +126,11 @@ async def open_root_actor(
                 yield actor
     except BaseException as exc:
         guard.after_close(exc)
-        raise
+        # Strict, as trio's nurseries: a failure comes out in a flat group, even alone.
+        shaped = strict(exc, f"errors in the root actor {name!r}")
+        if shaped is exc:
+            raise
+        raise shaped from None
     guard.after_close(None)
 
 

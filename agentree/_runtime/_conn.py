@@ -26,6 +26,7 @@ from .._exceptions import (
 )
 from .._ipc import Channel
 from ..msg import (
+    Aid,
     Cancel,
     CancelAck,
     Credit,
@@ -90,7 +91,28 @@ class Conn:
         # process is reaped). Bounded by the hook itself.
         self.explain_end: Callable[[AgentreeError], Awaitable[AgentreeError]] | None = None
         self.closed = trio.Event()
+        # The peer's pid, when known (a child's; a peer's from its Aid).
+        self.peer_pid: int | None = None
         actor.add_conn(self)
+
+    @property
+    def uid(self) -> Uid:
+        """The peer's ``(name, uuid)`` (tractor's ``chan.uid``)."""
+        return self.peer_uid
+
+    @property
+    def aid(self) -> Aid:
+        """The peer's identity (tractor's ``chan.aid``); ``pid`` is 0 when unknown."""
+        return Aid(name=self.peer_uid[0], uuid=self.peer_uid[1], pid=self.peer_pid or 0)
+
+    @property
+    def raddr(self) -> Any:
+        """The peer's socket address (tractor's ``chan.raddr``), ``None`` if it has none."""
+        sock = getattr(self.chan.stream, "socket", None)
+        try:
+            return (sock.getpeername() or None) if sock is not None else None
+        except OSError:
+            return None
 
     # -- the message loop ----------------------------------------------------------
 

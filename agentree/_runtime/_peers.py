@@ -139,7 +139,9 @@ class Peers:
                 await chan.aclose()
             raise
         chan.name = f"actor {hello.name!r}"
-        await self._serve(Conn(actor, chan, (hello.name, hello.uuid)))
+        conn = Conn(actor, chan, (hello.name, hello.uuid))
+        conn.peer_pid = hello.pid
+        await self._serve(conn)
 
     async def _serve(self, conn: Conn) -> None:
         """Serve a peer connection until it ends (shielded, like the parent's)."""
@@ -239,6 +241,7 @@ class Peers:
                 ) from exc
             raise
         conn = Conn(actor, chan, (hello.name, hello.uuid))
+        conn.peer_pid = hello.pid
         if not self._start(self._serve, conn):
             with trio.CancelScope(shield=True):
                 await chan.aclose()

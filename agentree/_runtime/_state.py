@@ -7,7 +7,7 @@ The actor is set when its runtime starts and reset when it stops, so that severa
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 
 from .._exceptions import NoRuntime
 
@@ -35,15 +35,25 @@ def current_actor_or_none() -> Actor | None:
     return _current_actor.get()
 
 
-def current_actor() -> Actor:
+@overload
+def current_actor() -> Actor: ...
+@overload
+def current_actor(err_on_no_runtime: Literal[True]) -> Actor: ...
+@overload
+def current_actor(err_on_no_runtime: bool) -> Actor | None: ...
+def current_actor(err_on_no_runtime: bool = True) -> Actor | None:
     """Return the actor this code runs in.
+
+    Args:
+        err_on_no_runtime: with ``False``, return ``None`` outside any actor
+            instead of raising (tractor's argument).
 
     Raises:
         NoRuntime: no actor runtime is running in this task (no root was opened and
             this is not a child actor).
     """
     actor = _current_actor.get()
-    if actor is None:
+    if actor is None and err_on_no_runtime:
         raise NoRuntime(
             "no agentree actor is running here: open one with agentree.open_nursery() "
             "or agentree.open_root_actor()"

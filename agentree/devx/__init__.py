@@ -11,9 +11,23 @@ IPC (see ``_lock``). Importing this package registers its hooks with the runtime
 which never imports it (DESIGN section 6).
 """
 
-from ._api import breakpoint, pause, pause_from_sync, post_mortem
+from ._api import (
+    breakpoint,
+    debug_mode,
+    maybe_enable_greenback,
+    pause,
+    pause_from_sync,
+    post_mortem,
+)
 from ._hooks import install
 
-__all__ = ["breakpoint", "pause", "pause_from_sync", "post_mortem"]
+__all__ = [
+    "breakpoint",
+    "debug_mode",
+    "maybe_enable_greenback",
+    "pause",
+    "pause_from_sync",
+    "post_mortem",
+]
 
 install()

@@ -6,7 +6,7 @@ import bdb
 import os
 import sys
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import FrameType, ModuleType, TracebackType
 from typing import NoReturn
 
 import trio
@@ -16,7 +16,15 @@ from .._runtime import Actor, current_actor
 from ._lock import acquire_terminal, root_lock
 from ._repl import cancel_actor, header, in_trio_thread, make_repl
 
-__all__ = ["breakpoint", "open_post_mortem", "pause", "pause_from_sync", "post_mortem"]
+__all__ = [
+    "breakpoint",
+    "debug_mode",
+    "maybe_enable_greenback",
+    "open_post_mortem",
+    "pause",
+    "pause_from_sync",
+    "post_mortem",
+]
 
 
 def _debug_actor(call: str) -> Actor:
@@ -164,11 +172,15 @@ def _greenback_portal() -> bool:
     return bool(greenback.has_portal())
 
 
-async def post_mortem(exc: BaseException | None = None) -> None:
+async def post_mortem(exc: BaseException | None = None, *, shield: bool = False) -> None:
     """Open a post-mortem REPL on ``exc`` (default: the error being handled).
 
     Call it in an ``except`` block: the REPL shows the frame that raised, with its
     locals; ``continue`` returns.
+
+    Args:
+        exc: the error to inspect (default: the one being handled).
+        shield: wait for the terminal even if this task is cancelled meanwhile.
 
     Raises:
         AgentreeError: not in debug mode, or no error to inspect.
@@ -177,12 +189,15 @@ async def post_mortem(exc: BaseException | None = None) -> None:
         exc = sys.exc_info()[1]
     if exc is None or exc.__traceback__ is None:
         raise AgentreeError("post_mortem() needs an error with a traceback")
-    await open_post_mortem(_debug_actor("post_mortem"), exc, exc.__traceback__)
+    await open_post_mortem(_debug_actor("post_mortem"), exc, exc.__traceback__, shield=shield)
 
 
-async def open_post_mortem(actor: Actor, exc: BaseException, tb: TracebackType) -> None:
+async def open_post_mortem(
+    actor: Actor, exc: BaseException, tb: TracebackType, *, shield: bool = False
+) -> None:
     """Get the terminal, show ``exc`` and open the REPL on its innermost frame."""
-    hold = await acquire_terminal(actor)
+    with trio.CancelScope(shield=shield):
+        hold = await acquire_terminal(actor)
     try:
         repl = make_repl(actor, hold.release)
         header(actor, f"Post-mortem of {type(exc).__name__}: {exc}")
@@ -190,3 +205,33 @@ async def open_post_mortem(actor: Actor, exc: BaseException, tb: TracebackType) 
     finally:
         with trio.CancelScope(shield=True):
             await hold.release_and_wait()
+
+
+def debug_mode() -> bool:
+    """Whether the debugger is on in this actor (``False`` outside any actor)."""
+    actor = current_actor(err_on_no_runtime=False)
+    return actor is not None and actor.options.debug_mode
+
+
+async def maybe_enable_greenback(*, raise_not_found: bool = False) -> ModuleType | None:
+    """Let this task's sync code await (``pause_from_sync``), if ``greenback`` is installed.
+
+    In debug mode every task of an actor already gets this; the call is for code
+    that wants it anyway.
+
+    Args:
+        raise_not_found: raise ``ModuleNotFoundError`` when ``greenback`` is missing
+            instead of returning ``None``.
+
+    Returns:
+        The ``greenback`` module once this task has its portal, or ``None`` when
+        ``greenback`` is not installed.
+    """
+    try:
+        import greenback
+    except ModuleNotFoundError:
+        if raise_not_found:
+            raise
+        return None
+    await greenback.ensure_portal()
+    return greenback

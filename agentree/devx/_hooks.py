@@ -53,9 +53,19 @@ def _worth_post_mortem(exc: BaseException) -> bool:
     return isinstance(exc, Exception) and not isinstance(exc, RemoteActorError | bdb.BdbQuit)
 
 
+def _inspected(exc: BaseException) -> BaseException:
+    """The error a post-mortem shows: the first one worth it inside a group."""
+    if isinstance(exc, BaseExceptionGroup):
+        for leaf in exc.exceptions:
+            if _worth_post_mortem(leaf):
+                return _inspected(leaf)
+    return exc
+
+
 async def _post_mortem_hook(actor: Actor, exc: BaseException) -> None:
     if not actor.options.debug_mode or not _worth_post_mortem(exc):
         return
+    exc = _inspected(exc)
     if exc.__traceback__ is None:
         return
     await open_post_mortem(actor, exc, exc.__traceback__)
@@ -155,9 +165,10 @@ async def _debug_runtime(actor: Actor) -> AsyncIterator[None]:
             try:
                 yield
             except BaseException as exc:
-                if actor.is_root and _worth_post_mortem(exc) and exc.__traceback__ is not None:
+                shown = _inspected(exc)
+                if actor.is_root and _worth_post_mortem(exc) and shown.__traceback__ is not None:
                     with trio.CancelScope(shield=True):
-                        await open_post_mortem(actor, exc, exc.__traceback__)
+                        await open_post_mortem(actor, shown, shown.__traceback__)
                 raise
     finally:
         sys.breakpointhook = previous_hook

@@ -46,6 +46,11 @@ class Aid(_Base, tag="aid"):
     uuid: str
     pid: int
 
+    @property
+    def uid(self) -> tuple[str, str]:
+        """``(name, uuid)``: the actor's uid (tractor's ``Aid.uid``)."""
+        return (self.name, self.uuid)
+
 
 class SpawnSpec(_Base, tag="spec"):
     """Everything a new child needs to become an actor, sent by its parent."""

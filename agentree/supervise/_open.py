@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import trio
 
-from .._exceptions import SupervisorGaveUp
+from .._groups import strict
 from .._nursery import open_nursery
 from .._runtime import current_actor
 from ..agents._start import _check_name, owner_path
@@ -118,8 +118,13 @@ async def open_supervisor(
                 finally:
                     with trio.CancelScope(shield=True):
                         await sup._close(final=True)
-        except BaseExceptionGroup as group:
-            raise _unwrap(group) from None
+        except BaseException as exc:
+            # Strict, as trio's nurseries: failures in one flat group, even alone
+            # (SupervisorGaveUp, itself a group of the crashes, comes out as it is).
+            shaped = strict(exc, f"errors in the supervisor {name!r}")
+            if shaped is exc:
+                raise
+            raise shaped from None
         finally:
             sup._close_hubs()
 
@@ -135,23 +140,3 @@ async def _bound_store(store: Store, run_id: str) -> AsyncIterator[Binding]:
         unbind(binding)
         with trio.CancelScope(shield=True):
             await store.close()
-
-
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup) and not isinstance(exc, SupervisorGaveUp):
-            yield from _leaves(exc)
-        else:
-            yield exc
-
-
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """One failure bare (``SupervisorGaveUp`` stays whole); several as a flat group."""
-    leaves = [leaf for leaf in _leaves(group) if not isinstance(leaf, trio.Cancelled)]
-    if not leaves:
-        return group
-    if len(leaves) == 1:
-        return leaves[0]
-    if all(isinstance(leaf, Exception) for leaf in leaves):
-        return ExceptionGroup(group.message, leaves)  # type: ignore[type-var]
-    return BaseExceptionGroup(group.message, leaves)
