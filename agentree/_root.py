@@ -76,6 +76,11 @@ async def open_root_actor(
     one, instead of the ``SystemExit``). See ``agentree._sigterm``.
 
     Raises:
+        BaseExceptionGroup: the block failed (an error of its own, or of an actor
+            nursery in it): a flat group of the failures, even for one, as trio's
+            strict nurseries raise; catch with ``except*``. A lone
+            ``KeyboardInterrupt`` or ``SystemExit`` comes out bare, and so does an
+            error that stopped the root from opening.
         InvalidOption: an option the tree could not use; nothing was started.
         AgentreeError: an actor runtime is already running here.
         SystemExit: status 143, after the tree was stopped because of SIGTERM.
@@ -117,15 +122,19 @@ async def open_root_actor(
         secret=new_secret(),
     )
     guard = SigtermGuard()
+    entered = False
     try:
         with guard.installed():
             async with (
                 _root_runtime(name, options, enable_modules, infected, guard) as actor,
                 open_feedback_level(actor, feedback),
             ):
+                entered = True
                 yield actor
     except BaseException as exc:
         guard.after_close(exc)
+        if not entered:
+            raise  # the root did not open: a bad option, as at the call site
         # Strict, as trio's nurseries: a failure comes out in a flat group, even alone.
         shaped = strict(exc, f"errors in the root actor {name!r}")
         if shaped is exc:

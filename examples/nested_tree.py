@@ -28,8 +28,10 @@ async def spawn_grandchild() -> None:
     """Run ``grandchild_task`` one level further down; its error becomes ours."""
     print(f"child: {agentree.current_actor().name!r} in pid {os.getpid()}", flush=True)
     # Any actor can open a nursery: this makes the child a parent in turn. The block
-    # waits for every run_in_actor result on exit and raises a child's error.
-    async with agentree.open_nursery() as an:
+    # waits for every run_in_actor result on exit and raises a child's error, in an
+    # exception group; collapse_eg() re-raises a lone error bare, so the root gets
+    # the grandchild's own error (with its relay path) rather than a boxed group.
+    async with agentree.trionics.collapse_eg(), agentree.open_nursery() as an:
         await an.run_in_actor(grandchild_task, name="grandchild")
 
 
@@ -39,13 +41,16 @@ async def main() -> None:
         async with agentree.open_nursery() as an:
             print(f"root: {agentree.current_actor().name!r} in pid {os.getpid()}")
             await an.run_in_actor(spawn_grandchild, name="child")
-    except agentree.RemoteActorError as err:
-        boxed = err.boxed_type.__name__ if err.boxed_type else err.boxed_type_str
-        relay = " -> ".join(name for name, _uuid in err.relay_path)
-        print(f"root caught RemoteActorError boxing a {boxed}")
-        print(f"  raised in actor: {err.src_uid[0]}")
-        print(f"  relay path:      {relay} -> root")
-        print(f"  remote message:  {err.message}")
+    except* agentree.RemoteActorError as group:
+        # An actor nursery raises an exception group, even for one failure.
+        for err in group.exceptions:
+            assert isinstance(err, agentree.RemoteActorError)
+            boxed = err.boxed_type.__name__ if err.boxed_type else err.boxed_type_str
+            relay = " -> ".join(name for name, _uuid in err.relay_path)
+            print(f"root caught RemoteActorError boxing a {boxed}")
+            print(f"  raised in actor: {err.src_uid[0]}")
+            print(f"  relay path:      {relay} -> root")
+            print(f"  remote message:  {err.message}")
     else:
         raise SystemExit("expected the grandchild's error to reach the root")
 

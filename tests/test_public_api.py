@@ -18,7 +18,18 @@ from agentree import _exceptions
 # Public subpackages/modules: reachable as agentree.<name> once imported (some only
 # lazily, e.g. by the pytest plugin), but not re-exported names of the API itself.
 PUBLIC_SUBMODULES = frozenset(
-    {"agents", "devx", "feedback", "log", "msg", "store", "supervise", "testing", "to_asyncio"}
+    {
+        "agents",
+        "devx",
+        "feedback",
+        "log",
+        "msg",
+        "store",
+        "supervise",
+        "testing",
+        "to_asyncio",
+        "trionics",
+    }
 )
 
 

@@ -8,6 +8,7 @@ wrapping: :func:`raises_one` accepts both and hands back the one error.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Generic, TypeVar
@@ -39,11 +40,13 @@ def leaves(exc: BaseException) -> list[BaseException]:
 
 
 @contextmanager
-def raises_one(kind: type[E]) -> Iterator[ErrorInfo[E]]:
+def raises_one(kind: type[E], *, match: str | None = None) -> Iterator[ErrorInfo[E]]:
     """Expect the block to raise exactly one ``kind`` error, bare or in a group.
 
     Args:
         kind: The error type expected (subclasses match).
+        match: a regular expression that ``str()`` of the error must contain
+            (``re.search``), as with ``pytest.raises(match=...)``.
 
     Yields:
         An :class:`ErrorInfo` whose ``.value`` is set once the block has raised.
@@ -60,6 +63,10 @@ def raises_one(kind: type[E]) -> Iterator[ErrorInfo[E]]:
         if len(found) != 1 or not isinstance(found[0], kind):
             raise AssertionError(
                 f"expected one {kind.__name__}, got {found!r} in {raised!r}"
+            ) from raised
+        if match is not None and not re.search(match, str(found[0])):
+            raise AssertionError(
+                f"expected one {kind.__name__} matching {match!r}, got {found[0]!r}"
             ) from raised
         info.value = found[0]
         info.raised = raised

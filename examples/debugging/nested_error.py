@@ -17,7 +17,8 @@ async def parse(text: str) -> int:
 
 
 async def middle() -> int:
-    async with agentree.open_nursery() as an:
+    # collapse_eg(): relay the grandchild's lone error bare, not in the nursery's group.
+    async with agentree.trionics.collapse_eg(), agentree.open_nursery() as an:
         portal = await an.run_in_actor(parse, name="grandchild", text=" 4x2 ")
         return await portal.wait_for_result()
 
@@ -27,9 +28,11 @@ async def main() -> None:
         async with agentree.open_nursery(debug_mode=True) as an:
             portal = await an.run_in_actor(middle, name="child")
             await portal.wait_for_result()
-    except agentree.RemoteActorError as err:
-        path = " -> ".join(name for name, _ in err.relay_path)
-        print(f"root got {err.boxed_type_str} via {path}")
+    except* agentree.RemoteActorError as group:
+        for err in group.exceptions:
+            assert isinstance(err, agentree.RemoteActorError)
+            path = " -> ".join(name for name, _ in err.relay_path)
+            print(f"root got {err.boxed_type_str} via {path}")
 
 
 if __name__ == "__main__":

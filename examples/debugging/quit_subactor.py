@@ -24,8 +24,10 @@ async def main() -> None:
             await an.start_actor("bystander", enable_modules=[__name__])
             looper = await an.start_actor("looper", enable_modules=[__name__])
             await looper.run(loop_forever)
-    except agentree.RemoteActorError as err:
-        print(f"root got {err.boxed_type_str} from {err.src_uid[0]!r}; tree is down")
+    except* agentree.RemoteActorError as group:
+        for err in group.exceptions:
+            assert isinstance(err, agentree.RemoteActorError)
+            print(f"root got {err.boxed_type_str} from {err.src_uid[0]!r}; tree is down")
 
 
 if __name__ == "__main__":

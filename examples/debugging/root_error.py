@@ -17,5 +17,6 @@ async def main() -> None:
 if __name__ == "__main__":
     try:
         trio.run(main)
-    except KeyError as err:
-        print(f"root raised KeyError({err}) after its post-mortem")
+    except* KeyError as group:
+        for err in group.exceptions:
+            print(f"root raised KeyError({err}) after its post-mortem")

@@ -24,5 +24,7 @@ async def main() -> None:
 if __name__ == "__main__":
     try:
         trio.run(main)
-    except agentree.RemoteActorError as err:
-        print(f"root got {err.boxed_type_str} from actor {err.src_uid[0]!r}")
+    except* agentree.RemoteActorError as group:
+        for err in group.exceptions:
+            assert isinstance(err, agentree.RemoteActorError)
+            print(f"root got {err.boxed_type_str} from actor {err.src_uid[0]!r}")

@@ -3,8 +3,9 @@
 The root starts one actor per CPU core. Each one announces its name and pid and
 then sleeps forever. Once every worker has reported in, the root raises an
 ordinary exception inside the actor nursery. The nursery cancels every child,
-reaps every process, and only then lets the exception out, so the code after the
-block can check that none of the worker pids is still alive.
+reaps every process, and only then lets the exception out (in an exception group,
+caught with ``except*``), so the code after the block can check that none of the
+worker pids is still alive.
 
 Run it from the repository root, ideally next to a process monitor::
 
@@ -71,8 +72,11 @@ async def main() -> None:
             print(f"All {len(pids)} workers reported in; this tree will now self-destruct")
             # An error in the root cancels and reaps every child actor.
             raise Exception("Self Destructed")
-    except Exception as exc:
-        print(f"Caught {exc!r} outside the nursery")
+    except* Exception as group:
+        # The nursery raises its failures as an exception group, even a lone one
+        # (as trio's nurseries do), so ``except*`` catches it whatever the count.
+        for exc in group.exceptions:
+            print(f"Caught {exc!r} outside the nursery")
 
     survivors = [pid for pid in pids if is_alive(pid)]
     assert not survivors, f"worker processes outlived the nursery: {survivors}"

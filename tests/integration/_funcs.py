@@ -156,10 +156,17 @@ async def nest_and_raise(depth: int, message: str) -> None:
     """
     if depth == 0:
         raise NameError(message)
-    async with agentree.open_nursery() as an:
+    # Relay the lone error bare (not the nursery's group) so its path shows.
+    async with agentree.trionics.collapse_eg(), agentree.open_nursery() as an:
         await an.run_in_actor(
             nest_and_raise, name=f"level{depth - 1}", depth=depth - 1, message=message
         )
+
+
+async def nest_and_raise_grouped(message: str) -> None:
+    """Spawn one actor that raises ``NameError``, without collapsing the group."""
+    async with agentree.open_nursery() as an:
+        await an.run_in_actor(nest_and_raise, name="leaf", depth=0, message=message)
 
 
 # -- subtrees ----------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import pytest
 import trio
 
 import agentree
+from agentree.testing import raises_one
 
 from . import _checks, _funcs
 
@@ -145,7 +146,7 @@ async def test_unencodable_return_value_from_daemon() -> None:
 
 async def test_unencodable_return_value_from_run_in_actor() -> None:
     with trio.fail_after(10):
-        with pytest.raises(agentree.RemoteActorError) as info:
+        with raises_one(agentree.RemoteActorError) as info:
             async with agentree.open_nursery() as an:
                 await an.run_in_actor(_funcs.return_unencodable)
     assert info.value.boxed_type is agentree.MsgEncodeError

@@ -9,6 +9,7 @@ import pytest
 import trio
 
 import agentree
+from agentree.testing import raises_one
 
 from . import _checks, _funcs
 
@@ -44,7 +45,7 @@ def _check_boxed_value_error(
 @pytest.mark.parametrize("start_method", START_METHODS)
 async def test_run_in_actor_error_is_boxed(start_method: str) -> None:
     with trio.fail_after(20):
-        with pytest.raises(agentree.RemoteActorError) as info:
+        with raises_one(agentree.RemoteActorError) as info:
             async with agentree.open_nursery(start_method=start_method) as an:
                 portal = await an.run_in_actor(
                     _funcs.raise_value_error, name="raiser", message="bad value 17"
@@ -86,7 +87,7 @@ async def test_wait_for_result_raises_the_childs_error() -> None:
                 await portal.wait_for_result()
             assert inner.value.boxed_type is ValueError
 
-    with trio.fail_after(10), pytest.raises(agentree.RemoteActorError) as outer:
+    with trio.fail_after(10), raises_one(agentree.RemoteActorError) as outer:
         await body()
     assert outer.value.boxed_type is ValueError
 
@@ -111,7 +112,7 @@ async def test_one_error_cancels_all_siblings() -> None:
             await raiser.run(_funcs.release)
             await trio.sleep_forever()
 
-    with trio.fail_after(20), pytest.raises(agentree.RemoteActorError) as info:
+    with trio.fail_after(20), raises_one(agentree.RemoteActorError) as info:
         await body()
     elapsed = trio.current_time() - seen["start"]
     err = info.value
@@ -156,9 +157,13 @@ async def test_several_errors_come_out_as_a_group() -> None:
 
 @pytest.mark.parametrize("start_method", START_METHODS)
 async def test_nested_error_three_levels_deep(start_method: str) -> None:
-    """root -> level2 -> level1 -> level0 raises: the error names its whole path."""
+    """root -> level2 -> level1 -> level0 raises: the error names its whole path.
+
+    Each level's function collapses its nursery's group (``collapse_eg``), so the
+    lone error is relayed up as it is.
+    """
     with trio.fail_after(20):
-        with pytest.raises(agentree.RemoteActorError) as info:
+        with raises_one(agentree.RemoteActorError) as info:
             async with agentree.open_nursery(start_method=start_method) as an:
                 portal = await an.run_in_actor(
                     _funcs.nest_and_raise, name="level2", depth=2, message="too deep"
@@ -174,6 +179,20 @@ async def test_nested_error_three_levels_deep(start_method: str) -> None:
     assert err.relay_path[0] == err.src_uid
     assert err.relay_path[-1] == portal.actor_uid
     assert len({uid[1] for uid in err.relay_path}) == 3
+
+
+async def test_nested_error_without_collapse_is_a_boxed_group() -> None:
+    """A sub-actor's nursery raises a group: its parent gets that group boxed."""
+    with trio.fail_after(20):
+        with raises_one(agentree.RemoteActorError) as info:
+            async with agentree.open_nursery() as an:
+                portal = await an.run_in_actor(
+                    _funcs.nest_and_raise_grouped, name="middle", message="grouped"
+                )
+    err = info.value
+    assert err.boxed_type is ExceptionGroup
+    assert err.src_uid == portal.actor_uid
+    assert "NameError" in err.tb_str and "grouped" in err.tb_str
 
 
 async def test_cancel_from_outside_tears_the_tree_down() -> None:
@@ -258,9 +277,14 @@ async def _await_failing_result() -> None:
         await portal.wait_for_result()
 
 
-async def test_awaiting_a_failing_result_in_the_block_gives_one_bare_error() -> None:
+async def test_awaiting_a_failing_result_in_the_block_gives_the_error_once() -> None:
     """The block and the child's supervisor see the same error: it comes out once."""
-    with trio.fail_after(20), pytest.raises(agentree.RemoteActorError) as info:
+    with (
+        trio.fail_after(20),
+        pytest.RaisesGroup(agentree.RemoteActorError, flatten_subgroups=False) as info,
+    ):
         await _await_failing_result()
-    assert info.value.message == "once"
-    assert info.value.boxed_type is ValueError
+    (err,) = info.value.exceptions
+    assert isinstance(err, agentree.RemoteActorError)
+    assert err.message == "once"
+    assert err.boxed_type is ValueError

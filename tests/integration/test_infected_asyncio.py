@@ -19,6 +19,7 @@ import pytest
 import trio
 
 import agentree
+from agentree.testing import raises_one
 from agentree import to_asyncio
 
 from . import _aio_funcs, _aiohttp_funcs, _checks, _funcs
@@ -90,7 +91,7 @@ async def test_asyncio_error_is_boxed(
     start_method: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     with trio.fail_after(TIMEOUT):
-        with pytest.raises(agentree.RemoteActorError) as info:
+        with raises_one(agentree.RemoteActorError) as info:
             async with agentree.open_nursery(start_method=start_method) as an:
                 await an.run_in_actor(
                     _aio_funcs.raise_in_asyncio, infect_asyncio=True, message="aio bad 7"
@@ -283,7 +284,7 @@ async def _root_error_main() -> None:
 
 
 def test_infected_root_gets_child_errors(capfd: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(agentree.RemoteActorError) as info:
+    with raises_one(agentree.RemoteActorError) as info:
         agentree.run_as_asyncio_guest(_root_error_main)
     assert info.value.boxed_type is ValueError
     assert_clean_stderr(capfd)

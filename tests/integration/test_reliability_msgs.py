@@ -9,6 +9,7 @@ import pytest
 import trio
 
 import agentree
+from agentree.testing import raises_one
 from agentree._runtime import ns_of
 from agentree._runtime._boxing import error_text_limit
 from agentree._streaming import INITIAL_WINDOW
@@ -155,7 +156,7 @@ async def test_huge_error_under_small_frames_via_run_in_actor() -> None:
     max_frame = 256 * 1024
     lines, line_size = 2000, 200
     with trio.fail_after(60):
-        with pytest.raises(agentree.RemoteActorError) as info:
+        with raises_one(agentree.RemoteActorError) as info:
             async with agentree.open_nursery(max_frame_size=max_frame) as an:
                 await an.run_in_actor(
                     funcs.raise_huge, name="one-shot", lines=lines, line_size=line_size

@@ -29,7 +29,9 @@ async def run_once(start_method: str) -> dict[str, object]:
                 seen["whoami"] = await daemon.run(_funcs.whoami)
                 seen["result"] = await one_shot.wait_for_result()
                 await an.run_in_actor(_funcs.raise_value_error, message="from 3.x")
-        except agentree.RemoteActorError as err:
+        except* agentree.RemoteActorError as group:
+            (err,) = group.exceptions
+            assert isinstance(err, agentree.RemoteActorError)
             seen["error"] = [err.boxed_type is ValueError, err.message, err.src_uid[0]]
     return seen
 
