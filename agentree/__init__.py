@@ -7,6 +7,7 @@ from . import log as log
 from . import trionics as trionics
 from ._context import Context as Context
 from ._context import context as context
+from ._context import current_ipc_ctx as current_ipc_ctx
 from ._discovery import find_actor as find_actor
 from ._discovery import get_registry as get_registry
 from ._discovery import query_actor as query_actor
@@ -61,6 +62,8 @@ from .agents import find_agent as find_agent
 from .agents import method as method
 from .agents import wait_for_agent as wait_for_agent
 from .devx import breakpoint as breakpoint
+from .devx import debug_mode as debug_mode
+from .devx import maybe_enable_greenback as maybe_enable_greenback
 from .devx import pause as pause
 from .devx import pause_from_sync as pause_from_sync
 from .devx import post_mortem as post_mortem
@@ -152,12 +155,15 @@ __all__ = [
     "check_cancelled",
     "context",
     "current_actor",
+    "current_ipc_ctx",
+    "debug_mode",
     "feedback_queue",
     "find_actor",
     "find_agent",
     "get_registry",
     "is_root_process",
     "log",
+    "maybe_enable_greenback",
     "method",
     "open_actor_cluster",
     "open_nursery",

@@ -20,9 +20,9 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import deque
-from contextvars import ContextVar
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
+from contextvars import ContextVar
 from typing import Any, Literal, NoReturn, TypeVar, overload
 
 import trio

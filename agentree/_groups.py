@@ -86,9 +86,7 @@ def strict(exc: BaseException, message: str) -> BaseException:
     leaves = leaves_of(exc)
     if not leaves:
         return exc
-    if len(leaves) == 1 and (
-        isinstance(leaves[0], _STOPS) or isinstance(leaves[0], BaseExceptionGroup)
-    ):
+    if len(leaves) == 1 and isinstance(leaves[0], (*_STOPS, BaseExceptionGroup)):
         return leaves[0]
     if (
         isinstance(exc, BaseExceptionGroup)

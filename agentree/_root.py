@@ -14,7 +14,7 @@ from typing import Any
 import trio
 
 from . import log as agentree_log
-from ._exceptions import AgentreeError, NotInfectedAsyncio
+from ._exceptions import AgentreeError, InvalidOption, NotInfectedAsyncio
 from ._groups import strict
 from ._ipc import make_private_dir, new_secret, remove_private_dir
 from ._ipc._janitor import Janitor, start_janitor
@@ -43,6 +43,8 @@ async def open_root_actor(
     infect_asyncio: bool = False,
     registry_addrs: list[Any] | None = None,
     feedback: list[Any] | None = None,
+    enable_transports: list[str] | None = None,
+    hide_tb: bool = True,
 ) -> AsyncIterator[Actor]:
     """Run this trio program as the root actor of a new tree.
 
@@ -69,6 +71,9 @@ async def open_root_actor(
         feedback: feedback handlers (``async (FeedbackRequest) -> answer | None``)
             answering ``agentree.request_feedback`` from anywhere in the tree that
             no supervisor's handlers answer (see the README section "Feedback").
+        enable_transports: tractor's choice of transports: ``["uds"]`` (the
+            default, and what the tree uses inside one machine).
+        hide_tb: accepted for tractor compatibility; tracebacks are never trimmed.
 
     While the root is open, SIGTERM to its process cancels it (the tree stops the
     way Ctrl-C stops it) and, once it has closed, raises ``SystemExit(143)``; a
@@ -101,6 +106,7 @@ async def open_root_actor(
             "infect_asyncio": infect_asyncio,
         },
     )
+    _check_transports(enable_transports)
     if current_actor_or_none() is not None:
         raise AgentreeError("an agentree actor is already running in this task tree")
     infected = host_loop() is not None
@@ -141,6 +147,31 @@ async def open_root_actor(
             raise
         raise shaped from None
     guard.after_close(None)
+
+
+TRANSPORTS = ("uds", "tcp")
+
+
+def _check_transports(value: Any) -> None:
+    """Check ``open_root_actor(enable_transports=...)``."""
+    if value is None:
+        return
+    if (
+        not isinstance(value, list | tuple)
+        or not value
+        or not all(isinstance(t, str) and t in TRANSPORTS for t in value)
+    ):
+        raise InvalidOption(
+            f"open_root_actor(): enable_transports={value!r} is invalid: expected a "
+            f"non-empty list of {', '.join(map(repr, TRANSPORTS))}"
+        )
+    if "tcp" in value:
+        # TODO(#12): map to the TCP listener of TCP trees (open_root_actor(bind=...)).
+        raise InvalidOption(
+            "open_root_actor(): enable_transports=['tcp'] needs a TCP-listening root, "
+            "which this build does not have yet; a tree inside one machine uses "
+            "['uds'] (the default)"
+        )
 
 
 @asynccontextmanager

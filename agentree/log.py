@@ -18,7 +18,7 @@ import os
 
 from ._exceptions import InvalidOption
 
-__all__ = ["LEVEL_NAMES", "configure", "get_logger", "level_number"]
+__all__ = ["LEVEL_NAMES", "configure", "get_console_log", "get_logger", "level_number"]
 
 _HANDLER_FLAG = "_agentree_handler"
 
@@ -83,3 +83,17 @@ def configure(level: str | None, actor_name: str) -> None:
     )
     root.addHandler(handler)
     root.setLevel(number)
+
+
+def get_console_log(level: str | None = None, name: str = "agentree") -> logging.Logger:
+    """tractor's name: show agentree's records at ``level`` on stderr; return a logger.
+
+    Raises:
+        InvalidOption: ``level`` is not a known level name.
+    """
+    if level is not None:
+        from ._runtime import current_actor_or_none
+
+        actor = current_actor_or_none()
+        configure(level, actor.name if actor is not None else "main")
+    return get_logger(name)

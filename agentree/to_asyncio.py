@@ -9,7 +9,8 @@ it, in one thread. Its trio tasks reach asyncio through this module:
 - :func:`open_channel_from` starts an asyncio task with a two-way channel to it.
 
 The asyncio side of :func:`open_channel_from` is a coroutine function that takes
-two keyword arguments besides its own::
+two keyword arguments besides its own (or, in tractor's current form, one ``chan``:
+see :class:`LinkedTaskChannel`)::
 
     async def aio_echo(to_trio: ToTrio, from_trio: FromTrio) -> None:
         to_trio.send_nowait("ready")       # the first value: required, sent first
@@ -40,6 +41,7 @@ this module on first use of ``agentree.to_asyncio``).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -53,6 +55,7 @@ from ._runtime._guest import host_loop, run_as_asyncio_guest
 __all__ = [
     "FromTrio",
     "LinkedChannel",
+    "LinkedTaskChannel",
     "ToTrio",
     "open_channel_from",
     "run_as_asyncio_guest",
@@ -282,6 +285,76 @@ class FromTrio:
             raise StopAsyncIteration from None
 
 
+class LinkedTaskChannel:
+    """The asyncio side's two-way channel to trio, in tractor's current form.
+
+    An asyncio function that takes one ``chan`` argument instead of ``to_trio``
+    and ``from_trio`` gets this: ``chan.started_nowait(first)`` sends the first
+    value, ``chan.send_nowait(v)`` (or ``await chan.send(v)``) the next ones, and
+    ``await chan.get()`` (or ``async for``) receives what the trio side sent; once
+    the trio side closed its channel, ``get()`` raises :class:`trio.EndOfChannel`
+    and ``async for`` ends.
+    """
+
+    def __init__(self, to_trio: ToTrio, from_trio: FromTrio) -> None:
+        self._to_trio = to_trio
+        self._from_trio = from_trio
+        self._started = False
+
+    def started_nowait(self, value: Any = None) -> None:
+        """Send the first value: the one ``open_channel_from`` hands to its block.
+
+        Raises:
+            RuntimeError: the first value was sent already.
+        """
+        if self._started:
+            raise RuntimeError("started_nowait() was called already: use send_nowait()")
+        self._started = True
+        self._to_trio.send_nowait(value)
+
+    def send_nowait(self, value: Any) -> None:
+        """Send ``value`` to the trio side (the first one counts as started)."""
+        self._started = True
+        self._to_trio.send_nowait(value)
+
+    async def send(self, value: Any) -> None:
+        """Send ``value`` to the trio side, then yield to the asyncio loop once."""
+        self._started = True
+        await self._to_trio.send(value)
+
+    async def get(self) -> Any:
+        """Wait for the next value from trio (see :meth:`FromTrio.get`)."""
+        return await self._from_trio.get()
+
+    receive = get
+
+    def get_nowait(self) -> Any:
+        """Take the next value from trio if there is one (see :meth:`FromTrio.get_nowait`)."""
+        return self._from_trio.get_nowait()
+
+    def close(self) -> None:
+        """End the trio side's iteration (after what was already sent)."""
+        self._to_trio.close()
+
+    def __aiter__(self) -> LinkedTaskChannel:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            return await self.get()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+
+def _takes_chan(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` is of tractor's current form: one ``chan`` argument."""
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+    return "chan" in params and not ({"to_trio", "from_trio"} & params.keys())
+
+
 class LinkedChannel:
     """The trio side of :func:`open_channel_from`: a two-way channel to one asyncio task.
 
@@ -383,13 +456,17 @@ class LinkedChannel:
 
 
 @asynccontextmanager
-async def open_channel_from(
-    aio_fn: AioFn, **kwargs: Any
-) -> AsyncIterator[tuple[Any, LinkedChannel]]:
+async def open_channel_from(aio_fn: AioFn, **kwargs: Any) -> AsyncIterator[tuple[Any, Any]]:
     """Start ``aio_fn(to_trio=..., from_trio=..., **kwargs)`` as an asyncio task.
 
     The block gets ``(first, chan)``: the first value the task sent with
-    ``to_trio.send_nowait()`` and the trio side of the channel. If the task fails
+    ``to_trio.send_nowait()`` and the trio side of the channel
+    (:class:`LinkedChannel`).
+
+    tractor's current form is chosen by ``aio_fn``'s signature: a function with a
+    ``chan`` parameter (and neither ``to_trio`` nor ``from_trio``) is called as
+    ``aio_fn(chan=..., **kwargs)`` with a :class:`LinkedTaskChannel`, and the block
+    gets ``(chan, first)``, the trio side first. If the task fails
     (or is cancelled from the asyncio side) while the block runs, the block is
     cancelled and the task's error is raised from ``async with``. When the block
     ends, ``from_trio`` is closed, the task is cancelled if it still runs, and it
@@ -397,7 +474,8 @@ async def open_channel_from(
 
     Args:
         aio_fn: an asyncio coroutine function taking ``to_trio`` (:class:`ToTrio`)
-            and ``from_trio`` (:class:`FromTrio`) keyword arguments.
+            and ``from_trio`` (:class:`FromTrio`) keyword arguments, or one
+            ``chan`` (:class:`LinkedTaskChannel`).
         **kwargs: its other keyword arguments.
 
     Raises:
@@ -410,7 +488,8 @@ async def open_channel_from(
         BaseException: whatever ``aio_fn`` raises.
     """
     loop = _require_loop("open_channel_from", aio_fn)
-    taken = sorted({"to_trio", "from_trio"} & kwargs.keys())
+    chan_form = _takes_chan(aio_fn)
+    taken = sorted(({"chan"} if chan_form else {"to_trio", "from_trio"}) & kwargs.keys())
     if taken:
         raise TypeError(
             f"to_asyncio.open_channel_from({_fn_name(aio_fn)}): {', '.join(taken)} is "
@@ -418,7 +497,11 @@ async def open_channel_from(
         )
     send, recv = trio.open_memory_channel[Any](math.inf)
     from_trio = FromTrio()
-    fn_kwargs = {"to_trio": ToTrio(send), "from_trio": from_trio, **kwargs}
+    fn_kwargs: dict[str, Any]
+    if chan_form:
+        fn_kwargs = {"chan": LinkedTaskChannel(ToTrio(send), from_trio), **kwargs}
+    else:
+        fn_kwargs = {"to_trio": ToTrio(send), "from_trio": from_trio, **kwargs}
     try:
         task = _Task(loop, aio_fn, fn_kwargs, "open_channel_from")
     except BaseException:
@@ -436,7 +519,7 @@ async def open_channel_from(
         task.on_done = finished
         try:
             first = await _first_value(task, chan)
-            yield first, chan
+            yield (chan, first) if chan_form else (first, chan)
         except BaseException as exc:
             chan._close()
             await task.cancel_and_wait()

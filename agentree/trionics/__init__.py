@@ -1,4 +1,7 @@
-"""trio helpers under tractor's names: ``collapse_eg``, ``gather_contexts``, ``maybe_open_context``."""
+"""trio helpers under tractor's names.
+
+``collapse_eg``, ``gather_contexts`` and ``maybe_open_context``.
+"""
 
 from ._cache import maybe_open_context as maybe_open_context
 from ._collapse import collapse_eg as collapse_eg

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Literal
 
 from .._groups import leaves_of
 
 __all__ = ["collapse_eg"]
 
 
-class collapse_eg:  # noqa: N801 (tractor's name; used like a function)
+class collapse_eg:
     """Around a block, turn a group holding one error into that error, bare.
 
     agentree's nurseries, the root and supervisors raise a failure inside a
@@ -39,7 +40,7 @@ class collapse_eg:  # noqa: N801 (tractor's name; used like a function)
         kind: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         if not isinstance(exc, BaseExceptionGroup):
             return False
         leaves = leaves_of(exc)
@@ -55,5 +56,5 @@ class collapse_eg:  # noqa: N801 (tractor's name; used like a function)
         kind: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         return self.__exit__(kind, exc, tb)

@@ -192,7 +192,8 @@ async def test_nested_error_without_collapse_is_a_boxed_group() -> None:
     err = info.value
     assert err.boxed_type is ExceptionGroup
     assert err.src_uid == portal.actor_uid
-    assert "NameError" in err.tb_str and "grouped" in err.tb_str
+    assert "NameError" in err.tb_str
+    assert "grouped" in err.tb_str
 
 
 async def test_cancel_from_outside_tears_the_tree_down() -> None:

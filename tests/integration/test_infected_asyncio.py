@@ -19,8 +19,8 @@ import pytest
 import trio
 
 import agentree
-from agentree.testing import raises_one
 from agentree import to_asyncio
+from agentree.testing import raises_one
 
 from . import _aio_funcs, _aiohttp_funcs, _checks, _funcs
 

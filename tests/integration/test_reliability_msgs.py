@@ -9,10 +9,10 @@ import pytest
 import trio
 
 import agentree
-from agentree.testing import raises_one
 from agentree._runtime import ns_of
 from agentree._runtime._boxing import error_text_limit
 from agentree._streaming import INITIAL_WINDOW
+from agentree.testing import raises_one
 
 from . import _rel_msgs_funcs as funcs
 

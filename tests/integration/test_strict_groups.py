@@ -39,13 +39,15 @@ async def _failing_children(count: int) -> None:
 async def _caught(count: int) -> list[agentree.RemoteActorError]:
     """Run the failing tree and catch its errors the way user code would."""
     caught: list[agentree.RemoteActorError] = []
+    kinds: list[type] = []
     try:
         await _failing_children(count)
     except* agentree.RemoteActorError as group:
-        assert type(group) is ExceptionGroup
+        kinds.append(type(group))
         for err in group.exceptions:
             assert isinstance(err, agentree.RemoteActorError)
             caught.append(err)
+    assert kinds == [ExceptionGroup]
     return caught
 
 
@@ -75,10 +77,13 @@ async def test_two_failures_are_one_flat_group() -> None:
 
 
 async def test_an_error_of_the_block_is_grouped_too() -> None:
-    with trio.fail_after(TIMEOUT), pytest.raises(ExceptionGroup) as info:
+    async def body() -> None:
         async with agentree.open_nursery() as an:
             await an.start_actor("daemon", enable_modules=[_funcs.MODULE])
             raise KeyError("mine")
+
+    with trio.fail_after(TIMEOUT), pytest.raises(ExceptionGroup) as info:
+        await body()
     (err,) = info.value.exceptions
     assert type(err) is KeyError
 
@@ -131,21 +136,28 @@ async def test_cancel_from_outside_is_not_a_group() -> None:
 async def test_cancel_called_after_a_child_error() -> None:
     """The block has ended; a child's error then makes the nursery cancel the rest."""
     nurseries: list[agentree.ActorNursery] = []
-    with trio.fail_after(TIMEOUT), pytest.raises(ExceptionGroup):
+
+    async def body() -> None:
         async with agentree.open_nursery() as an:
             nurseries.append(an)
             await an.run_in_actor(_funcs.sleep_forever, name="bystander")
             portal = await an.run_in_actor(_funcs.raise_when_released, message="go")
             await portal.run(_funcs.release)
             assert not an.cancel_called
+
+    with trio.fail_after(TIMEOUT), pytest.raises(ExceptionGroup):
+        await body()
     assert nurseries[0].cancel_called
 
 
 async def test_supervisor_block_error_is_grouped() -> None:
-    with trio.fail_after(TIMEOUT), pytest.raises(ExceptionGroup) as info:
+    async def body() -> None:
         async with agentree.open_supervisor("app") as sup:
             await sup.start_agent(Echo, name="echo")
             raise KeyError("in the supervisor's block")
+
+    with trio.fail_after(TIMEOUT), pytest.raises(ExceptionGroup) as info:
+        await body()
     (err,) = info.value.exceptions
     assert type(err) is KeyError
 

@@ -10,8 +10,8 @@ import pytest
 import trio
 
 import agentree
-from agentree.testing import raises_one
 from agentree.supervise import ChildStarted
+from agentree.testing import raises_one
 
 from ..supervise.test_supervise_basics import FAST, next_of
 from ._agents import AioCounter, BadState, Counter, FullDisk, Stateless
