@@ -42,6 +42,10 @@ _EXTRA_LEVELS = {
 }
 _LEVELS = {**_STDLIB_LEVELS, **_EXTRA_LEVELS}
 
+# Silent by default: without a handler of its own, Python's last-resort handler
+# would print agentree's warnings to stderr although no loglevel was given.
+logging.getLogger("agentree").addHandler(logging.NullHandler())
+
 LEVEL_NAMES: tuple[str, ...] = tuple(_LEVELS)
 """Every accepted ``loglevel`` name (lower case; any case is accepted)."""
 

@@ -95,12 +95,17 @@ class TtyLock:
         return [uid for uid, _ in self._waiters]
 
     @asynccontextmanager
-    async def hold(self, uid: Uid, conn: Conn | None = None) -> AsyncIterator[None]:
-        """Hold the lock for ``uid`` around the block (for a child on ``conn``)."""
+    async def hold(self, uid: Uid, conn: Conn | None = None) -> AsyncIterator[_Released]:
+        """Hold the lock for ``uid`` around the block (for a child on ``conn``).
+
+        The block sets ``.cleanly`` on what it gets once the holder let go by
+        itself; a holder whose channel is gone without that died holding it.
+        """
         await self.acquire(uid)
+        released = _Released()
         try:
             with _mark_debugging(conn):
-                yield
+                yield released
         finally:
             self.release()
             if conn is not None:
@@ -108,7 +113,7 @@ class TtyLock:
                 # terminal in the middle of reading a line: the next REPL gets the
                 # settings it would have found. Synchronous, so before it starts.
                 self.restore_tty()
-                if conn.closed.is_set():
+                if conn.closed.is_set() and not released.cleanly:
                     log.warning("actor %r died holding the terminal lock; released", uid[0])
 
     def restore_tty(self) -> None:
@@ -145,6 +150,13 @@ def root_lock(actor: Actor) -> TtyLock:
 
 
 # -- which children are in a REPL: the stop guard --------------------------------------
+
+
+class _Released:
+    """Whether a lock holder let go by itself (see :meth:`TtyLock.hold`)."""
+
+    def __init__(self) -> None:
+        self.cleanly = False
 
 
 class _Mark:
@@ -200,9 +212,9 @@ async def tty_lock(ctx: Context, uid: list[str]) -> None:
     actor = ctx.chan.actor
     who = (uid[0], uid[1])
     if actor.is_root:
-        async with root_lock(actor).hold(who, ctx.chan):
+        async with root_lock(actor).hold(who, ctx.chan) as released:
             await ctx.started(True)
-            await _wait_for_release(ctx)
+            released.cleanly = await _wait_for_release(ctx)
         return
     parent = _parent_conn(actor)
     async with open_context(parent, tty_lock, {"uid": uid}) as (up, _), up.open_stream():
@@ -211,14 +223,20 @@ async def tty_lock(ctx: Context, uid: list[str]) -> None:
             await _wait_for_release(ctx)
 
 
-async def _wait_for_release(ctx: Context) -> None:
+async def _wait_for_release(ctx: Context) -> bool:
+    """Wait until the requester lets go; whether it did so itself (not by dying)."""
     # Shielded: an actor that is being cancelled (a relay, or the root tearing the
     # tree down) keeps the REPL below it covered until that REPL ends. The wait
     # still ends when the requester releases or its channel closes.
     with trio.CancelScope(shield=True):
         async with ctx.open_stream() as stream:
-            with contextlib.suppress(trio.EndOfChannel, trio.BrokenResourceError, AgentreeError):
+            try:
                 await stream.receive()
+            except trio.EndOfChannel:
+                return True
+            except (trio.BrokenResourceError, AgentreeError):
+                return False
+    return True
 
 
 def _parent_conn(actor: Actor) -> Conn:
