@@ -19,7 +19,7 @@ import os
 import sys
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -54,11 +54,22 @@ class TtyLock:
         self.holder: Uid | None = None
         self._waiters: deque[tuple[Uid, trio.Event]] = deque()
         self._saved_tty = _save_tty()
+        self._changed = trio.Event()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_until(self, predicate: Callable[[TtyLock], bool]) -> None:
+        """Wait until ``predicate(lock)`` holds: it is checked at every change."""
+        while not predicate(self):
+            await self._changed.wait()
 
     def try_acquire(self, uid: Uid) -> bool:
         """Take the lock for ``uid`` if nobody holds it or waits for it."""
         if self.holder is None and not self._waiters:
             self.holder = uid
+            self._notify()
             return True
         return False
 
@@ -73,6 +84,7 @@ class TtyLock:
             return
         entry = (uid, trio.Event())
         self._waiters.append(entry)
+        self._notify()
         try:
             await entry[1].wait()
         except BaseException:
@@ -80,6 +92,7 @@ class TtyLock:
                 self.release()
             else:
                 self._waiters.remove(entry)
+                self._notify()
             raise
 
     def release(self) -> None:
@@ -89,6 +102,7 @@ class TtyLock:
             uid, granted = self._waiters.popleft()
             self.holder = uid
             granted.set()
+        self._notify()
 
     def waiting(self) -> list[Uid]:
         """The uids waiting for the terminal, first in line first."""
