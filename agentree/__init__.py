@@ -42,6 +42,10 @@ from ._exceptions import StreamOverrun as StreamOverrun
 from ._exceptions import SupervisorGaveUp as SupervisorGaveUp
 from ._exceptions import TransportClosed as TransportClosed
 from ._exit import ChildExit as ChildExit
+from ._join import connect as connect
+from ._join import join_tree as join_tree
+from ._join import tree_address as tree_address
+from ._join import tree_secret as tree_secret
 from ._nursery import ActorNursery as ActorNursery
 from ._nursery import open_nursery as open_nursery
 from ._portal import Portal as Portal
@@ -149,6 +153,7 @@ __all__ = [
     "TransportClosed",
     "breakpoint",
     "check_cancelled",
+    "connect",
     "context",
     "current_actor",
     "feedback_queue",
@@ -156,6 +161,7 @@ __all__ = [
     "find_agent",
     "get_registry",
     "is_root_process",
+    "join_tree",
     "log",
     "method",
     "open_actor_cluster",
@@ -170,6 +176,8 @@ __all__ = [
     "request_feedback_sync",
     "run_as_asyncio_guest",
     "terminal_feedback",
+    "tree_address",
+    "tree_secret",
     "wait_for_actor",
     "wait_for_agent",
 ]

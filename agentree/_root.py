@@ -17,11 +17,12 @@ from . import log as agentree_log
 from ._exceptions import AgentreeError, NotInfectedAsyncio
 from ._ipc import make_private_dir, new_secret, remove_private_dir
 from ._ipc._janitor import Janitor, start_janitor
-from ._options import check_root_options
+from ._options import check_root_options, tree_secret_of
 from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
 from ._runtime._guest import host_loop
 from ._runtime._hooks import open_feedback_level
 from ._runtime._reaper import become_subreaper, stop_being_subreaper
+from ._runtime._tcp import listen_tcp
 from ._sigterm import SigtermGuard
 from ._spawn import Forkserver, start_forkserver
 
@@ -42,6 +43,8 @@ async def open_root_actor(
     infect_asyncio: bool = False,
     registry_addrs: list[Any] | None = None,
     feedback: list[Any] | None = None,
+    bind: tuple[str, int] | None = None,
+    secret: bytes | str | None = None,
 ) -> AsyncIterator[Actor]:
     """Run this trio program as the root actor of a new tree.
 
@@ -68,6 +71,14 @@ async def open_root_actor(
         feedback: feedback handlers (``async (FeedbackRequest) -> answer | None``)
             answering ``agentree.request_feedback`` from anywhere in the tree that
             no supervisor's handlers answer (see the README section "Feedback").
+        bind: ``(host, port)`` to listen on TCP, so that programs started
+            separately (another terminal, another host) join this tree with
+            :func:`agentree.join_tree` or :func:`agentree.connect` (port 0 picks a
+            free port: read it from ``agentree.tree_address()``). See the README
+            section "Beyond one machine".
+        secret: the tree's secret (bytes, or a str encoded as UTF-8), which every
+            TCP peer must prove it holds before anything it sends is read. Random
+            when not given (``agentree.tree_secret()`` returns it). Never logged.
 
     While the root is open, SIGTERM to its process cancels it (the tree stops the
     way Ctrl-C stops it) and, once it has closed, raises ``SystemExit(143)``; a
@@ -93,6 +104,8 @@ async def open_root_actor(
             "cancel_timeout": cancel_timeout,
             "terminate_timeout": terminate_timeout,
             "infect_asyncio": infect_asyncio,
+            "bind": bind,
+            "secret": secret,
         },
     )
     if current_actor_or_none() is not None:
@@ -113,7 +126,7 @@ async def open_root_actor(
         terminate_timeout=terminate_timeout,
         main_path=main_path,
         main_name=main_name,
-        secret=new_secret(),
+        secret=tree_secret_of(secret) or new_secret(),
     )
     guard = SigtermGuard()
     try:
@@ -122,6 +135,8 @@ async def open_root_actor(
                 _root_runtime(name, options, enable_modules, infected, guard) as actor,
                 open_feedback_level(actor, feedback),
             ):
+                if bind is not None:
+                    await listen_tcp(actor, bind[0], bind[1])
                 yield actor
     except BaseException as exc:
         guard.after_close(exc)
