@@ -54,6 +54,7 @@ from ._runtime import Actor as Actor
 from ._runtime import current_actor as current_actor
 from ._runtime import is_root_process as is_root_process
 from ._runtime._guest import run_as_asyncio_guest as run_as_asyncio_guest
+from ._spawn._placement import RayPlacement as RayPlacement
 from ._streaming import BroadcastReceiver as BroadcastReceiver
 from ._streaming import MsgStream as MsgStream
 from ._version import __version__ as __version__
@@ -139,6 +140,7 @@ __all__ = [
     "Pool",
     "Portal",
     "ProtocolError",
+    "RayPlacement",
     "RemoteActorError",
     "SpawnError",
     "SqliteStore",
