@@ -108,11 +108,11 @@ async def _call_once(
                 await chan.aclose()
 
 
-async def _serve_parent(actor: Actor, conn: Conn, lost: list[bool]) -> None:
+async def _serve_parent(actor: Actor, conn: Conn, state: dict[str, bool]) -> None:
     with trio.CancelScope(shield=True):
         await conn.process_messages()
-    if not actor.cancel_called:
-        lost.append(True)
+    if not actor.cancel_called and not state["leaving"]:
+        state["lost"] = True
         actor.cancel_soon()
 
 
@@ -176,13 +176,13 @@ async def join_tree(
     actor.parent_uid = (hello.name, hello.uuid)
     conn = Conn(actor, chan, actor.parent_uid)
     actor.parent_conn = conn
-    lost: list[bool] = []
+    state = {"lost": False, "leaving": False}
     # The parent's calls are served from a task started before the runtime: they
     # must see this actor too (as in a spawned child, see ``_runtime._serve``).
     token = set_actor(actor)
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_serve_parent, actor, conn, lost)
+            nursery.start_soon(_serve_parent, actor, conn, state)
             try:
                 async with actor_runtime(actor):
                     settings = await conn.call(JOIN_NS, {})
@@ -191,11 +191,12 @@ async def join_tree(
             finally:
                 with trio.CancelScope(shield=True):
                     await actor.wait_replies_sent()
+                    state["leaving"] = True
                     await chan.aclose()
     finally:
         reset_actor(token)
         remove_private_dir(tmpdir)
-    if lost:
+    if state["lost"]:
         raise TransportClosed(
             f"actor {name!r} lost its parent {hello.name!r} at {addr.host}:{addr.port} "
             "(the tree ended or the connection was cut)"

@@ -29,3 +29,9 @@ async def call_root_whoami() -> str:
 async def count(n: int) -> AsyncIterator[int]:
     for i in range(n):
         yield i
+
+
+async def call_leaf() -> str:
+    async with agentree.find_actor("leaf") as portal:
+        assert portal is not None
+        return await portal.run(whoami)
