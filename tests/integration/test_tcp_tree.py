@@ -149,9 +149,7 @@ async def test_a_joined_program_whose_connection_breaks_sees_it_lost() -> None:
             assert await program.stop() == 3
             with trio.fail_after(5):
                 while await agentree._discovery.lookup("fragile") is not None:
-                    await agentree._runtime._registry.current_actor().registry.changed(
-                        "fragile"
-                    )
+                    await agentree._runtime._registry.current_actor().registry.changed("fragile")
 
 
 async def test_join_tree_refuses_an_address_nobody_listens_on() -> None:
