@@ -94,14 +94,19 @@ def _check_feasible(ray: Any, placement: RayPlacement, name: str) -> None:
         )
 
 
+# How long a SIGKILLed child's host gets to report the exit before it is killed.
+_KILL_GRACE = 2.0
+
+
 class RayHostedProcess:
     """A child process hosted by a Ray actor: waited for and signalled through it."""
 
-    def __init__(self, ray: Any, host: Any, pid: int, node: str) -> None:
+    def __init__(self, ray: Any, host: Any, pid: int, node: str, node_id: str = "") -> None:
         self._ray = ray
         self.host = host
         self.pid = pid
         self.node = node
+        self.node_id = node_id
         self._returncode: int | None = None
         self._lock = trio.Lock()
         self._wait_ref = host.wait.remote()
@@ -134,12 +139,20 @@ class RayHostedProcess:
         return self._returncode
 
     async def send_signal(self, sig: int) -> None:
-        """Signal the child through its host; SIGKILL also kills the host."""
+        """Signal the child through its host; SIGKILL also kills the host.
+
+        The SIGKILL goes to the child first (so that it is gone when its exit is
+        reported), then the host is killed, at the latest after ``_KILL_GRACE``
+        seconds: a host that does not answer (its node is gone) is killed anyway.
+        """
         if self._returncode is None:
+            self.host.signal.remote(int(sig))
             if sig == signal.SIGKILL:
+                ray, ref = self._ray, self._wait_ref
+                await trio.to_thread.run_sync(
+                    lambda: ray.wait([ref], timeout=_KILL_GRACE), abandon_on_cancel=True
+                )
                 self.kill_host()
-            else:
-                self.host.signal.remote(int(sig))
         await trio.lowlevel.checkpoint()
 
     def kill_host(self) -> None:
@@ -244,7 +257,7 @@ async def spawn_ray_actor(
             lambda: ray.get(host.where.remote(), timeout=HANDSHAKE_TIMEOUT),
             abandon_on_cancel=True,
         )
-        proc = RayHostedProcess(ray, host, int(where[0]), str(where[1]))
+        proc = RayHostedProcess(ray, host, int(where[0]), str(where[1]), str(where[2]))
         chan = await _wait_connected(arrivals, proc, name)
     except BaseException as exc:
         side.forget(uuid)

@@ -13,7 +13,6 @@ node failure), the child reads end of file and kills itself.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -41,9 +40,11 @@ class RayHost:
         self._proc.stdin.write(boot.rstrip(b"\n") + b"\n")
         self._proc.stdin.flush()
 
-    def where(self) -> tuple[int, str, int]:
-        """The child's pid, this node's host name, and this host's own pid."""
-        return self._proc.pid, socket.gethostname(), os.getpid()
+    def where(self) -> tuple[int, str, str]:
+        """The child's pid, this machine's host name, and the Ray node's hex id."""
+        import ray  # in a Ray worker: Ray is there
+
+        return self._proc.pid, socket.gethostname(), ray.get_runtime_context().get_node_id()
 
     def wait(self) -> int:
         """Wait for the child to exit; its return code (negative: a signal)."""
