@@ -19,6 +19,7 @@ block is cancelled and :class:`~agentree.TransportClosed` comes out of it.
 from __future__ import annotations
 
 import os
+import socket
 import uuid as uuidlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,8 +28,7 @@ from typing import Any
 import trio
 
 from ._exceptions import AgentreeError, AuthenticationError, ProtocolError, TransportClosed
-from ._ipc import Channel, TcpAddress, make_private_dir, remove_private_dir
-from ._ipc import connect as connect_channel
+from ._ipc import Channel, TcpAddress, authenticate_client, make_private_dir, remove_private_dir
 from ._ipc._heartbeat import LOST_PEER_DEADLINE, set_heartbeat
 from ._options import check_root_options, tree_secret_of
 from ._portal import Portal
@@ -65,15 +65,30 @@ def _check_secret(secret: bytes | str, call: str) -> bytes:
 async def _open(addr: TcpAddress, secret: bytes, actor: Actor) -> tuple[Channel, Aid]:
     """Connect to the listener at ``addr``, pass the handshake, swap ``Aid`` messages."""
     try:
-        chan = await connect_channel(
-            addr, secret=secret, max_frame_size=actor.options.max_frame_size
+        sock = await trio.to_thread.run_sync(
+            socket.create_connection, (addr.host, addr.port), PEER_HANDSHAKE_TIMEOUT
         )
-    except AuthenticationError as exc:
-        raise AuthenticationError(
-            f"the tree at {addr.host}:{addr.port} refused {actor.name!r}: {exc} "
-            "(is the secret right?)"
+    except OSError as exc:
+        raise TransportClosed(
+            f"cannot connect to the tree at {addr.host}:{addr.port}: {exc}"
         ) from exc
-    set_heartbeat(chan.stream.socket)  # type: ignore[attr-defined]
+    sock.setblocking(False)
+    # Over the plain socket: the channel's fast path reads and writes it directly.
+    chan = Channel.from_socket(
+        sock, max_frame_size=actor.options.max_frame_size, initiator=True, name=str(addr)
+    )
+    try:
+        await authenticate_client(chan.stream, secret)
+    except BaseException as exc:
+        with trio.CancelScope(shield=True):
+            await chan.aclose()
+        if isinstance(exc, AuthenticationError):
+            raise AuthenticationError(
+                f"the tree at {addr.host}:{addr.port} refused {actor.name!r}: {exc} "
+                "(is the secret right?)"
+            ) from exc
+        raise
+    set_heartbeat(sock)
     try:
         with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
             await chan.send(actor.aid)

@@ -43,6 +43,15 @@ class Program:
             if line.split()[0] == word:
                 return line.split()
 
+    async def expect_one_of(self, *words: str) -> list[str]:
+        """Read lines until one starts with one of ``words``; its words."""
+        while True:
+            line = await self.line()
+            if not line:
+                raise AssertionError(f"the program ended before saying one of {words}")
+            if line.split()[0] in words:
+                return line.split()
+
     async def stop(self) -> int:
         """Wait for it to end (kill it if it does not within 10 s); its exit code."""
         with trio.move_on_after(10):
@@ -57,7 +66,7 @@ class Program:
 
 
 async def start_program(
-    config: dict[str, Any], *, prefix: Sequence[str] = (), script: str = SCRIPT
+    config: Any, *, prefix: Sequence[str] = (), script: str = SCRIPT
 ) -> Program:
     """Start ``script`` (under ``prefix``, e.g. ``ip netns exec NS``) with ``config``."""
     env = dict(os.environ)

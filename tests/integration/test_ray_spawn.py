@@ -39,6 +39,7 @@ def ray_session() -> Iterator[Any]:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     ray.init(
         num_cpus=2,
+        object_store_memory=80 * 1024 * 1024,
         include_dashboard=False,
         _node_ip_address="127.0.0.1",
         log_to_driver=False,
@@ -159,3 +160,28 @@ async def test_a_placement_no_node_can_meet_fails_at_once() -> None:
             assert "tpu_pod" in str(info.value)
             with pytest.raises(agentree.InvalidOption):
                 await an.start_actor("bad", placement={"num_cpus": 1})  # type: ignore[arg-type]
+
+
+async def test_the_example_runs_on_a_running_ray() -> None:
+    """``examples/cluster/ray_tree.py``, pointed at this module's Ray by RAY_ADDRESS."""
+    import sys
+
+    from ._tcp_helpers import ROOT
+
+    env = {**os.environ, "RAY_ADDRESS": ray.get_runtime_context().gcs_address}
+    with trio.fail_after(TIMEOUT):
+        done = await trio.run_process(
+            [sys.executable, os.path.join(ROOT, "examples", "cluster", "ray_tree.py")],
+            env=env,
+            cwd=ROOT,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    out = done.stdout.decode()
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert "worker0: pid" in out
+    assert "worker1: pid" in out
+    assert "streamed: [0, 1, 4, 9, 16, 25]" in out
+    assert "error crossed back: builtins.ZeroDivisionError" in out
+    assert out.rstrip().endswith("the workers and their Ray hosts are gone")
