@@ -183,5 +183,5 @@ async def test_the_example_runs_on_a_running_ray() -> None:
     assert "worker0: pid" in out
     assert "worker1: pid" in out
     assert "streamed: [0, 1, 4, 9, 16, 25]" in out
-    assert "error crossed back: builtins.ZeroDivisionError" in out
+    assert "error crossed back: ZeroDivisionError" in out
     assert out.rstrip().endswith("the workers and their Ray hosts are gone")
