@@ -7,6 +7,9 @@ of its actors (``agentree.connect``). The secret goes to it on stdin.
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 import trio
 
 import agentree
@@ -85,7 +88,10 @@ async def test_connect_gives_a_portal_to_an_actor_by_name() -> None:
             assert await program.stop() == 0
 
 
-async def test_a_wrong_secret_is_refused_and_the_tree_goes_on() -> None:
+async def test_a_wrong_secret_is_refused_and_the_tree_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="agentree")
     with trio.fail_after(40):
         async with agentree.open_nursery(bind=("127.0.0.1", 0), secret=SECRET) as an:
             config = _config("intruder")
@@ -102,6 +108,11 @@ async def test_a_wrong_secret_is_refused_and_the_tree_goes_on() -> None:
             await program.expect("joined")
         await program.expect("stopped")
         assert await program.stop() == 0
+    # Nothing logged the secrets, right or wrong.
+    assert caplog.records
+    for secret in (SECRET, b"x" * 32):
+        assert secret.hex() not in caplog.text
+        assert secret.decode() not in caplog.text
 
 
 async def test_an_unauthenticated_peer_is_dropped_before_anything_is_read() -> None:
