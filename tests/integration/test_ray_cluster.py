@@ -22,7 +22,7 @@ import trio
 import agentree
 
 from ._checks import alive, processes, wait_gone
-from ._ray_checks import live_hosts, wait_all_gone
+from ._ray_checks import live_hosts, reap_after_ray, reap_zombies, wait_all_gone
 from ._tcp_helpers import ROOT, start_program
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
@@ -37,6 +37,7 @@ def cluster() -> Iterator[Any]:
     from ray.cluster_utils import Cluster
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     cluster = Cluster(
         initialize_head=True,
         head_node_args={
@@ -56,6 +57,7 @@ def cluster() -> Iterator[Any]:
             ray.shutdown()
     finally:
         cluster.shutdown()
+        reap_after_ray(before)
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +66,7 @@ def agentree_leak_check(cluster: Any) -> Iterator[None]:
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     yield
     left = wait_all_gone(ray, before)
+    reap_zombies(before)
     assert not left, f"left behind: {left}"
 
 
@@ -126,3 +129,4 @@ async def test_sigkill_of_the_root_takes_its_ray_hosted_children() -> None:
         await wait_gone(procs)
         left = await trio.to_thread.run_sync(lambda: wait_all_gone(ray, set(), timeout=60))
         assert not left, left
+        assert not live_hosts(ray)

@@ -26,7 +26,7 @@ from agentree.testing import raises_one
 
 from . import _ray_funcs
 from ._checks import alive, processes
-from ._ray_checks import live_hosts, wait_all_gone
+from ._ray_checks import live_hosts, reap_after_ray, reap_zombies, wait_all_gone
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
@@ -37,6 +37,7 @@ FUNCS = ["tests.integration._ray_funcs"]
 @pytest.fixture(scope="module")
 def ray_session() -> Iterator[Any]:
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
     ray.init(
         num_cpus=2,
         object_store_memory=80 * 1024 * 1024,
@@ -49,6 +50,7 @@ def ray_session() -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+        reap_after_ray(before)
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +60,7 @@ def agentree_leak_check(ray_session: Any) -> Iterator[None]:
     tmp_before = set(glob.glob(os.path.join(tempfile.gettempdir(), "agentree-*")))
     yield
     left = wait_all_gone(ray_session, before)
+    reap_zombies(before)
     tmp_left = set(glob.glob(os.path.join(tempfile.gettempdir(), "agentree-*"))) - tmp_before
     assert not left, f"left behind: {left}"
     assert not tmp_left, f"temp dirs left behind: {tmp_left}"
