@@ -217,7 +217,14 @@ class ActorNursery:
         start_method: str | None = None,
         placement: RayPlacement | None = None,
     ) -> Portal:
-        check_placement(f"start_actor({name!r})", start_method, placement)
+        start_method = start_method or self._start_method
+        placement = placement or self._placement
+        check_placement(
+            f"start_actor({name!r})",
+            start_method,
+            placement,
+            effective=start_method or self._actor.options.start_method,
+        )
         portal: Portal = await self._tn.start(
             self._supervise,
             name,
@@ -226,8 +233,8 @@ class ActorNursery:
             infect_asyncio,
             debug_mode,
             loglevel,
-            start_method or self._start_method,
-            placement or self._placement,
+            start_method,
+            placement,
         )
         return portal
 

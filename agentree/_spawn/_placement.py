@@ -73,8 +73,17 @@ class RayPlacement:
             raise ValueError(f"{call}: RayPlacement.resources must be a dict of name -> amount")
 
 
-def check_placement(call: str, start_method: Any, placement: Any) -> None:
+def check_placement(
+    call: str, start_method: Any, placement: Any, *, effective: str | None = None
+) -> None:
     """Check a spawn's ``start_method`` and ``placement`` before anything starts.
+
+    Args:
+        call: how to name the call in the error.
+        start_method: the start method given to the call (``None``: inherited).
+        placement: the placement given to the call.
+        effective: the start method the spawn will use, when known: a placement
+            needs ``"ray"``.
 
     Raises:
         InvalidOption: an unknown start method, or a placement that is not a
@@ -86,6 +95,11 @@ def check_placement(call: str, start_method: Any, placement: Any) -> None:
         )
     if placement is None:
         return
+    if effective is not None and effective != "ray":
+        raise InvalidOption(
+            f"{call}: placement= is for start_method='ray', but this actor would be "
+            f"started with {effective!r}"
+        )
     if not isinstance(placement, RayPlacement):
         raise InvalidOption(
             f"{call}: placement={placement!r} is invalid: expected an agentree.RayPlacement"

@@ -64,6 +64,8 @@ def test_placement_and_start_method_are_checked() -> None:
     with pytest.raises(agentree.InvalidOption, match="num_cpus"):
         check_placement("start_actor('x')", "ray", agentree.RayPlacement(num_cpus=-1))
     check_placement("start_actor('x')", "ray", agentree.RayPlacement(num_gpus=1))
+    with pytest.raises(agentree.InvalidOption, match="for start_method='ray'"):
+        check_placement("start_actor('x')", None, agentree.RayPlacement(), effective="forkserver")
 
 
 def _fake_ray() -> types.SimpleNamespace:
