@@ -75,3 +75,10 @@ async def aio_answer() -> int:
 
     assert agentree.current_actor().is_infected_aio()
     return await agentree.to_asyncio.run_task(answer)
+
+
+async def call_by_name(name: str) -> str:
+    """Find the actor ``name`` through discovery and ask it who it is."""
+    async with agentree.find_actor(name) as portal:
+        assert portal is not None
+        return await portal.run(whoami)

@@ -101,6 +101,10 @@ async def test_a_ray_hosted_actor_is_an_ordinary_actor() -> None:
             async with portal.open_stream_from(_ray_funcs.numbers, n=10_000) as numbers:
                 got = [i async for i in numbers]
             assert got == list(range(10_000))
+            # Discovery both ways between it and a sibling started the default way.
+            sibling = await an.start_actor("sibling", enable_modules=FUNCS)
+            assert await sibling.run(_ray_funcs.call_by_name, name="hosted") == "hosted"
+            assert await portal.run(_ray_funcs.call_by_name, name="sibling") == "sibling"
             # Its own nursery: a grandchild on its node.
             name, pid = await portal.run(_ray_funcs.spawn_grandchild)
             assert (name, pid) == ("grandchild", remote_pid)
