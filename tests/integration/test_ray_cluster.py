@@ -25,7 +25,7 @@ from ._checks import alive, processes, wait_gone
 from ._ray_checks import live_hosts, reap_after_ray, reap_zombies, wait_all_gone
 from ._tcp_helpers import ROOT, start_program
 
-ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+ray = pytest.importorskip("ray", reason="the ray extra is not installed", exc_type=ImportError)
 
 TIMEOUT = 90
 SCRIPT = os.path.join(ROOT, "tests", "integration", "scripts", "ray_root.py")

@@ -28,7 +28,7 @@ from . import _ray_funcs
 from ._checks import alive, processes
 from ._ray_checks import live_hosts, reap_after_ray, reap_zombies, wait_all_gone
 
-ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+ray = pytest.importorskip("ray", reason="the ray extra is not installed", exc_type=ImportError)
 
 TIMEOUT = 60
 FUNCS = ["tests.integration._ray_funcs"]
