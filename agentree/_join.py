@@ -27,6 +27,7 @@ from typing import Any
 
 import trio
 
+from . import log as agentree_log
 from ._exceptions import AgentreeError, AuthenticationError, ProtocolError, TransportClosed
 from ._ipc import Channel, TcpAddress, authenticate_client, make_private_dir, remove_private_dir
 from ._ipc._heartbeat import LOST_PEER_DEADLINE, set_heartbeat
@@ -177,6 +178,7 @@ async def join_tree(
         enable_modules=set(enable_modules or ()),
         options=RuntimeOptions(start_method="subprocess", secret=key, loglevel=loglevel),
     )
+    agentree_log.configure(loglevel, name)
     import_enabled(actor.enable_modules)
     chan, hello = await _open(addr, key, actor)
     if parent is not None and parent != hello.name:
