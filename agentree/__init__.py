@@ -44,6 +44,10 @@ from ._exceptions import StreamOverrun as StreamOverrun
 from ._exceptions import SupervisorGaveUp as SupervisorGaveUp
 from ._exceptions import TransportClosed as TransportClosed
 from ._exit import ChildExit as ChildExit
+from ._join import connect as connect
+from ._join import join_tree as join_tree
+from ._join import tree_address as tree_address
+from ._join import tree_secret as tree_secret
 from ._nursery import ActorNursery as ActorNursery
 from ._nursery import open_nursery as open_nursery
 from ._portal import Portal as Portal
@@ -52,6 +56,7 @@ from ._runtime import Actor as Actor
 from ._runtime import current_actor as current_actor
 from ._runtime import is_root_process as is_root_process
 from ._runtime._guest import run_as_asyncio_guest as run_as_asyncio_guest
+from ._spawn._placement import RayPlacement as RayPlacement
 from ._streaming import BroadcastReceiver as BroadcastReceiver
 from ._streaming import MsgStream as MsgStream
 from ._version import __version__ as __version__
@@ -139,6 +144,7 @@ __all__ = [
     "Pool",
     "Portal",
     "ProtocolError",
+    "RayPlacement",
     "RemoteActorError",
     "SpawnError",
     "SqliteStore",
@@ -153,6 +159,7 @@ __all__ = [
     "TransportClosed",
     "breakpoint",
     "check_cancelled",
+    "connect",
     "context",
     "current_actor",
     "current_ipc_ctx",
@@ -162,6 +169,7 @@ __all__ = [
     "find_agent",
     "get_registry",
     "is_root_process",
+    "join_tree",
     "log",
     "maybe_enable_greenback",
     "method",
@@ -177,6 +185,8 @@ __all__ = [
     "request_feedback_sync",
     "run_as_asyncio_guest",
     "terminal_feedback",
+    "tree_address",
+    "tree_secret",
     "trionics",
     "wait_for_actor",
     "wait_for_agent",

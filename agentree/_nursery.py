@@ -35,6 +35,7 @@ from ._root import open_root_actor
 from ._runtime import Actor, current_actor_or_none, ns_of
 from ._runtime._hooks import agent_starter
 from ._spawn import Child, serve_child, spawn_actor, stop_child
+from ._spawn._placement import RayPlacement, check_placement
 from .msg import find_unencodable
 
 if TYPE_CHECKING:
@@ -53,8 +54,19 @@ ShutdownPolicy = float | Literal["brutal_kill"]
 class ActorNursery:
     """Spawns and supervises child actors. Get one from :func:`open_nursery`."""
 
-    def __init__(self, actor: Actor, tn: trio.Nursery, *, report_exits: bool = False) -> None:
+    def __init__(
+        self,
+        actor: Actor,
+        tn: trio.Nursery,
+        *,
+        report_exits: bool = False,
+        start_method: str | None = None,
+        placement: Any = None,
+    ) -> None:
         self._actor = actor
+        # This nursery's start method and Ray placement, when not the tree's.
+        self._start_method = start_method
+        self._placement = placement
         self._tn = tn
         self._children: dict[str, Child] = {}
         self._portals: dict[str, Portal] = {}
@@ -105,11 +117,15 @@ class ActorNursery:
         infect_asyncio: bool = False,
         debug_mode: bool | None = None,
         loglevel: str | None = None,
+        start_method: str | None = None,
+        placement: RayPlacement | None = None,
     ) -> Portal:
         """Start a long-lived (daemon) actor and return its portal.
 
         The actor serves calls to functions in ``enable_modules`` until it is
         cancelled: by ``portal.cancel_actor()``, ``an.cancel()``, or the nursery's exit.
+        ``start_method="ray"`` (or a nursery opened with it) hosts it on a node Ray
+        picks, with ``placement`` (see the README section "Beyond one machine").
 
         Raises:
             InvalidOption: an option the child could not use; nothing was spawned.
@@ -124,7 +140,14 @@ class ActorNursery:
             loglevel=loglevel,
         )
         return await self._spawn(
-            name, list(enable_modules or ()), None, infect_asyncio, debug_mode, loglevel
+            name,
+            list(enable_modules or ()),
+            None,
+            infect_asyncio,
+            debug_mode,
+            loglevel,
+            start_method=start_method,
+            placement=placement,
         )
 
     async def run_in_actor(
@@ -135,6 +158,8 @@ class ActorNursery:
         infect_asyncio: bool = False,
         enable_modules: list[str] | None = None,
         loglevel: str | None = None,
+        start_method: str | None = None,
+        placement: RayPlacement | None = None,
         **kwargs: Any,
     ) -> Portal:
         """Run ``fn(**kwargs)`` in a new actor; its result comes from the portal.
@@ -168,6 +193,8 @@ class ActorNursery:
             infect_asyncio,
             None,
             loglevel,
+            start_method=start_method,
+            placement=placement,
         )
 
     async def start_agent(
@@ -191,9 +218,28 @@ class ActorNursery:
         infect_asyncio: bool,
         debug_mode: bool | None,
         loglevel: str | None,
+        *,
+        start_method: str | None = None,
+        placement: RayPlacement | None = None,
     ) -> Portal:
+        start_method = start_method or self._start_method
+        placement = placement or self._placement
+        check_placement(
+            f"start_actor({name!r})",
+            start_method,
+            placement,
+            effective=start_method or self._actor.options.start_method,
+        )
         portal: Portal = await self._tn.start(
-            self._supervise, name, modules, main, infect_asyncio, debug_mode, loglevel
+            self._supervise,
+            name,
+            modules,
+            main,
+            infect_asyncio,
+            debug_mode,
+            loglevel,
+            start_method,
+            placement,
         )
         return portal
 
@@ -205,6 +251,8 @@ class ActorNursery:
         infect_asyncio: bool,
         debug_mode: bool | None,
         loglevel: str | None,
+        start_method: str | None = None,
+        placement: RayPlacement | None = None,
         task_status: trio.TaskStatus[Portal] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         uuid = uuidlib.uuid4().hex
@@ -216,6 +264,8 @@ class ActorNursery:
             debug_mode=debug_mode,
             loglevel=loglevel,
             infect_asyncio=infect_asyncio,
+            start_method=start_method,
+            placement=placement,
         )
         portal = Portal(child.conn, child)
         self._children[uuid] = child
@@ -374,12 +424,22 @@ def _check_encodable(kwargs: dict[str, Any], ns: str) -> None:
 
 @asynccontextmanager
 async def _open_actor_nursery(
-    actor: Actor, *, report_exits: bool = False
+    actor: Actor,
+    *,
+    report_exits: bool = False,
+    start_method: str | None = None,
+    placement: RayPlacement | None = None,
 ) -> AsyncIterator[ActorNursery]:
     an: ActorNursery | None = None
     try:
         async with trio.open_nursery() as tn:
-            an = ActorNursery(actor, tn, report_exits=report_exits)
+            an = ActorNursery(
+                actor,
+                tn,
+                report_exits=report_exits,
+                start_method=start_method,
+                placement=placement,
+            )
             try:
                 yield an
             except BaseException:
@@ -400,7 +460,11 @@ async def _open_actor_nursery(
 
 @asynccontextmanager
 async def open_nursery(
-    *, report_exits: bool = False, hide_tb: bool = False, **root_opts: Any
+    *,
+    report_exits: bool = False,
+    hide_tb: bool = False,
+    placement: RayPlacement | None = None,
+    **root_opts: Any,
 ) -> AsyncIterator[ActorNursery]:
     """Open an actor nursery; in a program with no actor yet, open the root first.
 
@@ -414,7 +478,10 @@ async def open_nursery(
             tracebacks.
         **root_opts: passed to :func:`open_root_actor` when this opens the root
             (``name``, ``start_method``, ``debug_mode``, ``loglevel``, ...). Ignored
-            inside an already-running actor.
+            inside an already-running actor, except ``start_method``: the
+            nursery's children are started that way (``"ray"``: hosted by Ray).
+        placement: the Ray placement of this nursery's children (with
+            ``start_method="ray"``), unless a spawn call gives its own.
 
     Raises:
         BaseExceptionGroup: the block or a child failed: a flat group of the
@@ -429,11 +496,12 @@ async def open_nursery(
         TypeError: an option ``open_root_actor`` does not take.
     """
     check_root_options("open_nursery()", root_opts)
+    check_placement("open_nursery()", root_opts.get("start_method"), placement)
     actor = current_actor_or_none()
     if actor is None:
         async with (
             open_root_actor(**root_opts) as root,
-            _open_actor_nursery(root, report_exits=report_exits) as an,
+            _open_actor_nursery(root, report_exits=report_exits, placement=placement) as an,
         ):
             yield an
     else:
@@ -443,5 +511,10 @@ async def open_nursery(
                 f"is open already (actor {actor.name!r}); use open_supervisor(feedback=...) "
                 "for a level below the root"
             )
-        async with _open_actor_nursery(actor, report_exits=report_exits) as an:
+        async with _open_actor_nursery(
+            actor,
+            report_exits=report_exits,
+            start_method=root_opts.get("start_method"),
+            placement=placement,
+        ) as an:
             yield an

@@ -17,7 +17,7 @@ from ._exceptions import InvalidOption
 from ._runtime._actor import START_METHODS
 from .log import LEVEL_NAMES, level_number
 
-__all__ = ["MIN_FRAME_SIZE", "check_child_options", "check_root_options"]
+__all__ = ["MIN_FRAME_SIZE", "check_child_options", "check_root_options", "tree_secret_of"]
 
 MIN_FRAME_SIZE = 64 * 1024
 """The smallest ``max_frame_size`` accepted: a child's start-up message must fit."""
@@ -140,3 +140,38 @@ def check_root_options(call: str, options: dict[str, Any]) -> None:
     _check_frame_size(call, options.get("max_frame_size"))
     _check_timeout(call, "cancel_timeout", options.get("cancel_timeout"))
     _check_timeout(call, "terminate_timeout", options.get("terminate_timeout"))
+    _check_bind(call, options.get("bind"))
+    _check_secret(call, options.get("secret"))
+
+
+def _check_bind(call: str, value: Any) -> None:
+    if value is None:
+        return
+    if (
+        not isinstance(value, tuple | list)
+        or len(value) != 2
+        or not isinstance(value[0], str)
+        or isinstance(value[1], bool)
+        or not isinstance(value[1], int)
+        or not 0 <= value[1] <= 65535
+    ):
+        raise _fail(call, "bind", value, "None or a (host, port) pair, port in 0..65535")
+
+
+def _check_secret(call: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, bytes | str) or len(value) < 16:
+        # The value itself is never shown: it is a secret.
+        raise InvalidOption(
+            f"{call}: secret is invalid: expected None, or bytes or a str of 16 or more "
+            f"characters (got a {type(value).__name__}"
+            + (f" of length {len(value)})" if isinstance(value, bytes | str) else ")")
+        )
+
+
+def tree_secret_of(secret: bytes | str | None) -> bytes | None:
+    """A tree secret as bytes (a str is encoded as UTF-8)."""
+    if secret is None:
+        return None
+    return secret.encode() if isinstance(secret, str) else bytes(secret)

@@ -18,11 +18,12 @@ from ._exceptions import AgentreeError, InvalidOption, NotInfectedAsyncio
 from ._groups import strict
 from ._ipc import make_private_dir, new_secret, remove_private_dir
 from ._ipc._janitor import Janitor, start_janitor
-from ._options import check_root_options
+from ._options import check_root_options, tree_secret_of
 from ._runtime import Actor, RuntimeOptions, actor_runtime, current_actor_or_none, main_origin
 from ._runtime._guest import host_loop
 from ._runtime._hooks import open_feedback_level
 from ._runtime._reaper import become_subreaper, stop_being_subreaper
+from ._runtime._tcp import listen_tcp
 from ._sigterm import SigtermGuard
 from ._spawn import Forkserver, start_forkserver
 
@@ -45,6 +46,8 @@ async def open_root_actor(
     feedback: list[Any] | None = None,
     enable_transports: list[str] | None = None,
     hide_tb: bool = True,
+    bind: tuple[str, int] | None = None,
+    secret: bytes | str | None = None,
 ) -> AsyncIterator[Actor]:
     """Run this trio program as the root actor of a new tree.
 
@@ -72,8 +75,18 @@ async def open_root_actor(
             answering ``agentree.request_feedback`` from anywhere in the tree that
             no supervisor's handlers answer (see the README section "Feedback").
         enable_transports: tractor's choice of transports: ``["uds"]`` (the
-            default, and what the tree uses inside one machine).
+            default, and what the tree uses inside one machine); with ``"tcp"``
+            the root also listens on TCP as with ``bind`` (at the first
+            ``(host, port)`` of ``registry_addrs``, else on loopback, a free port).
         hide_tb: accepted for tractor compatibility; tracebacks are never trimmed.
+        bind: ``(host, port)`` to listen on TCP, so that programs started
+            separately (another terminal, another host) join this tree with
+            :func:`agentree.join_tree` or :func:`agentree.connect` (port 0 picks a
+            free port: read it from ``agentree.tree_address()``). See the README
+            section "Beyond one machine".
+        secret: the tree's secret (bytes, or a str encoded as UTF-8), which every
+            TCP peer must prove it holds before anything it sends is read. Random
+            when not given (``agentree.tree_secret()`` returns it). Never logged.
 
     While the root is open, SIGTERM to its process cancels it (the tree stops the
     way Ctrl-C stops it) and, once it has closed, raises ``SystemExit(143)``; a
@@ -104,9 +117,13 @@ async def open_root_actor(
             "cancel_timeout": cancel_timeout,
             "terminate_timeout": terminate_timeout,
             "infect_asyncio": infect_asyncio,
+            "bind": bind,
+            "secret": secret,
         },
     )
     _check_transports(enable_transports)
+    if enable_transports is not None and "tcp" in enable_transports and bind is None:
+        bind = _tcp_bind_from(registry_addrs)
     if current_actor_or_none() is not None:
         raise AgentreeError("an agentree actor is already running in this task tree")
     infected = host_loop() is not None
@@ -125,7 +142,7 @@ async def open_root_actor(
         terminate_timeout=terminate_timeout,
         main_path=main_path,
         main_name=main_name,
-        secret=new_secret(),
+        secret=tree_secret_of(secret) or new_secret(),
     )
     guard = SigtermGuard()
     entered = False
@@ -135,6 +152,8 @@ async def open_root_actor(
                 _root_runtime(name, options, enable_modules, infected, guard) as actor,
                 open_feedback_level(actor, feedback),
             ):
+                if bind is not None:
+                    await listen_tcp(actor, bind[0], bind[1])
                 entered = True
                 yield actor
     except BaseException as exc:
@@ -152,6 +171,23 @@ async def open_root_actor(
 TRANSPORTS = ("uds", "tcp")
 
 
+def _tcp_bind_from(registry_addrs: list[Any] | None) -> tuple[str, int]:
+    """The TCP address of a root asked for ``enable_transports=["tcp"]``.
+
+    tractor's form: the first of ``registry_addrs`` when it is a ``(host, port)``,
+    else loopback on a free port (read it from ``agentree.tree_address()``).
+    """
+    for addr in registry_addrs or ():
+        if (
+            isinstance(addr, list | tuple)
+            and len(addr) == 2
+            and isinstance(addr[0], str)
+            and isinstance(addr[1], int)
+        ):
+            return (addr[0], addr[1])
+    return ("127.0.0.1", 0)
+
+
 def _check_transports(value: Any) -> None:
     """Check ``open_root_actor(enable_transports=...)``."""
     if value is None:
@@ -164,13 +200,6 @@ def _check_transports(value: Any) -> None:
         raise InvalidOption(
             f"open_root_actor(): enable_transports={value!r} is invalid: expected a "
             f"non-empty list of {', '.join(map(repr, TRANSPORTS))}"
-        )
-    if "tcp" in value:
-        # TODO(#12): map to the TCP listener of TCP trees (open_root_actor(bind=...)).
-        raise InvalidOption(
-            "open_root_actor(): enable_transports=['tcp'] needs a TCP-listening root, "
-            "which this build does not have yet; a tree inside one machine uses "
-            "['uds'] (the default)"
         )
 
 

@@ -14,6 +14,7 @@ from _agent_workloads import AGENT_FOOTNOTES, AGENT_WORKLOADS
 from _common import Config, Measurement, Unavailable, Workload, descendants, format_error
 from _feedback_workloads import FEEDBACK_FOOTNOTES, FEEDBACK_WORKLOADS
 from _raw_stream import STREAM_FOOTNOTES, STREAM_WORKLOADS
+from _ray_tree_cases import RAY_TREE_FOOTNOTES, RAY_TREE_WORKLOADS
 from _report import render_agentree_vs_peers, render_table
 from _store_workloads import STORE_FOOTNOTES, STORE_WORKLOADS
 from _supervise_workloads import SUPERVISE_FOOTNOTES, SUPERVISE_WORKLOADS
@@ -56,6 +57,7 @@ WORKLOADS = [
     *SUPERVISE_WORKLOADS,
     *FEEDBACK_WORKLOADS,
     *STORE_WORKLOADS,
+    *RAY_TREE_WORKLOADS,
 ]
 
 FOOTNOTES = {
@@ -139,6 +141,7 @@ FOOTNOTES.update(AGENT_FOOTNOTES)
 FOOTNOTES.update(SUPERVISE_FOOTNOTES)
 FOOTNOTES.update(FEEDBACK_FOOTNOTES)
 FOOTNOTES.update(STORE_FOOTNOTES)
+FOOTNOTES.update(RAY_TREE_FOOTNOTES)
 
 
 def _version(dist: str) -> str:
@@ -330,6 +333,13 @@ def _run_agentree(
         t0 = time.perf_counter()
         out += _store_cases.run_store(cfg, methods, store_keys)
         _progress(f"[agentree] {'checkpoints':<28} {time.perf_counter() - t0:5.1f}s")
+    ray_keys = [w.key for w in RAY_TREE_WORKLOADS if w.key in keys]
+    if ray_keys:
+        import _ray_tree_cases
+
+        t0 = time.perf_counter()
+        out += _ray_tree_cases.run_ray_tree(cfg, ray_keys)
+        _progress(f"[agentree] {'beyond one machine (ray)':<28} {time.perf_counter() - t0:5.1f}s")
     keys = [k for k in keys if k in _agentree_cases.CASES]
     for method, label in zip(methods, labels, strict=True):
         if not keys:

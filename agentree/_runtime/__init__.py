@@ -14,6 +14,7 @@ from ._lookup import main_origin, ns_of
 from ._ping import PING_NS
 from ._serve import actor_runtime
 from ._state import current_actor, current_actor_or_none, is_root_process
+from ._tcp import listen_tcp
 
 __all__ = [
     "PING_NS",
@@ -26,6 +27,7 @@ __all__ = [
     "current_actor",
     "current_actor_or_none",
     "is_root_process",
+    "listen_tcp",
     "main_origin",
     "ns_of",
     "register_dialog_kind",

@@ -40,7 +40,7 @@ log = logging.getLogger("agentree.runtime")
 
 Uid = tuple[str, str]
 
-START_METHODS = ("forkserver", "subprocess")
+START_METHODS = ("forkserver", "subprocess", "ray")
 
 # Serves a dialog of a kind other than a plain call ("ctx", "gen"): given the
 # connection, the dialog, the ns, the function, its kwargs and the task's cancel
@@ -61,7 +61,7 @@ class RuntimeOptions:
     """Settings a tree shares; children inherit them from their parent.
 
     Attributes:
-        start_method: ``"forkserver"`` (default) or ``"subprocess"``.
+        start_method: ``"forkserver"`` (default), ``"subprocess"`` or ``"ray"``.
         debug_mode: whether the multi-process debugger is on.
         loglevel: a stdlib logging level name for agentree's own logs, or ``None``.
         max_frame_size: the largest frame any channel accepts or sends, in bytes.
@@ -145,6 +145,8 @@ class Actor:
         # Discovery: this actor's listener and peer connections; the registry (root).
         self.peers: Peers | None = None
         self.registry: Registry | None = None
+        # TCP (trees across hosts): this actor's TCP listener and what joined it.
+        self.tcp: Any = None
 
     @property
     def uid(self) -> Uid:

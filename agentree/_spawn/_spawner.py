@@ -24,6 +24,7 @@ import logging
 import signal
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 import trio
 
@@ -182,17 +183,38 @@ async def spawn_actor(
     debug_mode: bool | None = None,
     loglevel: str | None = None,
     infect_asyncio: bool = False,
+    start_method: str | None = None,
+    placement: Any = None,
 ) -> Child:
     """Start a child actor and complete its handshake.
+
+    ``start_method`` overrides the tree's for this child; ``"ray"`` hosts it on a
+    node Ray picks, with ``placement`` (a ``RayPlacement``; see ``_spawn._ray``).
 
     Raises:
         SpawnError: the process did not start, died during the handshake, or failed
             to import its ``enable_modules`` (the child's error is the cause).
     """
     opts = parent.options
+    if (start_method or opts.start_method) == "ray":
+        from ._ray import spawn_ray_actor
+
+        child: Child = await spawn_ray_actor(
+            parent,
+            name,
+            uuid=uuid,
+            enable_modules=enable_modules,
+            debug_mode=debug_mode,
+            loglevel=loglevel,
+            infect_asyncio=infect_asyncio,
+            placement=placement,
+        )
+        return child
     ours, theirs = socketpair()
     # Its OS parent is this process (not the forkserver): its orphans come here.
-    ours_to_reap = not (opts.start_method == "forkserver" and opts.forkserver_path)
+    ours_to_reap = not (
+        (start_method or opts.start_method) == "forkserver" and opts.forkserver_path
+    )
     try:
         if not ours_to_reap:
             assert opts.forkserver_path is not None

@@ -126,10 +126,14 @@ async def test_enable_transports() -> None:
     with pytest.raises(agentree.InvalidOption, match="enable_transports"):
         async with agentree.open_root_actor(enable_transports=["carrier-pigeon"]):
             pass
-    # A TCP-listening root is TCP trees' (issue 12): refused clearly until then.
-    with pytest.raises(agentree.InvalidOption, match="tcp"):
+    # ["tcp"]: the root listens on TCP (loopback, a free port, unless
+    # registry_addrs names one), and another program joins it with the tree's secret.
+    with trio.fail_after(TIMEOUT):
         async with agentree.open_root_actor(enable_transports=["tcp"]):
-            pass
+            address = agentree.tree_address()
+            assert address is not None
+            assert address[0] == "127.0.0.1"
+            assert address[1] > 0
 
 
 async def test_gather_contexts_enters_them_together() -> None:

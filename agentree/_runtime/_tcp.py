@@ -1,0 +1,288 @@
+"""An actor's TCP side, for trees that span hosts: its listener and who came in on it.
+
+An actor listens on TCP when it is the root of a tree opened with
+``open_root_actor(bind=(host, port))``, when a program asks to join it (the root
+then asks it to listen, see :func:`_locate`), or when it spawns a child through Ray
+(the child connects back). Every connection must first pass the tree's HMAC
+handshake (``agentree._ipc._auth``): nothing of an unauthenticated peer is decoded.
+Then the peer sends its ``Aid``, and one of three things follows:
+
+- the ``Aid`` names a child this actor is spawning remotely (a Ray-hosted child): the
+  channel goes to that spawn, which sends the ``SpawnSpec`` (see ``_spawn._ray``);
+- otherwise this actor answers with its own ``Aid`` and serves the connection like
+  any peer's. A program that calls the ``join`` endpoint on it becomes a *joined
+  child*: registered in the tree under its name (so discovery finds it), asked to
+  cancel when this actor ends, and dropped from the registry when its connection
+  ends. A program that does not is a plain client (``agentree.connect``).
+
+Every TCP channel carries the kernel heartbeat of ``agentree._ipc._heartbeat``: a
+peer that vanishes (cable cut, host down) is noticed within ``LOST_PEER_DEADLINE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from .._exceptions import AgentreeError, ProtocolError
+from .._ipc import Channel, TcpAddress, open_listener
+from .._ipc._heartbeat import set_heartbeat
+from ..msg import Aid
+from ._conn import Conn
+from ._hooks import register_endpoint, register_runtime_hook
+from ._peers import PEER_HANDSHAKE_TIMEOUT, connect_peer, find_conn
+from ._registry import RegistryEntry, _note, registry_call
+from ._state import current_actor, serving_peer
+
+if TYPE_CHECKING:
+    from ._actor import Actor
+
+__all__ = ["JOIN_NS", "LOCATE_NS", "TcpSide", "expect_child", "listen_tcp", "tcp_side"]
+
+log = logging.getLogger("agentree.runtime")
+
+Uid = tuple[str, str]
+
+_NS = "agentree._runtime._tcp:"
+JOIN_NS = _NS + "join"
+LOCATE_NS = _NS + "locate"
+
+
+class TcpSide:
+    """One actor's TCP listener, its joined children and its TCP clients.
+
+    Attributes:
+        address: where the listener is bound (``None`` until it listens).
+        joined: the connections of programs that joined this actor as its children.
+    """
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+        self.address: TcpAddress | None = None
+        self.joined: set[Conn] = set()
+        self._conns: set[Conn] = set()
+        self._pending: dict[str, trio.MemorySendChannel[Channel]] = {}
+        self._lock = trio.Lock()
+        self._scope: trio.CancelScope | None = None
+        self.closed = False
+
+    async def listen(self, host: str, port: int = 0) -> TcpAddress:
+        """Listen on ``(host, port)`` unless already listening; the bound address."""
+        async with self._lock:
+            if self.address is None:
+                if self.closed:
+                    raise AgentreeError(f"actor {self.actor.name!r} is shutting down")
+                service = self.actor._service
+                if service is None:
+                    raise AgentreeError(f"actor {self.actor.name!r} is not running")
+                self.address = await service.start(self._serve, TcpAddress(host, port))
+        return self.address
+
+    async def _serve(self, address: TcpAddress, task_status: trio.TaskStatus[TcpAddress]) -> None:
+        opts = self.actor.options
+        with trio.CancelScope() as self._scope:
+            async with open_listener(
+                address, secret=opts.secret, max_frame_size=opts.max_frame_size
+            ) as listener:
+                assert isinstance(listener.address, TcpAddress)
+                task_status.started(listener.address)
+                log.info("actor %r listens on tcp %s", self.actor.name, listener.address)
+                while True:
+                    chan = await listener.accept()
+                    if not self._start(self._admit, chan):
+                        await trio.aclose_forcefully(chan.stream)
+
+    def _start(self, fn: Any, *args: Any) -> bool:
+        service = self.actor._service
+        if service is None or self.closed:
+            return False
+        try:
+            service.start_soon(fn, *args)
+        except RuntimeError:
+            return False
+        return True
+
+    async def _admit(self, chan: Channel) -> None:
+        """A peer that passed the secret's handshake: a remote child, a joiner, a client."""
+        actor = self.actor
+        set_heartbeat(chan.stream.socket)  # type: ignore[attr-defined]
+        try:
+            with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
+                hello = await chan.recv()
+            if not isinstance(hello, Aid):
+                raise ProtocolError(f"expected an Aid, got {type(hello).__name__}")
+            spawn = self._pending.pop(hello.uuid, None)
+            if spawn is not None:
+                # A child this actor spawns elsewhere: its spawn takes the channel on.
+                spawn.send_nowait(chan)
+                return
+            await chan.send(actor.aid)
+        except (AgentreeError, trio.TooSlowError) as exc:
+            log.warning("actor %r refused a tcp connection: %s", actor.name, exc)
+            with trio.CancelScope(shield=True):
+                await chan.aclose()
+            return
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await chan.aclose()
+            raise
+        chan.name = f"actor {hello.name!r} (tcp)"
+        conn = Conn(actor, chan, (hello.name, hello.uuid))
+        self._conns.add(conn)
+        try:
+            if self.closed:
+                return
+            with trio.CancelScope(shield=True):
+                await conn.process_messages()
+        finally:
+            self._conns.discard(conn)
+            self.joined.discard(conn)
+            with trio.CancelScope(shield=True):
+                await chan.aclose()
+
+    def expect(self, uuid: str) -> trio.MemoryReceiveChannel[Channel]:
+        """Wait for the child ``uuid`` spawned elsewhere: its channel arrives here."""
+        send, receive = trio.open_memory_channel[Channel](1)
+        self._pending[uuid] = send
+        return receive
+
+    def forget(self, uuid: str) -> None:
+        """Stop waiting for child ``uuid`` (its spawn failed or was cancelled)."""
+        self._pending.pop(uuid, None)
+
+    async def adopt(self, conn: Conn) -> None:
+        """Make the peer on ``conn`` a joined child: registered, stopped with us."""
+        actor = self.actor
+        self.joined.add(conn)
+        if actor.peers is not None:
+            actor.peers.children[conn] = conn.peer_uid
+            await _note(
+                actor, "add_actor", {"uid": conn.peer_uid, "parent": actor.uid, "addr": ""}
+            )
+
+    async def aclose(self) -> None:
+        """Stop listening; ask joined children to cancel, then close every channel."""
+        self.closed = True
+        if self._scope is not None:
+            self._scope.cancel()
+        opts = self.actor.options
+        with trio.CancelScope(shield=True):
+            if self.joined:
+                with trio.move_on_after(opts.cancel_timeout + opts.terminate_timeout):
+                    async with trio.open_nursery() as nursery:
+                        for conn in list(self.joined):
+                            nursery.start_soon(_stop_joined, conn)
+            for conn in list(self._conns):
+                await conn.chan.aclose()
+
+
+async def _stop_joined(conn: Conn) -> None:
+    with contextlib.suppress(AgentreeError):
+        await conn.call("self:cancel", {"canceller": conn.actor.uid})
+    await conn.closed.wait()
+
+
+def tcp_side(actor: Actor) -> TcpSide:
+    """``actor``'s TCP side (made on first use)."""
+    side: TcpSide | None = actor.tcp
+    if side is None:
+        side = actor.tcp = TcpSide(actor)
+    return side
+
+
+async def listen_tcp(actor: Actor, host: str, port: int = 0) -> TcpAddress:
+    """Make ``actor`` listen on TCP (once); the address it is bound to.
+
+    Raises:
+        AgentreeError: the tree has no secret (TCP needs the handshake).
+        OSError: the address cannot be bound.
+    """
+    if not actor.options.secret:
+        raise AgentreeError(f"actor {actor.name!r} has no tree secret: it cannot listen on TCP")
+    return await tcp_side(actor).listen(host, port)
+
+
+def expect_child(actor: Actor, uuid: str) -> trio.MemoryReceiveChannel[Channel]:
+    """Receive the channel of child ``uuid`` when it connects to ``actor`` over TCP."""
+    return tcp_side(actor).expect(uuid)
+
+
+# -- endpoints, served by every actor ------------------------------------------------------
+
+
+def _calling_conn(actor: Actor) -> Conn:
+    peer = serving_peer.get()
+    conn = None if peer is None else find_conn(actor, peer)
+    if conn is None:
+        raise AgentreeError("this endpoint is for a peer connected over TCP")
+    return conn
+
+
+async def _join(**_: Any) -> dict[str, Any]:
+    """The caller becomes a joined child of this actor; the tree's settings for it."""
+    actor = current_actor()
+    side = tcp_side(actor)
+    conn = _calling_conn(actor)
+    if conn not in side._conns:
+        raise AgentreeError(f"only a program connected over TCP can join actor {actor.name!r}")
+    await side.adopt(conn)
+    opts = actor.options
+    return {
+        "max_frame_size": opts.max_frame_size,
+        "cancel_timeout": opts.cancel_timeout,
+        "terminate_timeout": opts.terminate_timeout,
+        "loglevel": opts.loglevel,
+        "debug_mode": opts.debug_mode,
+    }
+
+
+async def _locate(name: str) -> dict[str, Any]:
+    """Where a TCP peer reaches the actor ``name``: here, or another listener's port.
+
+    The actor found is asked to listen on TCP (on the interface this actor
+    listens on) if it does not yet.
+    """
+    actor = current_actor()
+    side = tcp_side(actor)
+    if name == actor.name:
+        return {"here": True}
+    found = await registry_call(actor, "lookup", {"key": name})
+    if found is None:
+        raise AgentreeError(f"no actor named {name!r} is registered in this tree")
+    entry = found if isinstance(found, RegistryEntry) else RegistryEntry(**found)
+    uid = (entry.uid[0], entry.uid[1])
+    if uid == actor.uid:
+        return {"here": True}
+    host = side.address.host if side.address is not None else "0.0.0.0"
+    target = await connect_peer(actor, uid, entry.addr)
+    port = await target.call(_NS + "listen", {"host": host})
+    return {"here": False, "port": port, "uid": list(uid)}
+
+
+async def _listen(host: str) -> int:
+    """Listen on TCP on ``host`` (once); the bound port."""
+    return (await listen_tcp(current_actor(), host)).port
+
+
+register_endpoint(JOIN_NS, _join)
+register_endpoint(LOCATE_NS, _locate)
+register_endpoint(_NS + "listen", _listen)
+
+
+@asynccontextmanager
+async def _tcp_runtime(actor: Actor) -> AsyncIterator[None]:
+    try:
+        yield
+    finally:
+        side: TcpSide | None = actor.tcp
+        if side is not None:
+            with trio.CancelScope(shield=True):
+                await side.aclose()
+
+
+register_runtime_hook("tcp", _tcp_runtime)
