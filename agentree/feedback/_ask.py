@@ -22,6 +22,7 @@ from .._nursery import ActorNursery
 from .._runtime import Actor, Conn, current_actor
 from .._runtime._peers import connect_peer
 from ..agents._host import host_of
+from ..agents._worker_entry import hosted_path
 from ._journal import Journal
 from ._level import Handler, Level
 from ._link import Slot, levels_by_id, uplink_to
@@ -111,9 +112,12 @@ _root_level = root_level
 
 
 def asker_of(actor: Actor) -> str:
-    """The asker's path: its agent's path, or its actor's name."""
+    """The asker's path: its agent's path (in a process-mode worker too), or its
+    actor's name."""
     host = host_of(actor)
-    return host.agent.path if host is not None else actor.name
+    if host is not None:
+        return host.agent.path
+    return hosted_path() or actor.name
 
 
 def default_key(asker: str, question: Any) -> str:
