@@ -49,9 +49,6 @@ class Questioner(agentree.Agent, state=Seen):
         await self.got.wait()
         return [self.state.count, self.answer, os.getpid()]
 
-    async def has_answer(self) -> bool:
-        return self.answer is not None
-
 
 async def main(db: str, run_id: str, mode: str) -> None:
     queue = agentree.feedback_queue()
@@ -73,8 +70,7 @@ async def main(db: str, run_id: str, mode: str) -> None:
     ) as sup:
         refs = {name: await sup.start_agent(Questioner, name=name) for name in ("first", "second")}
         if mode == "run":
-            while not await refs["first"].call(Questioner.has_answer):
-                await trio.sleep(0.01)
+            await refs["first"].call(Questioner.look)  # first has its answer
             await queue.__anext__()  # second's question is pending
             pids = [ref.pid for ref in refs.values()]
             print(json.dumps({"root": os.getpid(), "actors": pids}), flush=True)
