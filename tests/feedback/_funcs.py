@@ -158,3 +158,28 @@ class ProcAsker(agentree.Agent):
 async def ask_with_pid() -> int:
     """Ask a question that names this process, so that a test can kill it."""
     return await agentree.request_feedback({"pid": os.getpid()}, answer=int, key="pid-q")
+
+
+async def ask_concurrently(n: int) -> list[int]:
+    """Ask ``n`` questions at once (keys ``k0``...), over this actor's one link."""
+    got = [-1] * n
+
+    async def one(i: int) -> None:
+        got[i] = await agentree.request_feedback(i, answer=int, key=f"k{i}")
+
+    async with trio.open_nursery() as tn:
+        for i in range(n):
+            tn.start_soon(one, i)
+    return got
+
+
+async def ask_twice_and_say_how() -> list[Any]:
+    """Ask twice; say where this actor's asks go after the first one."""
+    from agentree._runtime import current_actor
+    from agentree.feedback._ask import _route_of
+
+    first = await agentree.request_feedback("one", answer=int)
+    second = await agentree.request_feedback("two", answer=int)
+    route = _route_of(current_actor())
+    conn = route.conn
+    return [first, second, None if conn is None else conn.peer_name, route.level_id is not None]

@@ -1,0 +1,87 @@
+"""The feedback link: direct asks after the first, many asks on one link, plain handlers."""
+
+from __future__ import annotations
+
+import trio
+
+import agentree
+
+from .test_feedback_ask import TIMEOUT, run_grandchild
+
+
+async def test_later_asks_go_straight_to_the_level() -> None:
+    askers: list[str] = []
+
+    async def handler(req: agentree.FeedbackRequest) -> int:
+        askers.append(req.asker)
+        return len(askers)
+
+    with trio.fail_after(TIMEOUT):
+        got = await run_grandchild([handler], "ask_twice_and_say_how")
+    # The first ask was relayed by the child; the level (the root's) said where it
+    # is, and the second went over a direct connection from the grandchild to it.
+    assert got == [1, 2, "root", True]
+    assert askers == ["grandchild", "grandchild"]
+
+
+async def test_many_asks_at_once_on_one_link_each_get_their_own_answer() -> None:
+    queue = agentree.feedback_queue()
+    n = 20
+
+    async def answer_in_reverse() -> None:
+        reqs = [await queue.__anext__() for _ in range(n)]
+        for req in sorted(reqs, key=lambda r: r.key, reverse=True):
+            await req.answer(req.question * 10)
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as tn:
+            tn.start_soon(answer_in_reverse)
+            got = await run_grandchild([queue], "ask_concurrently", n=n)
+    assert got == [i * 10 for i in range(n)]
+
+
+async def test_plain_function_handlers_run_in_order_and_a_wrong_answer_is_refused() -> None:
+    calls: list[str] = []
+
+    def skip(req: agentree.FeedbackRequest) -> None:
+        calls.append("skip")
+
+    def wrong(req: agentree.FeedbackRequest) -> str:
+        calls.append("wrong")
+        return "not an int"
+
+    def right(req: agentree.FeedbackRequest) -> int:
+        calls.append("right")
+        return 6
+
+    def never(req: agentree.FeedbackRequest) -> int:
+        calls.append("never")
+        return 7
+
+    with trio.fail_after(TIMEOUT):
+        assert await run_grandchild([skip, wrong, right, never], "ask", question="n?") == 6
+    # The asker refused "not an int"; the question stayed open for the next handler.
+    assert calls == ["skip", "wrong", "right"]
+
+
+async def test_a_plain_function_then_an_async_handler() -> None:
+    def policy(req: agentree.FeedbackRequest) -> int | None:
+        return 1 if req.question == "cheap" else None
+
+    async def person(req: agentree.FeedbackRequest) -> int:
+        await trio.sleep(0)
+        return 2
+
+    with trio.fail_after(TIMEOUT):
+        assert await run_grandchild([policy, person], "ask", question="cheap") == 1
+        assert await run_grandchild([policy, person], "ask", question="dear") == 2
+
+
+async def test_a_raising_plain_function_handler_fails_only_that_request() -> None:
+    def broken(req: agentree.FeedbackRequest) -> int:
+        raise KeyError("policy broke")
+
+    with trio.fail_after(TIMEOUT):
+        text = await run_grandchild([broken], "ask_error", question="x")
+    assert "KeyError" in text
+    assert "policy broke" in text
