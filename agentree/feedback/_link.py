@@ -32,6 +32,7 @@ import trio
 from .._context import Context, context, open_context
 from .._exceptions import TransportClosed
 from .._runtime import Actor, Conn
+from .._streaming import MsgStream
 from ..msg import Yield
 from ._level import Level, _Attached
 
@@ -128,7 +129,7 @@ class Uplink:
         """Send what was posted now, from this task (an asker about to wait)."""
         if self._outbox and self._stream is not None:
             batch, self._outbox = self._outbox, []
-            await self._stream.send(batch)
+            await send_item(self._stream, batch)
 
     async def _write(self, stream: Any) -> None:
         while True:
@@ -203,6 +204,26 @@ async def uplink_to(actor: Actor, conn: Conn) -> Uplink:
     if up.failed is not None:
         raise trio.BrokenResourceError(f"the feedback link failed: {up.failed!r}")
     return up
+
+
+async def send_item(stream: MsgStream, item: Any) -> None:
+    """``stream.send(item)``, without its pass of the scheduler when the write is done.
+
+    Every sender on a link waits right after it sends (an asker for the answer, a
+    level's task for the asker's reply, a reader for its next item), so the send
+    need not be a schedule point of its own; it is one on the slow paths (no
+    credit, a socket that does not take the frame at once).
+    """
+    ctx = stream.ctx
+    dialog = ctx._dialog
+    if dialog.credit > 0 and not dialog.over:
+        dialog.credit -= 1
+        try:
+            await ctx._conn.chan.send(Yield(cid=ctx.cid, pld=item), schedule=False)
+        except TransportClosed as exc:
+            raise trio.BrokenResourceError(f"the feedback link ended: {exc}") from exc
+        return
+    await stream.send(item)
 
 
 def _well_formed(msg: Any) -> bool:
@@ -283,18 +304,7 @@ class _Downlink:
         self.asks: dict[int, _Attached | _Relay] = {}
 
     async def send(self, msg: Any) -> None:
-        ctx = self.ctx
-        dialog = ctx._dialog
-        if dialog.credit > 0 and not dialog.over:
-            # The hot path (room in the asker's window): a level's task that sends
-            # waits for the asker's reply next, so no extra pass of the scheduler.
-            dialog.credit -= 1
-            try:
-                await ctx._conn.chan.send(Yield(cid=ctx.cid, pld=msg), schedule=False)
-            except TransportClosed as exc:
-                raise trio.BrokenResourceError(f"the feedback link ended: {exc}") from exc
-            return
-        await self.stream.send(msg)
+        await send_item(self.stream, msg)
 
     async def handle(self, msg: list[Any]) -> None:
         kind, aid = msg[0], msg[1]

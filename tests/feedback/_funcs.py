@@ -183,3 +183,9 @@ async def ask_twice_and_say_how() -> list[Any]:
     route = _route_of(current_actor())
     conn = route.conn
     return [first, second, None if conn is None else conn.peer_name, route.level_id is not None]
+
+
+async def warm_then(then: str, **kwargs: Any) -> Any:
+    """Ask a first question (so later asks go direct), then run ``then``."""
+    assert await agentree.request_feedback("warm-up", answer=int, key="warm") == 0
+    return await globals()[then](**kwargs)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
+import msgspec
+import pytest
 import trio
 
 import agentree
+from agentree.feedback._ask import root_level
 
+from . import _funcs
+from ._funcs import via_child
 from .test_feedback_ask import TIMEOUT, run_grandchild
 
 
@@ -69,7 +77,7 @@ async def test_a_plain_function_then_an_async_handler() -> None:
         return 1 if req.question == "cheap" else None
 
     async def person(req: agentree.FeedbackRequest) -> int:
-        await trio.sleep(0)
+        await trio.lowlevel.checkpoint()
         return 2
 
     with trio.fail_after(TIMEOUT):
@@ -85,3 +93,53 @@ async def test_a_raising_plain_function_handler_fails_only_that_request() -> Non
         text = await run_grandchild([broken], "ask_error", question="x")
     assert "KeyError" in text
     assert "policy broke" in text
+
+
+def warm(req: agentree.FeedbackRequest) -> int | None:
+    """Answer the warm-up question (``_funcs.warm_then``) before the next handlers."""
+    return 0 if req.key == "warm" else None
+
+
+async def test_a_withdrawn_direct_ask() -> None:
+    queue = agentree.feedback_queue()
+
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery(feedback=[warm, queue]) as an:
+            portal = await an.run_in_actor(
+                via_child,
+                name="child",
+                target="warm_then",
+                then="ask_then_hang",
+                question="wait",
+                seconds=1.0,
+            )
+            req = await queue.__anext__()
+            assert await portal.wait_for_result() == "withdrawn"
+            await req.wait_closed()
+            assert req.withdrawn
+
+
+async def test_a_killed_direct_asker_leaves_its_question_open_for_the_journal() -> None:
+    queue = agentree.feedback_queue()
+    with trio.fail_after(TIMEOUT):
+        async with (
+            agentree.open_root_actor(feedback=[warm, queue]) as actor,
+            agentree.open_nursery() as an,
+        ):
+            portal = await an.start_actor("child", enable_modules=[_funcs.__name__])
+            async with trio.open_nursery() as tn:
+
+                async def run_grandchild() -> None:
+                    with pytest.raises(agentree.RemoteActorError):
+                        await portal.run(via_child, target="warm_then", then="ask_with_pid")
+
+                tn.start_soon(run_grandchild)
+                req = await queue.__anext__()
+                os.kill(req.question["pid"], signal.SIGKILL)
+                # Answered while (or before) the level sees the asker's end: kept.
+                await req.answer(5)
+            assert not req.withdrawn
+            level = root_level(actor)
+            assert level is not None
+            assert level.journal.kept("pid-q") == msgspec.msgpack.encode(5)
+            await an.cancel()
