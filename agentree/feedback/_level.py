@@ -184,6 +184,10 @@ class FeedbackRequest:
             raise FeedbackError(f"the question {self.key!r} of {self.asker!r} is answered already")
 
     def _finish(self) -> None:
+        if self._fast is not None:
+            # An answer the level sent is settled by this end (the level closed).
+            self._fast = None
+            self._release()
         if not self._closed.is_set():
             self._closed.set()
             self._handlers_scope.cancel()
@@ -415,9 +419,10 @@ class Level:
 
     def _settle_fast(self, req: FeedbackRequest, reply: list[Any] | None) -> None:
         """The asker's reply (``None``: it went away) to an answer sent by the level."""
-        fast, req._fast = req._fast, None
+        fast = req._fast
         assert fast is not None
         raw, index = fast
+        req._fast = None
         req._release()
         if reply is not None and reply[0] == "ok":
             req._finish()

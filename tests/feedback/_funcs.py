@@ -189,3 +189,27 @@ async def warm_then(then: str, **kwargs: Any) -> Any:
     """Ask a first question (so later asks go direct), then run ``then``."""
     assert await agentree.request_feedback("warm-up", answer=int, key="warm") == 0
     return await globals()[then](**kwargs)
+
+
+async def poke_link() -> list[Any]:
+    """Open a feedback link to the parent by hand, send it junk, then a good ask."""
+    from agentree._context import open_context
+    from agentree._runtime import current_actor
+    from agentree.feedback._link import LINK_WINDOW, feedback_link
+
+    conn = current_actor().parent_conn
+    assert conn is not None
+    got: list[Any] = []
+    async with (
+        open_context(conn, feedback_link, {}) as (ctx, _),
+        ctx.open_stream(msg_buffer_size=LINK_WINDOW) as stream,
+    ):
+        await stream.send(["not", "a", "batch"])
+        await stream.send([["ok", "not an id"], 7, ["ok", 99]])
+        await stream.send([["ask", 1, "not params", None]])
+        got.append(await stream.receive())
+        params = {"key": "poked", "question": 3, "asker": "poker", "answer": ["int", "int"]}
+        await stream.send([["ask", 2, params, None]])
+        got.append(await stream.receive())
+        await stream.send([["ok", 2]])
+    return got

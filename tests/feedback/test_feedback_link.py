@@ -143,3 +143,16 @@ async def test_a_killed_direct_asker_leaves_its_question_open_for_the_journal() 
             assert level is not None
             assert level.journal.kept("pid-q") == msgspec.msgpack.encode(5)
             await an.cancel()
+
+
+async def test_junk_on_a_link_is_dropped_or_refused_and_the_link_keeps_serving() -> None:
+    def answer(req: agentree.FeedbackRequest) -> int:
+        return int(req.question) * 2
+
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery(feedback=[answer]) as an:
+            portal = await an.run_in_actor(_funcs.poke_link, name="poker")
+            bad, good = await portal.wait_for_result()
+    assert bad[:2] == ["error", 1]
+    assert "bad feedback request" in bad[2]
+    assert good == ["answer", 2, 6]
