@@ -2,13 +2,15 @@
 
 A request reaches a level through a *port* (an ask on a feedback link, see
 ``_link``, or an ask in the level's own process); the asker's replies come back
-by :meth:`Level.deliver`. The level keeps one
-:class:`FeedbackRequest` per key while it is open: an asker that dies leaves its
-request open (orphaned), the next ask with the same key adopts it, and an answer
-given while nobody is attached goes to the journal for that next ask.
+by :meth:`Level.deliver`, and its end by :meth:`Level.detach`. The level keeps
+one :class:`FeedbackRequest` per key while it is open: an asker that dies leaves
+its request open (orphaned), the next ask with the same key adopts it, and an
+answer given while nobody is attached is kept in the journal for that next ask.
+Every answer is recorded in the journal before it is sent (see ``_journal``).
 
 Messages, as lists: to the asker ``["answer", value]`` and ``["error", text]``;
-from it ``["ok"]``, ``["refused", reason]`` and ``["withdraw"]``.
+from it ``["ok"]``, ``["refused", reason]``, ``["withdraw"]`` and ``["gone"]``
+(from a relay whose way down broke: the asker died).
 """
 
 from __future__ import annotations
