@@ -216,6 +216,10 @@ class _Route:
 
 _routes: dict[int, tuple[Actor, _Route]] = {}
 
+# How long an asker's acceptance of an answer may wait for its next message on the
+# link before it is sent alone (the answerer's ``req.answer()`` waits for it).
+_OK_WITHIN = 0.002
+
 
 def _route_of(actor: Actor) -> _Route:
     entry = _routes.get(id(actor))
@@ -277,11 +281,17 @@ async def _request(
     aid = up.add(slot)
 
     async def send(msg: list[Any]) -> None:
-        up.post([msg[0], aid, *msg[1:]])
+        kind = msg[0]
+        if kind == "ok":
+            # Carried by this actor's next message on the link, or sent soon.
+            up.post(["ok", aid], within=_OK_WITHIN)
+        else:
+            # A refusal is flushed by the asker's next wait; a withdrawal at once.
+            up.post([kind, aid, *msg[1:]], wake=kind == "withdraw")
 
     try:
         try:
-            up.post(["ask", aid, params, level_id])
+            up.post(["ask", aid, params, level_id], wake=False)
         except trio.BrokenResourceError as exc:
             raise FeedbackError(f"{asker!r}: cannot reach a feedback level: {exc!r}") from exc
         return await _asker(send, slot, up.flush, answer, params, route)

@@ -97,6 +97,10 @@ class FeedbackRequest:
         # for the asker's reply: ``(encoded answer, index of that handler)``.
         self._fast: tuple[bytes, int] | None = None
         self._handlers_scope = trio.CancelScope()
+        # The task running the handlers, and the task whose answer is being offered:
+        # when they are the same, the end of the request need not cancel it.
+        self._handler_task: trio.lowlevel.Task | None = None
+        self._answerer: trio.lowlevel.Task | None = None
 
     def __repr__(self) -> str:
         return f"<FeedbackRequest {self.key!r} from {self.asker!r}>"
@@ -126,11 +130,13 @@ class FeedbackRequest:
         except (TypeError, msgspec.EncodeError) as exc:
             raise FeedbackError(f"answer to {self.key!r} cannot be encoded: {exc}") from None
         await self._acquire()
+        self._answerer = trio.lowlevel.current_task()
         try:
             self._check_open()
             await self._level.journal.record(self.key, raw)
             await self._offer(value, raw, kept=False)
         finally:
+            self._answerer = None
             self._release()
 
     async def _acquire(self) -> None:
@@ -192,7 +198,10 @@ class FeedbackRequest:
             self._release()
         if not self._closed.is_set():
             self._closed.set()
-            self._handlers_scope.cancel()
+            if self._answerer is None or self._answerer is not self._handler_task:
+                # Someone else answered (or nobody: withdrawn, failed): stop the
+                # handler that is still waiting (a prompt, say).
+                self._handlers_scope.cancel()
             if self._level.pending.get(self.key) is self:
                 del self._level.pending[self.key]
         at = self._at
@@ -340,6 +349,7 @@ class Level:
         self, req: FeedbackRequest, start: int = 0, first: Awaitable[Any] | None = None
     ) -> None:
         """Try the handlers from index ``start`` (``first``: what it returned already)."""
+        req._handler_task = trio.lowlevel.current_task()
         with req._handlers_scope:
             for index in range(start, len(self.handlers)):
                 handler = self.handlers[index]

@@ -24,6 +24,7 @@ after they end), so a route stays right for the asker's whole life.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from typing import Any
 
@@ -101,6 +102,9 @@ class Uplink:
         # Messages posted and not yet written: the writer sends them as one item.
         self._outbox: list[list[Any]] = []
         self._more = trio.Event()
+        # The writer's wait while nothing has to go out at once (its deadline is
+        # when a deferred message is due).
+        self._idle: trio.CancelScope | None = None
 
     def add(self, target: Any) -> int:
         """Register ``target`` (``on_msg``/``on_end``) for a new ask; its id."""
@@ -111,11 +115,20 @@ class Uplink:
     def remove(self, aid: int) -> None:
         self.targets.pop(aid, None)
 
-    def post(self, msg: list[Any]) -> None:
-        """Queue ``msg`` for the peer (never waits: the link's writer sends it).
+    def post(self, msg: list[Any], *, wake: bool = True, within: float | None = None) -> None:
+        """Queue ``msg`` for the peer (never waits).
 
-        Messages posted before the writer runs go out together as one stream item
-        (an asker's ``ok`` and its next ``ask``, say): one frame, one read there.
+        Messages posted before they are written go out together as one stream
+        item (an asker's ``ok`` and its next ``ask``, say): one frame, one read at
+        the other end.
+
+        Args:
+            msg: the message.
+            wake: have the link's writer task send it at once. ``False``: the
+                caller sends it itself (:meth:`flush`) before it waits.
+            within: instead of at once, send it within this many seconds, unless
+                a :meth:`flush` sends it first (an asker's ``ok``: its next ask
+                usually carries it, and no task wakes up for it).
 
         Raises:
             trio.BrokenResourceError: the link ended.
@@ -123,17 +136,28 @@ class Uplink:
         if self.ended:
             raise trio.BrokenResourceError("the feedback link ended")
         self._outbox.append(msg)
-        self._more.set()
+        if within is not None:
+            scope = self._idle
+            if scope is not None:
+                scope.deadline = min(scope.deadline, trio.current_time() + within)
+            else:
+                self._more.set()
+        elif wake:
+            self._more.set()
 
     async def flush(self) -> None:
-        """Send what was posted now, from this task (an asker about to wait)."""
+        """Send what was posted, from this task (an asker about to wait)."""
         if self._outbox and self._stream is not None:
             batch, self._outbox = self._outbox, []
+            if self._idle is not None:
+                self._idle.deadline = math.inf
             await send_item(self._stream, batch)
 
     async def _write(self, stream: Any) -> None:
         while True:
-            await self._more.wait()
+            with trio.CancelScope() as self._idle:
+                await self._more.wait()
+            self._idle = None
             self._more = trio.Event()
             if self._outbox:
                 batch, self._outbox = self._outbox, []
