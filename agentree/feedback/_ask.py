@@ -338,11 +338,11 @@ async def _asker(
 ) -> T:
     try:
         while True:
-            if flush is not None:
-                await flush()
             try:
+                if flush is not None:
+                    await flush()
                 msg = await slot.get()
-            except trio.EndOfChannel:
+            except (trio.BrokenResourceError, trio.EndOfChannel):
                 raise FeedbackError(
                     f"no answer to {params['key']!r}: the feedback level went away"
                 ) from None
@@ -351,10 +351,18 @@ async def _asker(
                 try:
                     value = msgspec.convert(msg[1], answer)
                 except msgspec.ValidationError as exc:
-                    await send(["refused", f"expected {_type_name(answer)}: {exc}"])
-                    continue
-                await send(["ok"])
-                return value
+                    reply = ["refused", f"expected {_type_name(answer)}: {exc}"]
+                else:
+                    reply = ["ok"]
+                try:
+                    await send(reply)
+                except trio.BrokenResourceError:
+                    raise FeedbackError(
+                        f"no answer to {params['key']!r}: the feedback level went away"
+                    ) from None
+                if reply[0] == "ok":
+                    return value
+                continue
             if kind == "error":
                 raise FeedbackError(f"{params['asker']!r}: {msg[1]}")
             if (
