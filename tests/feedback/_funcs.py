@@ -213,3 +213,12 @@ async def poke_link() -> list[Any]:
         got.append(await stream.receive())
         await stream.send([["ok", 2]])
     return got
+
+
+async def ask_at_depth(depth: int) -> list[Any]:
+    """``depth`` actors further down, ask twice (``ask_twice_and_say_how``)."""
+    if depth == 0:
+        return await ask_twice_and_say_how()
+    async with agentree.open_nursery() as an:
+        portal = await an.run_in_actor(ask_at_depth, name=f"depth-{depth - 1}", depth=depth - 1)
+        return list(await portal.wait_for_result())

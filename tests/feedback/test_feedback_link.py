@@ -156,3 +156,18 @@ async def test_junk_on_a_link_is_dropped_or_refused_and_the_link_keeps_serving()
     assert bad[:2] == ["error", 1]
     assert "bad feedback request" in bad[2]
     assert good == ["answer", 2, 6]
+
+
+async def test_an_ask_four_actors_down_is_relayed_once_then_direct() -> None:
+    askers: list[str] = []
+
+    def handler(req: agentree.FeedbackRequest) -> int:
+        askers.append(req.asker)
+        return len(askers)
+
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery(feedback=[handler]) as an:
+            portal = await an.run_in_actor(_funcs.ask_at_depth, name="depth-3", depth=3)
+            got = await portal.wait_for_result()
+    assert got == [1, 2, "root", True]
+    assert askers == ["depth-0", "depth-0"]
