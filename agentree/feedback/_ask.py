@@ -286,8 +286,9 @@ async def _request(
             # Carried by this actor's next message on the link, or sent soon.
             up.post(["ok", aid], within=_OK_WITHIN)
         else:
-            # A refusal is flushed by the asker's next wait; a withdrawal at once.
-            up.post([kind, aid, *msg[1:]], wake=kind == "withdraw")
+            # Flushed by the asker itself: before its next wait (a refusal), or
+            # at once (a withdrawal).
+            up.post([kind, aid, *msg[1:]], wake=False)
 
     try:
         try:
@@ -377,6 +378,10 @@ async def _asker(
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             try:
                 await send(["withdraw"])
+                if flush is not None:
+                    # Now, from here: the link's writer may be cancelled too (the
+                    # whole actor stopping).
+                    await flush()
             except Exception as exc:
                 log.debug("withdrawing %r: %s", params["key"], exc)
         raise

@@ -171,3 +171,23 @@ async def test_an_ask_four_actors_down_is_relayed_once_then_direct() -> None:
             got = await portal.wait_for_result()
     assert got == [1, 2, "root", True]
     assert askers == ["depth-0", "depth-0"]
+
+
+async def test_stopping_the_asking_actor_withdraws_its_question() -> None:
+    queue = agentree.feedback_queue()
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery(feedback=[warm, queue]) as an:
+            portal = await an.start_actor("asker", enable_modules=[_funcs.__name__])
+            async with trio.open_nursery() as tn:
+
+                async def ask() -> None:
+                    with pytest.raises(agentree.ContextCancelled):
+                        await portal.run(_funcs.warm_then, then="ask", question="stop?")
+
+                tn.start_soon(ask)
+                req = await queue.__anext__()
+                # A graceful stop cancels the ask: the question is withdrawn (a
+                # SIGKILL would leave it open for a next incarnation instead).
+                await portal.cancel_actor()
+            await req.wait_closed()
+            assert req.withdrawn
