@@ -32,8 +32,10 @@ FEEDBACK_WORKLOADS = [
 FEEDBACK_FOOTNOTES = {
     "feedback": [
         "feedback: seq-calls sequential `await agentree.request_feedback(i, answer=int, key=...)` "
-        "in a grandchild of the root, answered at once by a root handler (the request relayed "
-        "through the middle actor, the answer checked by the asker), against seq-calls "
+        "in a grandchild of the root, answered at once by a root handler (an async function; "
+        "the grandchild's first ask is relayed through the middle actor, later ones go "
+        "straight to the root's level over the grandchild's feedback link, and the asker "
+        "checks each answer and accepts it), against seq-calls "
         "sequential `portal.run(echo, x=i)` from the root to that grandchild (a direct "
         "connection), alternating every 50 calls; ratio = feedback / portal.run "
         "(target >= 0.33, i.e. a feedback round trip <= 3x a plain round trip).",

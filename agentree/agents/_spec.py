@@ -205,7 +205,9 @@ class Agent:
         ``MemoryStore`` the supervisor's process holds it, so a SIGKILL of that
         process loses it. Effects of the agent after its last checkpoint may run
         again after a restart. Call it from async code: ``on_start``, an async
-        method or a background task (in a ``loop="asyncio"`` agent too).
+        method or a background task (in a ``loop="asyncio"`` agent too); from a
+        thread-mode method (a trio worker thread), as
+        ``trio.from_thread.run(self.checkpoint)``.
 
         Raises:
             StoreError: the agent was not started by a supervisor (a plain

@@ -25,7 +25,7 @@ from .._runtime._lookup import resolve
 from ._convert import arg_converter
 from ._spec import Agent
 
-__all__ = ["build", "call"]
+__all__ = ["build", "call", "hosted_path"]
 
 _encoder = msgspec.msgpack.Encoder()
 
@@ -40,6 +40,14 @@ class _Hosted:
 
 
 _hosted: _Hosted | None = None
+
+
+def hosted_path() -> str | None:
+    """The path of the agent this worker process serves, if it is one (for feedback)."""
+    hosted = _hosted
+    if hosted is not None and isinstance(hosted.instance, Agent):
+        return hosted.instance.path
+    return None
 
 
 def _lookup(ns: str) -> Any:

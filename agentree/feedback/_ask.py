@@ -1,33 +1,38 @@
-"""Asking: ``request_feedback`` and the relay that carries a request up the tree.
+"""Asking: ``request_feedback``, and the levels of this process.
 
-Every actor serves :func:`feedback_ask`. An actor that has a level for the child
-that asked (a supervisor of that child, or the root's handlers) serves it there;
-any other actor relays the ask to its parent, like the debugger's terminal lock.
+An ask goes over this actor's feedback link (see ``_link``): the first one to
+the parent, which serves it or relays it up the tree; later ones straight to
+the level that answered the first. An ask in a process that has the root's level
+is served there without any message.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import msgspec
 import trio
 
-from .._context import Context, context, open_context
 from .._exceptions import FeedbackError, NoRuntime
 from .._nursery import ActorNursery
 from .._runtime import Actor, Conn, current_actor
+from .._runtime._peers import connect_peer
 from ..agents._host import host_of
-from ._level import Handler, Level, Link
+from ..agents._worker_entry import hosted_path
+from ._journal import Journal
+from ._level import Handler, Level
+from ._link import Slot, levels_by_id, uplink_to
 
 __all__ = [
-    "feedback_ask",
+    "level_for_child",
     "open_level",
     "request_feedback",
     "request_feedback_sync",
+    "root_level",
     "supervisor_level",
 ]
 
@@ -42,141 +47,77 @@ _sup_levels: list[tuple[ActorNursery, Level]] = []
 
 
 @asynccontextmanager
+async def _serving(actor: Actor, level: Level) -> AsyncIterator[None]:
+    async with trio.open_nursery() as nursery:
+        await nursery.start(level.run)
+        levels_by_id[level.id] = (actor, level)
+        try:
+            yield
+        finally:
+            levels_by_id.pop(level.id, None)
+            nursery.cancel_scope.cancel()
+
+
+@asynccontextmanager
 async def open_level(actor: Actor, handlers: Sequence[Handler]) -> AsyncIterator[None]:
     """Make ``handlers`` the root level of root ``actor`` around the block."""
     level = Level(list(handlers))
-    async with trio.open_nursery() as nursery:
-        await nursery.start(level.run)
+    async with _serving(actor, level):
         _root_levels[id(actor)] = (actor, level)
         try:
             yield
         finally:
             _root_levels.pop(id(actor), None)
-            nursery.cancel_scope.cancel()
 
 
 @asynccontextmanager
 async def supervisor_level(
-    an: ActorNursery, handlers: Sequence[Handler] | None
+    an: ActorNursery, handlers: Sequence[Handler] | None, journal: Journal | None = None
 ) -> AsyncIterator[None]:
-    """Make ``handlers`` the level of the children of actor nursery ``an``."""
+    """Make ``handlers`` the level of the children of actor nursery ``an``.
+
+    Args:
+        an: the supervisor's actor nursery.
+        handlers: the supervisor's handlers (``None`` or empty: no level).
+        journal: where its answers are recorded (the supervisor's store).
+    """
     if not handlers:
         yield
         return
-    level = Level(list(handlers))
+    level = Level(list(handlers), journal)
     entry = (an, level)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(level.run)
+    async with _serving(an._actor, level):
         _sup_levels.append(entry)
         try:
             yield
         finally:
             _sup_levels.remove(entry)
-            nursery.cancel_scope.cancel()
 
 
-def _level_for_child(conn: Conn) -> Level | None:
+def level_for_child(conn: Conn) -> Level | None:
+    """The supervisor level, in this process, of the child on ``conn``."""
     for an, level in reversed(_sup_levels):
         if an._actor is conn.actor and conn.peer_uid in an.children:
             return level
     return None
 
 
-def _root_level(actor: Actor) -> Level | None:
+def root_level(actor: Actor) -> Level | None:
+    """Root ``actor``'s level, if it has handlers."""
     entry = _root_levels.get(id(actor))
     return entry[1] if entry is not None and entry[0] is actor else None
 
 
-class _StreamLink:
-    def __init__(self, stream: Any, conn: Conn | None = None) -> None:
-        self._stream = stream
-        self._conn = conn
-
-    def asker_died(self) -> bool:
-        return self._conn is not None and self._conn.closed.is_set()
-
-    async def send(self, msg: list[Any]) -> None:
-        await self._stream.send(msg)
-
-    async def receive(self) -> list[Any]:
-        msg = await self._stream.receive()
-        if not isinstance(msg, list) or not msg:
-            raise FeedbackError(f"bad feedback message {msg!r}")
-        return msg
-
-
-class _MemLink:
-    """The level's end of an ask made in the level's own process."""
-
-    def __init__(
-        self, out: trio.MemorySendChannel[list[Any]], inbox: trio.MemoryReceiveChannel[list[Any]]
-    ) -> None:
-        self._out = out
-        self._in = inbox
-
-    async def send(self, msg: list[Any]) -> None:
-        await self._out.send(msg)
-
-    async def receive(self) -> list[Any]:
-        return await self._in.receive()
-
-    def asker_died(self) -> bool:
-        return False
-
-
-@context
-async def feedback_ask(ctx: Context, params: dict[str, Any]) -> None:
-    """Serve or relay one feedback request from the actor on ``ctx``'s channel."""
-    actor = ctx.chan.actor
-    level = _level_for_child(ctx.chan) or _root_level(actor)
-    await ctx.started(None)
-    async with ctx.open_stream() as stream:
-        if level is not None:
-            await level.serve(params, _StreamLink(stream, ctx.chan))
-            return
-        if actor.is_root or actor.parent_conn is None:
-            await stream.send(["error", f"no feedback handler in the tree of {actor.name!r}"])
-            return
-        await _relay(actor.parent_conn, params, stream, ctx.chan)
-
-
-async def _relay(parent: Conn, params: dict[str, Any], down: Any, below: Conn) -> None:
-    async with (
-        open_context(parent, feedback_ask, {"params": params}) as (uctx, _),
-        uctx.open_stream() as up,
-    ):
-        try:
-            await _pipe(up, down)
-        except BaseException:
-            if below.closed.is_set():
-                # The asker (or a relay below) died: its question stays open above.
-                with trio.CancelScope(shield=True), trio.move_on_after(5):
-                    await up.send(["gone"])
-            raise
-
-
-async def _pipe(up: Any, down: Any) -> None:
-    async with trio.open_nursery() as nursery:
-
-        async def downward() -> None:
-            async for msg in up:
-                await down.send(msg)
-            nursery.cancel_scope.cancel()
-
-        nursery.start_soon(downward)
-        async for msg in down:
-            if isinstance(msg, list) and msg and msg[0] in ("withdraw", "gone"):
-                with trio.CancelScope(shield=True), trio.move_on_after(5):
-                    await up.send(msg)
-                break
-            await up.send(msg)
-        nursery.cancel_scope.cancel()
+_root_level = root_level
 
 
 def asker_of(actor: Actor) -> str:
-    """The asker's path: its agent's path, or its actor's name."""
+    """The asker's path: its agent's path (in a process-mode worker too), or its
+    actor's name."""
     host = host_of(actor)
-    return host.agent.path if host is not None else actor.name
+    if host is not None:
+        return host.agent.path
+    return hosted_path() or actor.name
 
 
 def default_key(asker: str, question: Any) -> str:
@@ -261,66 +202,186 @@ async def _from_asyncio(question: Any, answer: type[T], key: str | None) -> T:
     return result
 
 
-async def _request(actor: Actor, question: Any, answer: type[T], key: str | None) -> T:
-    asker = asker_of(actor)
+class _Route:
+    """Where this actor's asks go: its nearest level, once a first ask found it."""
+
+    __slots__ = ("conn", "level_id", "route", "tried")
+
+    def __init__(self) -> None:
+        self.route: list[Any] | None = None
+        self.conn: Conn | None = None
+        self.level_id: str | None = None
+        self.tried = False
+
+
+_routes: dict[int, tuple[Actor, _Route]] = {}
+
+# How long an asker's acceptance of an answer may wait for its next message on the
+# link before it is sent alone (the answerer's ``req.answer()`` waits for it).
+_OK_WITHIN = 0.002
+
+
+def _route_of(actor: Actor) -> _Route:
+    entry = _routes.get(id(actor))
+    if entry is None or entry[0] is not actor:
+        entry = _routes[id(actor)] = (actor, _Route())
+    return entry[1]
+
+
+async def _way(actor: Actor, route: _Route) -> tuple[Conn, str | None]:
+    """The connection and level id for the next ask (direct once the route is known)."""
+    if route.conn is not None and not route.conn.closed.is_set():
+        return route.conn, route.level_id
+    if route.route is not None and not route.tried:
+        route.tried = True
+        level_id, name, uuid, addr = route.route
+        if addr is not None:
+            try:
+                route.conn = await connect_peer(actor, (name, uuid), addr)
+            except Exception as exc:
+                log.debug("feedback: no direct connection to %r (%r): relaying", name, exc)
+            else:
+                route.level_id = level_id
+                return route.conn, level_id
+    assert actor.parent_conn is not None
+    return actor.parent_conn, None
+
+
+async def _request(
+    actor: Actor, question: Any, answer: type[T], key: str | None, asker: str | None = None
+) -> T:
+    if asker is None:
+        asker = asker_of(actor)
     try:
         msgspec.msgpack.encode(question)
     except (TypeError, msgspec.EncodeError) as exc:
         raise FeedbackError(f"{asker!r}: the question cannot be encoded: {exc}") from None
-    params = {
+    params: dict[str, Any] = {
         "key": key if key is not None else default_key(asker, question),
         "question": question,
         "asker": asker,
         "answer": answer_kind(answer),
     }
-    level = _root_level(actor)
+    level = root_level(actor)
     if level is not None:
         return await _ask_local(level, params, answer)
     if actor.parent_conn is None:
         raise FeedbackError(f"{asker!r}: no feedback handler in the tree (pass feedback=[...])")
-    async with (
-        open_context(actor.parent_conn, feedback_ask, {"params": params}) as (ctx, _),
-        ctx.open_stream() as stream,
-    ):
-        return await _asker(_StreamLink(stream), answer, params)
+    route = _route_of(actor)
+    conn, level_id = await _way(actor, route)
+    if level_id is None and route.route is None:
+        params["route"] = True
+    try:
+        up = await uplink_to(actor, conn)
+    except trio.Cancelled:
+        raise
+    except Exception as exc:
+        raise FeedbackError(f"{asker!r}: cannot reach a feedback level: {exc!r}") from exc
+    slot = Slot()
+    aid = up.add(slot)
+
+    async def send(msg: list[Any]) -> None:
+        kind = msg[0]
+        if kind == "ok":
+            # Carried by this actor's next message on the link, or sent soon.
+            up.post(["ok", aid], within=_OK_WITHIN)
+        else:
+            # Flushed by the asker itself: before its next wait (a refusal), or
+            # at once (a withdrawal).
+            up.post([kind, aid, *msg[1:]], wake=False)
+
+    try:
+        try:
+            up.post(["ask", aid, params, level_id], wake=False)
+        except trio.BrokenResourceError as exc:
+            raise FeedbackError(f"{asker!r}: cannot reach a feedback level: {exc!r}") from exc
+        return await _asker(send, slot, up.flush, answer, params, route)
+    finally:
+        up.remove(aid)
 
 
 async def _ask_local(level: Level, params: dict[str, Any], answer: type[T]) -> T:
-    to_asker, from_level = trio.open_memory_channel[list[Any]](8)
-    to_level, from_asker = trio.open_memory_channel[list[Any]](8)
-    async with trio.open_nursery() as nursery:
+    slot = Slot()
+    at = await level.open_ask(params, _MemPort(slot))
+    if at is None:
+        return await _asker(_ignore, slot, None, answer, params, None)
+    attached = at
 
-        async def serve() -> None:
-            await level.serve(params, _MemLink(to_asker, from_asker))
-            await to_asker.aclose()
+    async def send(msg: list[Any]) -> None:
+        level.deliver(attached, msg)
 
-        nursery.start_soon(serve)
-        return await _asker(_MemLink(to_level, from_level), answer, params)
+    return await _asker(send, slot, None, answer, params, None)
 
 
-async def _asker(link: Link, answer: type[T], params: dict[str, Any]) -> T:
+async def _ignore(msg: list[Any]) -> None:
+    """Nowhere to send: the ask is over."""
+
+
+class _MemPort:
+    """The level's way to an asker in its own process."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Slot) -> None:
+        self.slot = slot
+
+    async def send(self, msg: list[Any]) -> None:
+        self.slot.put(msg)
+
+
+async def _asker(
+    send: Callable[[list[Any]], Awaitable[None]],
+    slot: Slot,
+    flush: Callable[[], Awaitable[None]] | None,
+    answer: type[T],
+    params: dict[str, Any],
+    route: _Route | None,
+) -> T:
     try:
         while True:
             try:
-                msg = await link.receive()
-            except trio.EndOfChannel:
+                if flush is not None:
+                    await flush()
+                msg = await slot.get()
+            except (trio.BrokenResourceError, trio.EndOfChannel):
                 raise FeedbackError(
-                    f"no answer to {params['key']!r}: the level went away"
+                    f"no answer to {params['key']!r}: the feedback level went away"
                 ) from None
-            if msg[0] == "answer":
+            kind = msg[0]
+            if kind == "answer":
                 try:
                     value = msgspec.convert(msg[1], answer)
                 except msgspec.ValidationError as exc:
-                    await link.send(["refused", f"expected {_type_name(answer)}: {exc}"])
-                    continue
-                await link.send(["ok"])
-                return value
-            if msg[0] == "error":
+                    reply = ["refused", f"expected {_type_name(answer)}: {exc}"]
+                else:
+                    reply = ["ok"]
+                try:
+                    await send(reply)
+                except trio.BrokenResourceError:
+                    raise FeedbackError(
+                        f"no answer to {params['key']!r}: the feedback level went away"
+                    ) from None
+                if reply[0] == "ok":
+                    return value
+                continue
+            if kind == "error":
                 raise FeedbackError(f"{params['asker']!r}: {msg[1]}")
+            if (
+                kind == "route"
+                and route is not None
+                and route.route is None
+                and isinstance(msg[1], list)
+                and len(msg[1]) == 4
+            ):
+                route.route = msg[1]
     except trio.Cancelled:
         with trio.CancelScope(shield=True), trio.move_on_after(5):
             try:
-                await link.send(["withdraw"])
+                await send(["withdraw"])
+                if flush is not None:
+                    # Now, from here: the link's writer may be cancelled too (the
+                    # whole actor stopping).
+                    await flush()
             except Exception as exc:
                 log.debug("withdrawing %r: %s", params["key"], exc)
         raise

@@ -1,45 +1,75 @@
-"""The journal of a feedback level: answers kept for askers that were gone."""
+"""The journal of a feedback level: the answers it gave, by request key.
+
+Every answer is recorded before it is delivered. An answer that could not be
+delivered (its asker died) is *kept*: the next ask with the same key takes it
+at once instead of asking again, and each kept answer is taken by one ask only.
+
+:class:`Journal` keeps everything in memory, for the level's lifetime.
+:class:`StoreJournal` also writes each answer to a :class:`~agentree.Store` under
+the supervisor's run id, and when a level opens on that store and run id again (a
+rerun of the program), every answer recorded there is kept again, once, for the
+asks of the new run: a question answered before a crash of the whole tree is
+not asked again after the rerun.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from ..store._base import Store
 
-__all__ = ["Journal", "MemoryJournal"]
-
-
-class Journal(Protocol):
-    """Where a level keeps answers that could not be delivered, by request key.
-
-    Bytes in, bytes out, so that a durable store can back it.
-    """
-
-    def get(self, key: str) -> bytes | None:
-        """The answer kept for ``key``, left in place."""
-        ...
-
-    def put(self, key: str, value: bytes) -> None:
-        """Keep ``value`` as the undelivered answer for ``key``."""
-        ...
-
-    def take(self, key: str) -> bytes | None:
-        """Remove and return the answer kept for ``key`` (each is taken once)."""
-        ...
+__all__ = ["Journal", "StoreJournal"]
 
 
-class MemoryJournal:
-    """The default journal: a dict, for the level's lifetime."""
+class Journal:
+    """The answers of a level kept for the next ask with their key (in memory)."""
 
     def __init__(self) -> None:
         self._kept: dict[str, bytes] = {}
 
-    def get(self, key: str) -> bytes | None:
+    async def load(self) -> None:
+        """Load what earlier runs recorded (nothing, in memory)."""
+
+    def kept(self, key: str) -> bytes | None:
         """The answer kept for ``key``, left in place."""
         return self._kept.get(key)
 
-    def put(self, key: str, value: bytes) -> None:
-        """Keep ``value`` as the undelivered answer for ``key``."""
-        self._kept[key] = value
-
     def take(self, key: str) -> bytes | None:
-        """Remove and return the answer kept for ``key``."""
+        """Remove and return the answer kept for ``key`` (each is taken once)."""
         return self._kept.pop(key, None)
+
+    def keep(self, key: str, raw: bytes) -> None:
+        """Keep ``raw`` (an encoded answer) for the next ask with ``key``."""
+        self._kept[key] = raw
+
+    async def record(self, key: str, raw: bytes) -> None:
+        """Note that ``raw`` is the answer to ``key`` (before it is delivered)."""
+
+    async def forget(self, key: str) -> None:
+        """Drop the record of ``key``'s answer (the asker refused it)."""
+        self._kept.pop(key, None)
+
+
+class StoreJournal(Journal):
+    """A journal whose records are written to ``store`` under ``run_id`` (durable).
+
+    Args:
+        store: an open store (the supervisor's).
+        run_id: the run the answers belong to.
+    """
+
+    def __init__(self, store: Store, run_id: str) -> None:
+        super().__init__()
+        self.store = store
+        self.run_id = run_id
+
+    async def load(self) -> None:
+        """Keep every answer recorded under this run id, once, for this run's asks."""
+        self._kept.update(await self.store.journal_items(self.run_id))
+
+    async def record(self, key: str, raw: bytes) -> None:
+        """Write ``raw`` as the answer to ``key``; returns once the store has it."""
+        await self.store.journal_put(self.run_id, key, raw)
+
+    async def forget(self, key: str) -> None:
+        """Drop the record of ``key``'s answer, in memory and in the store."""
+        self._kept.pop(key, None)
+        await self.store.journal_take(self.run_id, key)

@@ -67,3 +67,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def journal_take(self, run_id: str, key: str) -> bytes | None:
         """Remove and return the journal entry ``key``: exactly one taker gets it."""
+
+    @abc.abstractmethod
+    async def journal_items(self, run_id: str) -> dict[str, bytes]:
+        """Every journal entry of run ``run_id``, by key (read when a level opens)."""

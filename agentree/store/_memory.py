@@ -53,3 +53,8 @@ class MemoryStore(Store):
         data = self._journal.pop((run_id, key), None)
         await trio.lowlevel.checkpoint()
         return data
+
+    async def journal_items(self, run_id: str) -> dict[str, bytes]:
+        """Every journal entry of run ``run_id``, by key."""
+        await trio.lowlevel.checkpoint()
+        return {key: data for (run, key), data in self._journal.items() if run == run_id}

@@ -200,3 +200,14 @@ class SqliteStore(Store):
             return None if row is None else bytes(row[0])
 
         return await self._run(take, f"journal_take({key!r})")
+
+    async def journal_items(self, run_id: str) -> dict[str, bytes]:
+        """Every journal entry of run ``run_id``, by key."""
+
+        def items(db: sqlite3.Connection) -> dict[str, bytes]:
+            rows = db.execute(
+                "SELECT key, data FROM agentree_journal WHERE run_id=?", (run_id,)
+            ).fetchall()
+            return {str(key): bytes(data) for key, data in rows}
+
+        return await self._run(items, "reading the journal")

@@ -13,7 +13,7 @@ from .._groups import strict
 from .._nursery import open_nursery
 from .._runtime import current_actor
 from ..agents._start import _check_name, owner_path
-from ..feedback import supervisor_level
+from ..feedback import StoreJournal, supervisor_level
 from ..store import MemoryStore, Store
 from ..store._serve import Binding, bind, unbind
 from ._policies import AutoShutdown, check_policies
@@ -70,7 +70,9 @@ async def open_supervisor(
             closed when the block ends.
         run_id: the run the checkpoints belong to (default: a new random id).
             Opening a supervisor again with the same ``run_id`` and store
-            restores each agent's last checkpoint when it starts.
+            restores each agent's last checkpoint when it starts, and the
+            answers its ``feedback`` handlers gave (a question answered in an
+            earlier run is not asked again).
         **root_opts: options of the root actor, when this opens it
             (``agentree.open_root_actor``).
 
@@ -111,7 +113,8 @@ async def open_supervisor(
             store=binding,
         )
         try:
-            async with supervisor_level(an, feedback), trio.open_nursery() as tn:
+            journal = StoreJournal(binding.store, binding.run_id)
+            async with supervisor_level(an, feedback, journal), trio.open_nursery() as tn:
                 await tn.start(sup._serve)
                 try:
                     yield sup

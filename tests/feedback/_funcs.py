@@ -158,3 +158,67 @@ class ProcAsker(agentree.Agent):
 async def ask_with_pid() -> int:
     """Ask a question that names this process, so that a test can kill it."""
     return await agentree.request_feedback({"pid": os.getpid()}, answer=int, key="pid-q")
+
+
+async def ask_concurrently(n: int) -> list[int]:
+    """Ask ``n`` questions at once (keys ``k0``...), over this actor's one link."""
+    got = [-1] * n
+
+    async def one(i: int) -> None:
+        got[i] = await agentree.request_feedback(i, answer=int, key=f"k{i}")
+
+    async with trio.open_nursery() as tn:
+        for i in range(n):
+            tn.start_soon(one, i)
+    return got
+
+
+async def ask_twice_and_say_how() -> list[Any]:
+    """Ask twice; say where this actor's asks go after the first one."""
+    from agentree._runtime import current_actor
+    from agentree.feedback._ask import _route_of
+
+    first = await agentree.request_feedback("one", answer=int)
+    second = await agentree.request_feedback("two", answer=int)
+    route = _route_of(current_actor())
+    conn = route.conn
+    return [first, second, None if conn is None else conn.peer_name, route.level_id is not None]
+
+
+async def warm_then(then: str, **kwargs: Any) -> Any:
+    """Ask a first question (so later asks go direct), then run ``then``."""
+    assert await agentree.request_feedback("warm-up", answer=int, key="warm") == 0
+    return await globals()[then](**kwargs)
+
+
+async def poke_link() -> list[Any]:
+    """Open a feedback link to the parent by hand, send it junk, then a good ask."""
+    from agentree._context import open_context
+    from agentree._runtime import current_actor
+    from agentree.feedback._link import LINK_WINDOW, feedback_link
+
+    conn = current_actor().parent_conn
+    assert conn is not None
+    got: list[Any] = []
+    async with (
+        open_context(conn, feedback_link, {}) as (ctx, _),
+        ctx.open_stream(msg_buffer_size=LINK_WINDOW) as stream,
+    ):
+        await stream.send(["not", "a", "batch"])
+        await stream.send([["ok", "not an id"], 7, ["ok", 99]])
+        await stream.send([["ask", 1, "not params", None]])
+        got.append(await stream.receive())
+        params = {"key": "poked", "question": 3, "asker": "poker", "answer": ["int", "int"]}
+        await stream.send([["ask", 2, params, None]])
+        got.append(await stream.receive())
+        await stream.send([["ok", 2]])
+    return got
+
+
+async def ask_at_depth(depth: int) -> list[Any]:
+    """``depth`` actors further down, ask twice (``ask_twice_and_say_how``)."""
+    if depth == 0:
+        return await ask_twice_and_say_how()
+    async with agentree.open_nursery() as an:
+        portal = await an.run_in_actor(ask_at_depth, name=f"depth-{depth - 1}", depth=depth - 1)
+        return list(await portal.wait_for_result())

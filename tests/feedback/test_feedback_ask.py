@@ -198,12 +198,12 @@ async def test_a_kept_answer_is_taken_once_and_a_wrong_typed_one_is_asked_again(
         async with agentree.open_root_actor(feedback=[handler]) as actor:
             level = _root_level(actor)
             assert level is not None
-            level.journal.put("kept", msgspec.msgpack.encode(9))
-            level.journal.put("wrong", msgspec.msgpack.encode("nine"))
+            level.journal.keep("kept", msgspec.msgpack.encode(9))
+            level.journal.keep("wrong", msgspec.msgpack.encode("nine"))
             assert await _funcs.ask("q", key="kept") == 9
             assert await _funcs.ask("q", key="kept") == 4
             assert await _funcs.ask("q", key="wrong") == 4
-            assert level.journal.get("wrong") is None
+            assert level.journal.kept("wrong") is None
     assert asked == ["kept", "wrong"]
 
 
@@ -244,5 +244,5 @@ async def test_a_killed_grandchild_leaves_its_question_open_for_the_journal() ->
             assert not req.withdrawn
             level = _root_level(actor)
             assert level is not None
-            assert level.journal.get("pid-q") is not None
+            assert level.journal.kept("pid-q") is not None
             await an.cancel()

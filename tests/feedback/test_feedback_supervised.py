@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
+import msgspec
+import pytest
 import trio
 
 import agentree
@@ -46,7 +49,11 @@ async def test_a_supervisor_with_handlers_is_the_level_of_its_agents() -> None:
     assert asked == ["app/asker", "root"]
 
 
-async def test_an_answer_given_while_the_asker_is_dead_goes_to_its_next_incarnation() -> None:
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+async def test_an_answer_given_while_the_asker_is_dead_goes_to_its_next_incarnation(
+    kind: str, tmp_path: Path
+) -> None:
+    store = agentree.MemoryStore() if kind == "memory" else agentree.SqliteStore(tmp_path / "s.db")
     queue = agentree.feedback_queue()
     asks: list[str] = []
 
@@ -56,7 +63,9 @@ async def test_an_answer_given_while_the_asker_is_dead_goes_to_its_next_incarnat
     # A restart a second after the crash, so that the answer comes meanwhile.
     later = agentree.Backoff(min=1.0, max=1.0, jitter=0)
     with trio.fail_after(TIMEOUT):
-        async with agentree.open_supervisor("app", backoff=later, feedback=[count, queue]) as sup:
+        async with agentree.open_supervisor(
+            "app", backoff=later, feedback=[count, queue], store=store, run_id="r"
+        ) as sup:
             events = sup.events()
             ref = await sup.start_agent(Asker, name="asker")
             req = await queue.__anext__()
@@ -74,6 +83,13 @@ async def test_an_answer_given_while_the_asker_is_dead_goes_to_its_next_incarnat
     # One question, asked of the handlers once: the second incarnation got the kept
     # answer without a second prompt.
     assert len(asks) == 1
+    if kind == "sqlite":
+        # The answer is in the store's journal, for a rerun of run "r".
+        await store.open()
+        try:
+            assert await store.journal_items("r") == {asks[0]: msgspec.msgpack.encode(11)}
+        finally:
+            await store.close()
 
 
 async def test_an_asker_that_restarts_before_the_answer_adopts_its_question() -> None:

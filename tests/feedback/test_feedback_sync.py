@@ -41,15 +41,20 @@ async def test_infected_asyncio_actor_asks_and_its_loop_thread_is_refused() -> N
     assert keys[1] == "from-trio"
 
 
-async def test_sync_ask_from_a_process_mode_worker() -> None:
+async def test_sync_ask_from_a_process_mode_worker_is_the_agents() -> None:
     asked: list[Any] = []
 
     async def handler(req: agentree.FeedbackRequest) -> int:
-        asked.append(req.question)
+        asked.append((req.question, req.asker, req.key))
         return 21
 
     with trio.fail_after(TIMEOUT):
         async with agentree.open_supervisor("app", feedback=[handler]) as sup:
             ref = await sup.start_agent(ProcAsker, name="proc")
             assert await ref.call(ProcAsker.ask_in_worker, "from a worker?") == 21
-    assert asked == ["from a worker?"]
+    [(question, asker, key)] = asked
+    assert question == "from a worker?"
+    # Attributed and keyed to the agent, not to the worker actor that runs the method:
+    # the key is the same whichever worker (or incarnation) asks.
+    assert asker == "app/proc"
+    assert key.startswith("app/proc:str:")

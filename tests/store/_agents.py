@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import msgspec
+import trio
 
 import agentree
 
@@ -28,6 +29,12 @@ class Counter(agentree.Agent, state=Tally):
             self.state.notes.append(note)
         if save:
             await self.checkpoint()
+        return self.state.count
+
+    def add_in_thread(self, n: int) -> int:
+        """A thread-mode method: checkpoints through ``trio.from_thread.run``."""
+        self.state.count += n
+        trio.from_thread.run(self.checkpoint)
         return self.state.count
 
     async def look(self) -> tuple[int, list[str], int, int, int]:

@@ -44,6 +44,19 @@ async def test_checkpoint_survives_sigkill_and_restores_before_on_start(
             assert (count, notes, seen, incarnation) == (5, ["five"], 5, 2)
 
 
+async def test_a_thread_mode_method_checkpoints_through_from_thread(tmp_path: Path) -> None:
+    store = agentree.SqliteStore(tmp_path / "s.db")
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_supervisor("app", backoff=FAST, store=store) as sup:
+            counter = await sup.start_agent(Counter, name="c")
+            events = sup.events()
+            assert await counter.call(Counter.add_in_thread, 8) == 8
+            sigkill(counter)
+            await next_of(events, ChildStarted, "app/c")
+            count, _, seen, incarnation, _ = await counter.call(Counter.look)
+            assert (count, seen, incarnation) == (8, 8, 2)
+
+
 async def test_an_asyncio_agent_checkpoints_from_its_asyncio_tasks(tmp_path: Path) -> None:
     store = agentree.SqliteStore(tmp_path / "s.db")
     with trio.fail_after(TIMEOUT):

@@ -55,6 +55,17 @@ async def test_journal_take_once(store: agentree.Store) -> None:
     assert await store.journal_get("run", "k") is None
 
 
+async def test_journal_items_are_the_runs_entries(store: agentree.Store) -> None:
+    assert await store.journal_items("run") == {}
+    await store.journal_put("run", "a", b"1")
+    await store.journal_put("run", "b", b"2")
+    await store.journal_put("run", "a", b"3")
+    await store.journal_put("other", "c", b"4")
+    assert await store.journal_items("run") == {"a": b"3", "b": b"2"}
+    await store.journal_take("run", "b")
+    assert await store.journal_items("run") == {"a": b"3"}
+
+
 async def test_sqlite_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
     first = agentree.SqliteStore(path, fsync=True)
