@@ -20,6 +20,7 @@ import msgspec
 import trio
 
 from .._exceptions import FeedbackError
+from .._runtime._control import track
 from ._journal import Journal, MemoryJournal
 
 __all__ = ["FeedbackRequest", "Handler", "Level", "Link"]
@@ -190,6 +191,7 @@ class Level:
         self.journal: Journal = journal if journal is not None else MemoryJournal()
         self.pending: dict[str, FeedbackRequest] = {}
         self._nursery: trio.Nursery | None = None
+        track(self)  # agentree tree counts the open questions
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the level's handler tasks until cancelled."""
