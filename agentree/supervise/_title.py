@@ -6,6 +6,7 @@ too with ``setproctitle`` installed), with the tree's root pid appended.
 
 from __future__ import annotations
 
+from .. import log as agentree_log
 from .._proctitle import set_title as _set
 from .._runtime._control import root_pid
 
@@ -15,4 +16,6 @@ __all__ = ["set_title"]
 def set_title(title: str) -> None:
     """Set this process's title (best effort: never fails)."""
     pid = root_pid()
+    if title.startswith("agentree[") and title.endswith("]"):
+        agentree_log.set_actor_path(title[len("agentree[") : -1])
     _set(title if pid is None else f"{title} root={pid}")

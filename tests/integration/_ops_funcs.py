@@ -66,3 +66,8 @@ def log_lines(count: int, message: str) -> int:
 async def sleep_forever() -> None:
     """Wait until cancelled."""
     await trio.sleep_forever()
+
+
+def log_info(message: str) -> None:
+    """Log ``message`` at INFO through agentree's logger."""
+    logging.getLogger("agentree.user").info(message)

@@ -35,7 +35,7 @@ def _sockets() -> set[str]:
     return {
         name
         for name in os.listdir(_tmpdir())
-        if name not in ("forkserver.sock", "control.json")
+        if name not in ("forkserver.sock", "control.json", "log.sock")
     }
 
 
