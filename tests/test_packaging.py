@@ -201,7 +201,7 @@ def test_demo_runs_from_the_installed_wheel(installed: Installed) -> None:
     steps = [line[:5] for line in out.splitlines() if line.startswith("[")]
     assert steps == [f"[{i}/6]" for i in range(1, 7)], out
     assert "[5/6] infected asyncio: asyncio napped 0.05s in 'aio'" in out, out
-    assert "0 child processes remain" in out, out
+    assert "0 processes left" in out, out
 
 
 def test_console_script(installed: Installed) -> None:
@@ -211,7 +211,7 @@ def test_console_script(installed: Installed) -> None:
     assert _check(installed.run(script, "--version")) == f"agentree {agentree.__version__}\n"
     assert "demo" in _check(installed.run(script, "--help"))
     # The script is not a .py file: the children must not need the root's __main__.
-    assert "0 child processes remain" in _check(installed.run(script, "demo"))
+    assert "0 processes left" in _check(installed.run(script, "demo"))
     bare = installed.run(script)
     assert bare.returncode == 2
     assert "usage: agentree" in bare.stderr
