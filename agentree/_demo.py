@@ -210,7 +210,8 @@ async def main() -> None:
             try:
                 await flaky.call(Flaky.crash)
             except agentree.AgentCrashed as crash:
-                why = str(crash.cause.describe()) if crash.cause is not None else str(crash)
+                cause = crash.cause
+                why = cause.describe() if isinstance(cause, agentree.ChildExit) else str(crash)
             else:
                 why = "it did not crash"
             second = await flaky.call(Flaky.hello)

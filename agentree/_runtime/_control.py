@@ -232,6 +232,8 @@ async def snapshot(budget: float = 1.0) -> dict[str, Any]:
     _in_flight += 1
     try:
         portals = [p for an in _nurseries(actor) for p in an.children.values()]
+        # Oldest first (pids grow; a stable order for the drawing).
+        portals.sort(key=lambda p: p._child.pid if p._child is not None else 0)
         rows: list[dict[str, Any]] = [{} for _ in portals]
 
         async def fill(i: int, portal: Any) -> None:

@@ -21,6 +21,10 @@ class Napper(agentree.Agent):
     async def die(self) -> None:
         os._exit(3)
 
+    async def ask(self) -> bool:
+        """Ask a question that stays open (the test's handler never answers)."""
+        return await agentree.request_feedback("may I?", answer=bool)
+
 
 @agentree.context
 async def hold_nested(ctx: agentree.Context, depth: int) -> None:

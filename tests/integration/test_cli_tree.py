@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -152,6 +153,19 @@ def test_tree_json_nested_three_deep_with_an_agent() -> None:
         assert rows["root/app/lvl2"]["calls_running"] == 0
 
 
+def test_tree_shows_backoff_restarts_queued_calls_and_open_questions() -> None:
+    with running_tree("states") as tree:
+        rows = {row["path"]: row for row in tree_json(tree.root, "--no-cpu")["rows"]}
+        napper = rows["team/napper#1"]
+        assert (napper["state"], napper["pid"], napper["restarts"]) == ("backoff", None, 1)
+        assert napper["calls_queued"] == 1
+        asker = rows["team/asker#1"]
+        assert asker["state"] == "running"
+        assert asker["calls_running"] == 1
+        # The question waits at the supervisor's level, in the root.
+        assert rows["root"]["questions"] == 1
+
+
 def test_tree_plain_draws_the_tree() -> None:
     with running_tree("nested") as tree:
         done = cli("tree", "--plain", "--no-cpu")
@@ -159,7 +173,7 @@ def test_tree_plain_draws_the_tree() -> None:
         lines = done.stdout.splitlines()
         assert any(f"root pid {tree.root}" in line for line in lines)
         deep1 = next(line for line in lines if "deep1" in line)
-        assert deep1.lstrip().startswith("│     └─ deep1"), deep1
+        assert re.match(r"^[│ ]  [│ ]  └─ deep1 ", deep1), deep1
         assert str(tree.info["pids"]["deep1"]) in deep1
 
 
