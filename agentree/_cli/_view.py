@@ -167,6 +167,10 @@ def tree_view(tree: Tree, cpu: CpuSampler, *, timeout: float) -> dict[str, Any]:
         rows = []
         _walk(answer, tree.name, 0, rows, [])
         wedged = None
+        holder = answer.get("repl_holder")
+        for row in rows:
+            if holder and row["pid"] is not None and row["uuids"][-1:] == [holder]:
+                row["state"] = "in a REPL"
     _fill_proc(rows, cpu)
     return {
         "root_pid": tree.pid,

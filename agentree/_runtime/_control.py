@@ -157,6 +157,19 @@ def _state(actor: Actor) -> str:
     return "running"
 
 
+def _repl_holder(actor: Actor) -> str | None:
+    """In the root: the uuid of the actor holding the terminal for a REPL, if any.
+
+    That actor's loop is stopped in its REPL (it cannot answer for itself).
+    """
+    lock_module = sys.modules.get("agentree.devx._lock")
+    held = getattr(lock_module, "_root", None)
+    if not actor.is_root or held is None or held[0] is not actor:
+        return None
+    holder = getattr(held[1], "holder", None)
+    return None if holder is None else str(holder[1])
+
+
 def _nurseries(actor: Actor) -> list[Any]:
     return [an for an in list(_tracked) if getattr(an, "_actor", None) is actor]
 
@@ -254,6 +267,7 @@ async def snapshot(budget: float = 1.0) -> dict[str, Any]:
             "questions": _questions(),
             "agents": _agents(),
             "children": rows,
+            "repl_holder": _repl_holder(actor),
         }
     finally:
         _in_flight -= 1

@@ -75,3 +75,8 @@ async def sleep_forever() -> None:
 def log_info(message: str) -> None:
     """Log ``message`` at INFO through agentree's logger."""
     logging.getLogger("agentree.user").info(message)
+
+
+async def pause_here() -> None:
+    """Stop in the debugger's REPL."""
+    await agentree.pause()

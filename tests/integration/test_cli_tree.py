@@ -52,6 +52,7 @@ def running_tree(*args: str) -> Iterator[Tree]:
     """Start ``ops_tree.py ARGS`` and wait for its JSON line; stop it at the end."""
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), *args],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
         env=_env(),
@@ -72,8 +73,9 @@ def running_tree(*args: str) -> Iterator[Tree]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=15)
-        if proc.stdout is not None:
-            proc.stdout.close()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                stream.close()
 
 
 def cli(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
@@ -164,6 +166,25 @@ def test_tree_shows_backoff_restarts_queued_calls_and_open_questions() -> None:
         assert asker["calls_running"] == 1
         # The question waits at the supervisor's level, in the root.
         assert rows["root"]["questions"] == 1
+
+
+def test_actor_in_a_repl_is_shown_so() -> None:
+    with running_tree("repl") as tree:
+        assert tree.proc.stdout is not None
+        deadline = time.monotonic() + UP_TIMEOUT
+        line = ""
+        while "Paused in actor 'pauser'" not in line:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([tree.proc.stdout], [], [], max(left, 0))
+            assert ready, "the REPL did not open"
+            line = tree.proc.stdout.readline()
+            assert line, "the tree ended"
+        rows = {row["pid"]: row for row in tree_json(tree.root, "--no-cpu")["rows"]}
+        assert rows[tree.info["child"]]["state"] == "in a REPL"
+        assert rows[tree.root]["state"] == "running"
+        # End of input quits the REPL; then the tree can stop.
+        assert tree.proc.stdin is not None
+        tree.proc.stdin.close()
 
 
 def test_tree_plain_draws_the_tree() -> None:

@@ -8,6 +8,8 @@ Modes (each prints one JSON line once it is up, then holds until stopped):
 - ``states``: a supervisor ``team`` whose agent ``napper`` crashed and waits out a
   long backoff with one call queued for it, and an agent ``asker`` whose feedback
   question stays open; prints ``{"root": pid}``;
+- ``repl``: in debug mode, a child ``pauser`` stops in a REPL (reading this
+  program's stdin); prints ``{"root": pid, "child": pid}`` first;
 - ``wedged``: one child, then the root spins in a CPU loop (never checkpoints) for
   at most 60 s; prints ``{"root": pid, "child": pid}`` before it spins.
 """
@@ -77,6 +79,14 @@ async def states() -> None:
             await trio.sleep_forever()
 
 
+async def repl() -> None:
+    async with agentree.open_nursery(debug_mode=True) as an:
+        child = await an.start_actor("pauser", enable_modules=[_ops_funcs.MODULE])
+        pid = await child.run(_ops_funcs.own_pid)
+        print(json.dumps({"root": os.getpid(), "child": pid}), flush=True)
+        await child.run(_ops_funcs.pause_here)
+
+
 async def wedged() -> None:
     async with agentree.open_nursery() as an:
         child = await an.start_actor("child", enable_modules=[_ops_funcs.MODULE])
@@ -93,6 +103,8 @@ if __name__ == "__main__":
         trio.run(nested)
     elif mode == "states":
         trio.run(states)
+    elif mode == "repl":
+        trio.run(repl)
     elif mode == "many":
         trio.run(many, int(sys.argv[2]))
     else:
