@@ -48,10 +48,12 @@ def _drain(sock: socket.socket) -> None:
 
 
 async def _read(sock: socket.socket) -> None:
-    while True:
+    # The hook may close the socket before this task first runs (a root whose body
+    # failed at once): a closed socket has fileno -1.
+    while sock.fileno() >= 0:
         try:
             await trio.lowlevel.wait_readable(sock)
-        except (trio.ClosedResourceError, OSError):
+        except (trio.ClosedResourceError, OSError, ValueError):
             return
         _drain(sock)
 
