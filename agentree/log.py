@@ -159,18 +159,24 @@ class _ForwardHandler(logging.Handler):
         self._path = path
         self._sock: socket.socket | None = None
         self._fallback: logging.Handler | None = None
+        self._failed = False
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
             data = _encode(record)
+            if self._failed:
+                raise ConnectionError("the root did not take a record in time")
             if self._sock is None:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
                 sock.settimeout(_SEND_TIMEOUT)
                 sock.connect(self._path)
                 self._sock = sock
             self._sock.send(data)
-        except OSError:
-            # The root is gone or does not read: write the record here.
+        except OSError as exc:
+            # The root is gone or does not read: write the record here (and, once
+            # the root was too slow, every record after it: never wait twice).
+            if isinstance(exc, TimeoutError):
+                self._failed = True
             if self._fallback is None:
                 self._fallback = _stream_handler()
             self._fallback.handle(record)
