@@ -3,7 +3,9 @@
 Linux keeps two names per process: ``comm`` (15 bytes, shown by ``top``, ``pstree``
 and ``ps -o comm``), set here with ``prctl(PR_SET_NAME)`` always, and the command
 line (``/proc/PID/cmdline``, shown by ``ps -f``), rewritten when the optional
-``setproctitle`` package is installed (``pip install agentree[titles]``).
+``setproctitle`` package is installed (``pip install agentree[titles]``), within the
+length of the original command line (``SPT_NOENV``: the environment block stays
+as it was, for the reaper).
 
 This module imports nothing from agentree, so the forkserver and a fresh child can
 use it before anything else is loaded.
@@ -14,10 +16,11 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib
+import os
 import sys
 from typing import Any
 
-__all__ = ["actor_title", "get_comm", "get_title", "set_comm", "set_title"]
+__all__ = ["actor_title", "get_comm", "get_title", "set_comm", "set_title", "short_title"]
 
 _PR_SET_NAME = 15
 _COMM_BYTES = 15
@@ -29,8 +32,8 @@ def actor_title(path: str, root_pid: int | None) -> str:
     return f"agentree[{path}]" if root_pid is None else f"agentree[{path}] root={root_pid}"
 
 
-def _short(title: str) -> str:
-    # ``comm`` keeps 15 bytes: the end of ``agentree[path#n]``, the informative part.
+def short_title(title: str) -> str:
+    """The 15 bytes of ``title`` that ``comm`` keeps: the end of ``agentree[path#n]``."""
     head = title.split(" root=")[0].encode("utf-8", "replace")
     return head[-_COMM_BYTES:].decode("utf-8", "ignore")
 
@@ -63,9 +66,14 @@ def set_title(title: str) -> None:
 
     Never fails: a title is a convenience.
     """
-    set_comm(_short(title))
+    set_comm(short_title(title))
     module = sys.modules.get("setproctitle")
     if module is None:
+        # Keep /proc/PID/environ intact: the reaper finds an actor's orphans by the
+        # tag in their inherited environment block (see _runtime._reaper), which
+        # setproctitle would otherwise overwrite with the title. The title then
+        # fits in the original command line (long enough for actors).
+        os.environ.setdefault("SPT_NOENV", "1")
         try:
             module = importlib.import_module("setproctitle")
         except ImportError:
@@ -73,7 +81,7 @@ def set_title(title: str) -> None:
     with contextlib.suppress(Exception):
         module.setproctitle(title)
         # setproctitle also sets comm to its title's start: keep the short one.
-        set_comm(_short(title))
+        set_comm(short_title(title))
 
 
 def get_title() -> str | None:

@@ -69,7 +69,6 @@ _MIN_BUDGET = 0.02
 _tracked: weakref.WeakSet[Any] = weakref.WeakSet()
 _started: weakref.WeakKeyDictionary[Actor, float] = weakref.WeakKeyDictionary()
 _root_pid: int | None = None
-_in_flight = 0
 
 
 def track(obj: Any) -> None:
@@ -125,22 +124,23 @@ async def _control_hook(actor: Actor) -> AsyncIterator[None]:
     global _root_pid
     _started[actor] = time.time()
     control = None
-    old_comm = old_title = None
+    old_comm = None
+    title = _proctitle.actor_title(actor.name, actor.pid if actor.is_root else None)
     if actor.is_root:
         _root_pid = actor.pid
         control = _write_control_file(actor)
-        old_comm, old_title = _proctitle.get_comm(), _proctitle.get_title()
+        # The user's program keeps its command line; its short name says agentree.
+        old_comm = _proctitle.get_comm()
+        _proctitle.set_comm(_proctitle.short_title(title))
     else:
         _root_pid = _read_root_pid(actor.options.tmpdir)
-    _proctitle.set_title(_proctitle.actor_title(actor.name, _root_pid))
+        _proctitle.set_title(_proctitle.actor_title(actor.name, _root_pid))
     try:
         yield
     finally:
         if control is not None:
             with contextlib.suppress(OSError):
                 os.unlink(control)
-        if old_title is not None:
-            _proctitle.set_title(old_title)
         if old_comm:
             _proctitle.set_comm(old_comm)
 
@@ -240,37 +240,33 @@ async def snapshot(budget: float = 1.0) -> dict[str, Any]:
     Args:
         budget: seconds this actor may spend; each child gets a share of it.
     """
-    global _in_flight
     actor = current_actor()
-    _in_flight += 1
-    try:
-        portals = [p for an in _nurseries(actor) for p in an.children.values()]
-        # Oldest first (pids grow; a stable order for the drawing).
-        portals.sort(key=lambda p: p._child.pid if p._child is not None else 0)
-        rows: list[dict[str, Any]] = [{} for _ in portals]
+    # Counted before this call first waits: until then it is not tracked itself.
+    running = sum(len(conn._tasks) for conn in list(actor._conns))
+    portals = [p for an in _nurseries(actor) for p in an.children.values()]
+    # Oldest first (pids grow; a stable order for the drawing).
+    portals.sort(key=lambda p: p._child.pid if p._child is not None else 0)
+    rows: list[dict[str, Any]] = [{} for _ in portals]
 
-        async def fill(i: int, portal: Any) -> None:
-            rows[i] = await _child_row(portal, budget)
+    async def fill(i: int, portal: Any) -> None:
+        rows[i] = await _child_row(portal, budget)
 
-        async with trio.open_nursery() as nursery:
-            for i, portal in enumerate(portals):
-                nursery.start_soon(fill, i, portal)
-        running = sum(len(conn._tasks) for conn in list(actor._conns)) - _in_flight
-        return {
-            "name": actor.name,
-            "uuid": actor.uuid,
-            "pid": actor.pid,
-            "state": _state(actor),
-            "started": _started.get(actor),
-            "calls_running": max(running, 0),
-            "calls_queued": 0,
-            "questions": _questions(),
-            "agents": _agents(),
-            "children": rows,
-            "repl_holder": _repl_holder(actor),
-        }
-    finally:
-        _in_flight -= 1
+    async with trio.open_nursery() as nursery:
+        for i, portal in enumerate(portals):
+            nursery.start_soon(fill, i, portal)
+    return {
+        "name": actor.name,
+        "uuid": actor.uuid,
+        "pid": actor.pid,
+        "state": _state(actor),
+        "started": _started.get(actor),
+        "calls_running": running,
+        "calls_queued": 0,
+        "questions": _questions(),
+        "agents": _agents(),
+        "children": rows,
+        "repl_holder": _repl_holder(actor),
+    }
 
 
 # -- stop -----------------------------------------------------------------------------

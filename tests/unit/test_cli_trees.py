@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from agentree._cli._trees import find_trees
-from agentree._proctitle import _short, actor_title
+from agentree._proctitle import actor_title, short_title
 
 
 def _tree_dir(base: Path, name: str, **changes: object) -> Path:
@@ -102,5 +102,5 @@ def test_titles() -> None:
     assert actor_title("app/planner#3", 1234) == "agentree[app/planner#3] root=1234"
     assert actor_title("forkserver", None) == "agentree[forkserver]"
     # comm keeps 15 bytes: the end of the bracketed path, without the root pid.
-    assert _short("agentree[app] root=1") == "agentree[app]"
-    assert _short("agentree[app/planner#3] root=1") == "[app/planner#3]"
+    assert short_title("agentree[app] root=1") == "agentree[app]"
+    assert short_title("agentree[app/planner#3] root=1") == "[app/planner#3]"
