@@ -251,7 +251,7 @@ def test_wedged_root_is_shown_from_proc_without_hanging() -> None:
         rows = {row["pid"]: row for row in view["rows"]}
         assert rows[tree.root]["state"] == "wedged (not answering)"
         # The root spins: /proc sees it using a CPU.
-        assert rows[tree.root]["cpu"] > 20.0
+        assert rows[tree.root]["cpu"] > 5.0
         # Its actor (a child of the forkserver) is found by its title.
         assert rows[tree.info["child"]]["path"] == "agentree[child]"
         assert any(row["path"] == "agentree[forkserver]" for row in view["rows"])
