@@ -11,7 +11,11 @@ outlives the ``async with`` block that started it. This demo walks through:
 4. a context: a dialog with a task in the daemon over a two-way stream;
 5. infected asyncio: an actor whose main loop is asyncio runs an asyncio coroutine
    for its trio task;
-6. teardown: when the block ends, every child process is gone, and we check.
+6. supervision: an agent under a supervisor crashes (its process exits) and comes
+   back as a new incarnation, and the next call reaches it;
+7. feedback: the agent asks a question and waits; the supervisor's policy handler
+   answers it automatically;
+8. teardown: when the block ends, every child process is gone, and we check.
 
 It ships inside the package, so it runs wherever agentree is installed::
 
@@ -81,6 +85,31 @@ async def asyncio_nap() -> str:
     return str(await to_asyncio.run_task(nap, delay=0.05))
 
 
+class Flaky(agentree.Agent):
+    """An agent that can crash on demand and asks before it does anything risky."""
+
+    async def hello(self) -> str:
+        """Say which incarnation (and process) answers."""
+        return f"incarnation {self.incarnation} (pid {os.getpid()})"
+
+    async def crash(self) -> None:
+        """End this agent's process at once, as a bug or the OOM killer would."""
+        os._exit(1)
+
+    async def tidy(self, path: str) -> str:
+        """Ask for permission (feedback), then report what was decided."""
+        allowed = await agentree.request_feedback(f"delete {path}?", answer=bool)
+        return f"deleted {path}" if allowed else f"kept {path}"
+
+
+async def approve_tidy(request: agentree.FeedbackRequest) -> bool | None:
+    """A feedback policy: answer deletion questions under /tmp, leave the rest."""
+    question = str(request.question)
+    if question.startswith("delete /tmp/"):
+        return True
+    return None
+
+
 def descendant_pids() -> list[int] | None:
     """Pids of live processes below this one, or ``None`` if there is no way to look.
 
@@ -125,14 +154,14 @@ async def main() -> None:
         portal = await an.run_in_actor(sum_of_squares, name="cruncher", limit=100_000)
         answer = await portal.wait_for_result()
         print(
-            f"[1/6] run_in_actor: 'cruncher' (pid {answer['pid']}) "
+            f"[1/8] run_in_actor: 'cruncher' (pid {answer['pid']}) "
             f"summed the squares below 100000 -> {answer['total']}"
         )
 
         # 2. A daemon that serves calls until it is cancelled.
         daemon = await an.start_actor("greeter", enable_modules=[__name__])
         info = await daemon.run(whoami)
-        print(f"[2/6] start_actor: daemon {info['name']!r} (pid {info['pid']}) is serving")
+        print(f"[2/8] start_actor: daemon {info['name']!r} (pid {info['pid']}) is serving")
         print(f"      greet('ada') -> {await daemon.run(greet, who='ada')!r}")
         names = ["bob", "cy", "di"]
         replies: dict[str, str] = {}
@@ -154,14 +183,14 @@ async def main() -> None:
         except agentree.RemoteActorError as err:
             kind = err.boxed_type.__name__ if err.boxed_type else err.boxed_type_str
             last_line = err.tb_str.strip().splitlines()[-1]
-            print(f"[3/6] remote error: {kind} in actor {err.src_uid[0]!r}")
+            print(f"[3/8] remote error: {kind} in actor {err.src_uid[0]!r}")
             print(f"      remote traceback ends with: {last_line}")
         quarter = await daemon.run(divide, a=1, b=4)
         print(f"      the daemon still answers: divide(1, 4) -> {quarter}")
 
         # 4. A context: a task in the daemon, and a two-way stream to it.
         async with daemon.open_context(shout, times=2) as (ctx, first):
-            print(f"[4/6] context: the daemon's task says {first!r}")
+            print(f"[4/8] context: the daemon's task says {first!r}")
             async with ctx.open_stream() as stream:
                 for word in ["hey", "ho"]:
                     await stream.send(word)
@@ -170,18 +199,39 @@ async def main() -> None:
 
         # 5. Infected asyncio: asyncio is the actor's main loop, trio runs as its guest.
         infected = await an.run_in_actor(asyncio_nap, name="aio", infect_asyncio=True)
-        print(f"[5/6] infected asyncio: {await infected.wait_for_result()}")
+        print(f"[5/8] infected asyncio: {await infected.wait_for_result()}")
+
+        # 6. A supervised agent crashes and comes back; 7. it asks, a policy answers.
+        async with agentree.open_supervisor(
+            "demo", backoff=agentree.Backoff(min=0.05, max=0.5), feedback=[approve_tidy]
+        ) as sup:
+            flaky = await sup.start_agent(Flaky, name="flaky")
+            first = await flaky.call(Flaky.hello)
+            try:
+                await flaky.call(Flaky.crash)
+            except agentree.AgentCrashed as crash:
+                cause = crash.cause
+                why = cause.describe() if isinstance(cause, agentree.ChildExit) else str(crash)
+            else:
+                why = "it did not crash"
+            second = await flaky.call(Flaky.hello)
+            print(f"[6/8] supervision: agent 'demo/flaky' answered from {first}")
+            print(f"      then crashed ({why})")
+            print(f"      and came back: the next call answered from {second}")
+            tidied = await flaky.call(Flaky.tidy, "/tmp/agentree-demo")
+            print("[7/8] feedback: the agent asked 'delete /tmp/agentree-demo?' and waited;")
+            print(f"      the supervisor's policy answered at once -> {tidied!r}")
 
         # Daemons run until cancelled (the nursery's exit would cancel it too).
         stopped = await daemon.cancel_actor()
 
-    # 4. The block has ended: every actor, and the forkserver behind them, is gone.
+    # 8. The block has ended: every actor, and the forkserver behind them, is gone.
     daemon_end = "daemon cancelled" if stopped else "daemon killed (it ignored the cancel)"
     left = descendant_pids()
     if left is None:
-        print(f"[6/6] teardown: {daemon_end}, nursery closed (cannot count processes here)")
+        print(f"[8/8] teardown: {daemon_end}, nursery closed (cannot count processes here)")
     elif left:
-        raise SystemExit(f"[6/6] teardown: child processes survived: {left}")
+        raise SystemExit(f"[8/8] teardown: child processes survived: {left}")
     else:
-        print(f"[6/6] teardown: {daemon_end}, nursery closed, 0 child processes remain")
+        print(f"[8/8] teardown: {daemon_end}, nursery closed, 0 processes left")
     print("Done. Next: the examples/ directory of the source tree, and the docs.")

@@ -33,6 +33,7 @@ from ._options import check_child_options, check_root_options
 from ._portal import Portal
 from ._root import open_root_actor
 from ._runtime import Actor, current_actor_or_none, ns_of
+from ._runtime._control import track
 from ._runtime._hooks import agent_starter
 from ._spawn import Child, serve_child, spawn_actor, stop_child
 from ._spawn._placement import RayPlacement, check_placement
@@ -83,6 +84,7 @@ class ActorNursery:
         self.cancel_called = False
         self._report_exits = report_exits
         self._exit_send, self._exit_receive = trio.open_memory_channel[ChildExit](math.inf)
+        track(self)  # agentree tree / stop see this nursery's children
 
     @property
     def report_exits(self) -> bool:

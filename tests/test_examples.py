@@ -141,21 +141,24 @@ def test_demo() -> None:
     out = run_example("demo.py")
     took = time.monotonic() - start
     steps = [line for line in out.splitlines() if line.startswith("[")]
-    assert [line[:5] for line in steps] == [f"[{i}/6]" for i in range(1, 7)], out
+    assert [line[:5] for line in steps] == [f"[{i}/8]" for i in range(1, 9)], out
     assert "summed the squares below 100000 -> 333328333350000" in steps[0], out
     assert "greet('ada') -> 'hello ada, from greeter'" in out, out
     assert "3 greets at once: all answered in" in out, out
-    assert steps[2] == "[3/6] remote error: ZeroDivisionError in actor 'greeter'", out
+    assert steps[2] == "[3/8] remote error: ZeroDivisionError in actor 'greeter'", out
     assert "remote traceback ends with: ZeroDivisionError: division by zero" in out, out
     assert "the daemon still answers: divide(1, 4) -> 0.25" in out, out
-    assert steps[3] == "[4/6] context: the daemon's task says 'ready to shout, x2'", out
+    assert steps[3] == "[4/8] context: the daemon's task says 'ready to shout, x2'", out
     assert "'hey' -> 'HEY HEY'" in out, out
     assert "'ho' -> 'HO HO'" in out, out
     assert "the task answered 2 words and returned" in out, out
-    assert steps[4] == "[5/6] infected asyncio: asyncio napped 0.05s in 'aio'", out
-    assert steps[5] == (
-        "[6/6] teardown: daemon cancelled, nursery closed, 0 child processes remain"
-    ), out
+    assert steps[4] == "[5/8] infected asyncio: asyncio napped 0.05s in 'aio'", out
+    assert steps[5].startswith("[6/8] supervision: agent 'demo/flaky' answered from incarnation 1")
+    assert "then crashed (actor 'demo/flaky' (pid " in out, out
+    assert "and came back: the next call answered from incarnation 2" in out, out
+    assert steps[6] == "[7/8] feedback: the agent asked 'delete /tmp/agentree-demo?' and waited;"
+    assert "the supervisor's policy answered at once -> 'deleted /tmp/agentree-demo'" in out
+    assert steps[7] == "[8/8] teardown: daemon cancelled, nursery closed, 0 processes left", out
     # "A few seconds", with room for a loaded CI machine.
     assert took < 15, f"demo took {took:.1f}s"
 

@@ -199,9 +199,9 @@ def test_demo_runs_from_the_installed_wheel(installed: Installed) -> None:
     """``python -m agentree demo`` takes the whole tour from the installed package."""
     out = _check(installed.run(installed.python, "-m", "agentree", "demo"))
     steps = [line[:5] for line in out.splitlines() if line.startswith("[")]
-    assert steps == [f"[{i}/6]" for i in range(1, 7)], out
-    assert "[5/6] infected asyncio: asyncio napped 0.05s in 'aio'" in out, out
-    assert "0 child processes remain" in out, out
+    assert steps == [f"[{i}/8]" for i in range(1, 9)], out
+    assert "[5/8] infected asyncio: asyncio napped 0.05s in 'aio'" in out, out
+    assert "0 processes left" in out, out
 
 
 def test_console_script(installed: Installed) -> None:
@@ -210,8 +210,19 @@ def test_console_script(installed: Installed) -> None:
     script = installed.venv / "bin" / "agentree"
     assert _check(installed.run(script, "--version")) == f"agentree {agentree.__version__}\n"
     assert "demo" in _check(installed.run(script, "--help"))
+    assert "--json" in _check(installed.run(script, "tree", "--help"))
+    # The pytest plugin is declared for pytest to find by itself.
+    plugins = _check(
+        installed.run(
+            installed.python,
+            "-c",
+            "from importlib.metadata import entry_points as e; "
+            "print([p.value for p in e(group='pytest11') if p.name == 'agentree'])",
+        )
+    )
+    assert plugins.strip() == "['agentree.testing.plugin']"
     # The script is not a .py file: the children must not need the root's __main__.
-    assert "0 child processes remain" in _check(installed.run(script, "demo"))
+    assert "0 processes left" in _check(installed.run(script, "demo"))
     bare = installed.run(script)
     assert bare.returncode == 2
     assert "usage: agentree" in bare.stderr

@@ -1,5 +1,6 @@
 """L3 the actor runtime: state, connections and dialogs, serving calls."""
 
+from . import _control, _logs  # noqa: F401  (control endpoint, titles; children's logs)
 from ._actor import Actor, DialogRunner, RuntimeOptions, register_dialog_kind
 from ._conn import Conn
 from ._dialog import Dialog

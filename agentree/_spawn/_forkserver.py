@@ -268,6 +268,9 @@ def serve_main() -> None:
     become_subreaper()
     import agentree
     import agentree._runtime._serve  # noqa: F401
+    from agentree._proctitle import actor_title, set_title
+
+    set_title(actor_title("forkserver", os.getppid()))
 
     listener = socket.socket(fileno=listen_fd)
     listener.setblocking(False)

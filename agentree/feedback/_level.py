@@ -25,6 +25,7 @@ import msgspec
 import trio
 
 from .._exceptions import FeedbackError
+from .._runtime._control import track
 from ._journal import Journal
 
 __all__ = ["FeedbackRequest", "Handler", "Level", "Port"]
@@ -239,6 +240,7 @@ class Level:
         self.pending: dict[str, FeedbackRequest] = {}
         self.id = uuid.uuid4().hex
         self._nursery: trio.Nursery | None = None
+        track(self)  # agentree tree counts the open questions
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the level's handler tasks until cancelled (loads the journal first)."""

@@ -38,6 +38,7 @@ from .._exceptions import (
 )
 from .._exit import ChildExit
 from .._runtime import ns_of
+from .._runtime._control import track
 from ..agents._spec import Agent
 from ..agents._start import _check_encodable, _check_name
 from . import _health
@@ -114,6 +115,7 @@ class Supervisor:
         self._parent = parent
         self._hub: EventHub = EventHub(parent._hub if parent is not None else None)
         self._children: dict[str, Slot] = {}
+        track(self)  # agentree tree / stop see this supervisor's children
         self._restarts: deque[tuple[float, BaseException]] = deque()
         self._group_lock = trio.Lock()
         self._kids: trio.Nursery | None = None

@@ -1,27 +1,21 @@
 """Served in a supervised agent's actor: its process title, ``agentree[app/planner#3]``.
 
-With the ``setproctitle`` package installed the whole command line shown by ``ps``
-changes; otherwise (Linux) the kernel's short name of the process (``comm``, 15
-bytes, shown by ``top`` and ``ps -o comm``) is set.
+The title is set by :mod:`agentree._proctitle` (``comm`` always, the command line
+too with ``setproctitle`` installed), with the tree's root pid appended.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
+from .. import log as agentree_log
+from .._proctitle import set_title as _set
+from .._runtime._control import root_pid
 
 __all__ = ["set_title"]
 
 
 def set_title(title: str) -> None:
     """Set this process's title (best effort: never fails)."""
-    try:
-        module = importlib.import_module("setproctitle")
-    except ImportError:
-        pass
-    else:
-        module.setproctitle(title)
-        return
-    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as f:
-        # The kernel keeps 15 bytes: keep the end of the path, the informative part.
-        f.write(title if len(title) <= 15 else title[-15:])
+    pid = root_pid()
+    if title.startswith("agentree[") and title.endswith("]"):
+        agentree_log.set_actor_path(title[len("agentree[") : -1])
+    _set(title if pid is None else f"{title} root={pid}")

@@ -32,7 +32,11 @@ def _tmpdir() -> str:
 
 
 def _sockets() -> set[str]:
-    return {name for name in os.listdir(_tmpdir()) if name != "forkserver.sock"}
+    return {
+        name
+        for name in os.listdir(_tmpdir())
+        if name not in ("forkserver.sock", "control.json", "log.sock")
+    }
 
 
 def _sock_of(uid: tuple[str, str]) -> str:
