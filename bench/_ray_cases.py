@@ -25,6 +25,10 @@ from _common import descendants
 from _killroot import _alive
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+# Without it, Ray replaces a loopback node address by the machine's own (its
+# multi-node default); with it Ray's node address, hence its servers, stay on
+# 127.0.0.1.
+os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 
 THREAD_CALLS = 64
