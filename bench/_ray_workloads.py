@@ -75,7 +75,10 @@ RAY_WORKLOADS = [
 RAY_FOOTNOTES = {
     "rtstart": [
         "Ray: ray 2.x with RAY_USAGE_STATS_ENABLED=0, ray.init(include_dashboard=False, "
-        "_node_ip_address='127.0.0.1', num_cpus=2) with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (else Ray swaps 127.0.0.1 for the machine's address; with it every Ray server listens on 127.0.0.1 only), in a driver process of its own; every "
+        "_node_ip_address='127.0.0.1', num_cpus=2) "
+        "with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 (else Ray swaps 127.0.0.1 for the "
+        "machine's address; with it every Ray server listens on 127.0.0.1 only), in a "
+        "driver process of its own; every "
         "actor has num_cpus=0 (8 fit on 2 cores). Without `pip install -e '.[bench-ray]'` the "
         "Ray rows say n/a. runtime start: ray.init() (a fresh local cluster each time; "
         "shutdown untimed; at most 3 repetitions) against open_nursery() (which opens the "
