@@ -252,9 +252,14 @@ class ForkedServerProcess:
         """Wait for the forkserver to exit and reap it."""
         if self.returncode is None and self._pidfd is not None:
             await trio.lowlevel.wait_readable(self._pidfd)
-            # It has exited (its pidfd is readable): this returns at once.
-            _, status = os.waitpid(self.pid, 0)  # noqa: ASYNC222
-            self.returncode = os.waitstatus_to_exitcode(status)
+            try:
+                # It has exited (its pidfd is readable): this returns at once.
+                _, status = os.waitpid(self.pid, 0)  # noqa: ASYNC222
+            except ChildProcessError:
+                # Reaped by the kernel already: this program ignores SIGCHLD.
+                self.returncode = 0
+            else:
+                self.returncode = os.waitstatus_to_exitcode(status)
             os.close(self._pidfd)
             self._pidfd = None
         assert self.returncode is not None

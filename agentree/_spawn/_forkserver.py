@@ -296,6 +296,9 @@ def serve(listen_fd: int, control_fd: int) -> None:
     the root (``_forkcopy``).
     """
     become_subreaper()
+    # It reaps its children itself: a SIGCHLD ignored by the root (inherited through
+    # fork, or through exec) would have the kernel reap them first.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     listener = socket.socket(fileno=listen_fd)
     listener.setblocking(False)
     server = _Server(listener, control_fd)

@@ -133,3 +133,26 @@ async def test_sigkill_of_the_root_takes_either_forkserver_down(mode: str) -> No
                 await proc.wait()
                 if proc.stdout is not None:
                     await proc.stdout.aclose()
+
+
+async def test_a_root_that_ignores_sigchld_still_gets_exit_codes(tmp_path: Path) -> None:
+    """SIGCHLD ignored by the root (inherited by a copy, and across exec) would have
+    the kernel reap the actors before the forkserver could read their exit codes."""
+    script = tmp_path / "ignore_sigchld.py"
+    script.write_text(
+        "import signal, trio, agentree\n"
+        "from tests.integration import _exit_funcs as funcs\n"
+        "async def main():\n"
+        "    async with agentree.open_nursery(report_exits=True) as an:\n"
+        "        portal = await an.run_in_actor(funcs.die, how='exit7')\n"
+        "        print((await portal.wait_for_exit()).returncode, flush=True)\n"
+        "signal.signal(signal.SIGCHLD, signal.SIG_IGN)\n"
+        "trio.run(main)\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+    with trio.fail_after(30):
+        done = await trio.run_process(
+            [sys.executable, str(script)], capture_stdout=True, env=env, cwd=str(REPO_ROOT)
+        )
+    assert done.stdout.split() == [b"7"]
