@@ -2,9 +2,11 @@
 
 Each bar is one peer in one workload: how many times agentree's figure the peer's
 is, turned so that a bar longer than 1 always means agentree does better (times,
-memory and process counts: peer / agentree; rates: agentree's rate / the peer's;
-whole programs: the overheads over each program's own baseline, the same program
-without workers, when both are above 0).
+memory and process counts: peer / agentree; rates: agentree's rate / the peer's).
+Whole programs compare the programs' whole times, imports included (a
+ProcessPoolExecutor program imports no trio): the overheads over each program's
+baselines are in the table's text, where a difference of medians near 0 cannot
+make a ratio.
 agentree's figure is its forkserver row of the workload (the one a peer is
 compared with, for the rows Ray shares with the agent layer). Workloads where
 agentree's figure is 0 (no process left after a kill) cannot be a ratio: the chart
@@ -14,8 +16,7 @@ names them under its title instead.
 from __future__ import annotations
 
 from _common import Measurement, Workload
-from _program_cases import paired_overhead
-from _program_workloads import BASELINES, OWN_BASELINE
+from _program_workloads import BASELINES
 from _ray_workloads import RAY
 
 __all__ = ["plot"]
@@ -62,24 +63,11 @@ def _bars(
             )
             continue
         for p in peers:
-            if w.key.startswith("prog"):
-                # Whole programs: the workers' cost, over each one's own baseline.
-                by_impl = {m.impl: m for m in rows}
-                theirs = _overhead(p, by_impl)
-                mine = _overhead(ours, by_impl)
-                if theirs is not None and mine is not None and theirs > 0 and mine > 0:
-                    bars.append((f"{w.title}, overhead", p.impl, theirs / mine))
-                continue
             if p.median <= 0:
                 continue
             ratio = ours.median / p.median if w.kind == "rate" else p.median / ours.median
             bars.append((w.title, p.impl, ratio))
     return bars, zero
-
-
-def _overhead(row: Measurement, by_impl: dict[str, Measurement]) -> float | None:
-    base = by_impl.get(OWN_BASELINE.get(row.impl, ""))
-    return None if base is None else paired_overhead(row, base)
 
 
 def _family(impl: str) -> str:
@@ -118,9 +106,11 @@ def plot(path: str, workloads: list[Workload], results: list[Measurement], title
     ax.set_xscale("log")
     ax.axvline(1.0, color="black", linewidth=1)
     for y, v in zip(ys, values, strict=True):
-        ax.text(v, y, f" {v:.2g}x", va="center", fontsize=6)
+        ax.text(v, y, f" {v:.2f}x" if v < 10 else f" {v:.0f}x", va="center", fontsize=6)
     ax.set_xlabel(
-        "peer / agentree (times, memory, counts) or agentree / peer (rates): > 1 = agentree better"
+        "peer / agentree (times, memory), agentree / peer (rates); whole programs: the "
+        "programs' times, imports included\n> 1: agentree does better",
+        fontsize=8,
     )
     subtitle = "\n".join(zero)
     ax.set_title(title + ("\n" + subtitle if subtitle else ""), fontsize=8)
