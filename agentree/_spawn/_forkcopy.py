@@ -16,7 +16,13 @@ without the actor; both import agentree):
   ``import agentree`` would cost every importer a process. No gain worth having;
 - **a fork of the root** (this module): the copy has trio, msgspec, agentree and
   the user's modules imported already; forking a ~30 MiB process costs ~1-2 ms, and
-  the first result arrives ~20-30 ms after the root opens. This is the default.
+  the first result arrives 13-27 ms (medians) after the root opens. This is the
+  default.
+
+Measured with ``bench/run.py --only prog`` (fresh processes, medians of paired
+per-repetition differences, load average 2-4 on 2 cores): one actor -16 to +27 ms
+over the same program without it for the copy, +150 to +250 ms for the fresh
+forkserver; eight actors +130 ms and +270 ms.
 
 So :func:`fork_forkserver` forks the root, and the copy turns itself into the
 forkserver (``_forkserver._Server``, the same one a fresh forkserver runs). A fresh
@@ -51,6 +57,9 @@ A fork copies the whole process, so the copy undoes what belongs to the root:
 - **context variables**: the copy runs in an empty :class:`contextvars.Context`,
   so nothing of the root's task (its actor, for one) is seen by the actors;
 - **the environment**: ``PYTHONPATH`` is extended as for a fresh forkserver;
+- **logging**: the root logger's handlers and level (``logging.basicConfig()``) are
+  reset as in a fresh interpreter, so that the root's log configuration does not
+  print every actor's records too;
 - **stdio**: the root flushes ``sys.stdout`` and ``sys.stderr`` before forking, so
   that nothing it printed is printed again by a copy.
 
@@ -72,6 +81,7 @@ import contextlib
 import contextvars
 import ctypes
 import gc
+import logging
 import os
 import signal
 import sys
@@ -198,6 +208,7 @@ def _become_forkserver(
         _set_aside.append(dict(ctx.__dict__))
         ctx.__dict__.clear()
         os.environ.update(env)
+        _forget_logging()
         _root_name.append(process_name())
         set_process_name(FORKSERVER_NAME)
         contextvars.Context().run(serve, *keep)
@@ -220,6 +231,19 @@ def _scrub_descriptors(keep: tuple[int, int]) -> None:
         with contextlib.suppress(OSError):
             os.dup2(devnull, fd, inheritable=False)
     os.close(devnull)
+
+
+def _forget_logging() -> None:
+    """Undo the root's ``logging.basicConfig()``: its handlers are not the actors'.
+
+    A fresh interpreter starts with no handler on the root logger; the actors of a
+    copy do too, so that a record is not printed once by the root and again by
+    every actor that inherited its handler (whose file may be ``/dev/null`` now).
+    Named loggers keep what libraries gave them when they were imported.
+    """
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if isinstance(h, logging.NullHandler)]
+    root.setLevel(logging.WARNING)
 
 
 def _scrub_signals() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -37,6 +38,7 @@ async def inspect_actor() -> dict[str, Any]:
         "actor": agentree.current_actor().name,
         "echoed": echoed.decode(),
         "in_trio": trio.lowlevel.in_trio_run(),
+        "log_handlers": len(logging.getLogger().handlers),
     }
 
 

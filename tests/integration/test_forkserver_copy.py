@@ -83,6 +83,8 @@ def _check_tree(mode: str, report: dict[str, Any]) -> None:
         # The root's Python signal handler and trio run are not the actor's.
         assert seen["usr1"] == str(signal.SIG_DFL)
         assert seen["in_trio"] is True
+        # The root's logging.basicConfig() is not the actor's.
+        assert seen["log_handlers"] == 0
         assert seen["echoed"] == "x"
     assert [seen["actor"] for seen in report["actors"]] == ["a0", "a1"]
 

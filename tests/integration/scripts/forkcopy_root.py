@@ -4,13 +4,15 @@ Run as ``python forkcopy_root.py MODE ACTION`` with the repository root on
 ``PYTHONPATH``. MODE ``single`` opens the tree single-threaded (the forkserver is a
 copy of the root); ``thread`` keeps another thread running (a fresh forkserver).
 Before opening the tree the root prints ``early`` unflushed, opens a file and a
-listening socket and installs a SIGUSR1 handler. ACTION ``report`` prints one JSON
-line about the tree and exits; ``hold`` prints it and waits to be killed.
+listening socket, installs a SIGUSR1 handler and configures logging. ACTION
+``report`` prints one JSON line about the tree and exits; ``hold`` prints it and
+waits to be killed.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -75,6 +77,8 @@ if __name__ == "__main__":
     if mode == "thread":
         threading.Thread(target=stop.wait, daemon=True).start()
     signal.signal(signal.SIGUSR1, lambda *_: None)
+    logging.basicConfig()  # the root's, not its actors'
+
     print("early", end="")  # unflushed: a copy of the root must not print it again
     try:
         trio.run(main, action)
