@@ -179,6 +179,15 @@ def _header(cfg: Config, agentree_status: str, load: str) -> list[str]:
         f"repeat {cfg.repeat} (+1 warm-up){' [quick]' if cfg.quick else ''} | "
         f"sequential calls/rep {cfg.seq_calls:,} | "
         f"in-flight calls/rep {cfg.inflight_calls:,} ({cfg.inflight} in flight)",
+        *(
+            [
+                "PYTHONDONTWRITEBYTECODE is set: every fresh program compiles agentree's "
+                "modules from source (the whole-program rows pay it; an installed package "
+                "would not)"
+            ]
+            if os.environ.get("PYTHONDONTWRITEBYTECODE")
+            else []
+        ),
         "",
     ]
 

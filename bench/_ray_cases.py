@@ -313,7 +313,9 @@ def ray_orphans(repeat: int) -> list[dict[str, Any]]:
     """The Ray rows of the driver-SIGKILL workloads."""
     from _ray_workloads import RAY
 
-    rows = {k: {"workload": k, "impl": RAY[k], "samples": []} for k in ("rtorphan1", "rtorphan5")}
+    rows: dict[str, dict[str, Any]] = {
+        k: {"workload": k, "impl": RAY[k], "samples": []} for k in ("rtorphan1", "rtorphan5")
+    }
     for _ in range(repeat):
         counts, left = orphans([os.path.abspath(__file__), "driver"])
         rows["rtorphan1"]["samples"].append(counts[0])

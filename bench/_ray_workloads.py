@@ -10,7 +10,7 @@ the workloads without importing either.
 
 from __future__ import annotations
 
-from _common import Workload
+from _common import Kind, Workload
 
 __all__ = ["RAY", "RAY_FOOTNOTES", "RAY_ROWS_IN", "RAY_WORKLOADS", "labels"]
 
@@ -50,11 +50,11 @@ def labels(method: str) -> dict[str, str]:
     }
 
 
-def _workload(key: str, title: str, kind: str) -> Workload:
+def _workload(key: str, title: str, kind: Kind) -> Workload:
     return Workload(
         key,
         title,
-        kind,  # type: ignore[arg-type]
+        kind,
         ref=labels("forkserver")[key],
         ref_for={labels("subprocess")[key]: labels("subprocess")[key]},
     )
