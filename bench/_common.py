@@ -7,7 +7,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["time", "rate"]
+Kind = Literal["time", "rate", "count", "mem"]
 CaseResult = tuple[list[float], str | None]
 WARM_SLEEP = 0.2
 
@@ -50,7 +50,9 @@ class Workload:
     Attributes:
         key: Short name used by ``--only``.
         title: Human-readable name printed in the first column.
-        kind: ``"time"`` (seconds, lower is better) or ``"rate"`` (ops/s, higher is better).
+        kind: ``"time"`` (seconds, lower is better), ``"rate"`` (ops/s, higher is
+            better), ``"count"`` (processes, lower is better) or ``"mem"`` (MiB, lower
+            is better).
         ref: Impl label of the default reference peer for ratios.
         ref_for: Per-impl overrides of ``ref`` (e.g. agentree subprocess vs ppe spawn).
     """

@@ -13,8 +13,11 @@ from importlib import metadata
 from _agent_workloads import AGENT_FOOTNOTES, AGENT_WORKLOADS
 from _common import Config, Measurement, Unavailable, Workload, descendants, format_error
 from _feedback_workloads import FEEDBACK_FOOTNOTES, FEEDBACK_WORKLOADS
+from _program_cases import render_overheads
+from _program_workloads import PROGRAM_FOOTNOTES, PROGRAM_WORKLOADS
 from _raw_stream import STREAM_FOOTNOTES, STREAM_WORKLOADS
 from _ray_tree_cases import RAY_TREE_FOOTNOTES, RAY_TREE_WORKLOADS
+from _ray_workloads import RAY, RAY_FOOTNOTES, RAY_WORKLOADS
 from _report import render_agentree_vs_peers, render_table
 from _store_workloads import STORE_FOOTNOTES, STORE_WORKLOADS
 from _supervise_workloads import SUPERVISE_FOOTNOTES, SUPERVISE_WORKLOADS
@@ -37,6 +40,7 @@ WORKLOADS = [
         ref="ppe forkserver",
         ref_for={"agentree subprocess": "ppe spawn"},
     ),
+    *PROGRAM_WORKLOADS,
     Workload("seq", "sequential round trips/s", "rate", ref=RAW),
     Workload("inflight", "round trips/s, 64 in flight", "rate", ref=RAW),
     Workload("teardown", "teardown of 8 after error", "time", ref="mp terminate()+join()"),
@@ -58,6 +62,7 @@ WORKLOADS = [
     *FEEDBACK_WORKLOADS,
     *STORE_WORKLOADS,
     *RAY_TREE_WORKLOADS,
+    *RAY_WORKLOADS,
 ]
 
 FOOTNOTES = {
@@ -136,12 +141,14 @@ FOOTNOTES = {
 }
 
 
+FOOTNOTES.update(PROGRAM_FOOTNOTES)
 FOOTNOTES.update(STREAM_FOOTNOTES)
 FOOTNOTES.update(AGENT_FOOTNOTES)
 FOOTNOTES.update(SUPERVISE_FOOTNOTES)
 FOOTNOTES.update(FEEDBACK_FOOTNOTES)
 FOOTNOTES.update(STORE_FOOTNOTES)
 FOOTNOTES.update(RAY_TREE_FOOTNOTES)
+FOOTNOTES.update(RAY_FOOTNOTES)
 
 
 def _version(dist: str) -> str:
@@ -175,6 +182,15 @@ def _header(cfg: Config, agentree_status: str, load: str) -> list[str]:
         f"repeat {cfg.repeat} (+1 warm-up){' [quick]' if cfg.quick else ''} | "
         f"sequential calls/rep {cfg.seq_calls:,} | "
         f"in-flight calls/rep {cfg.inflight_calls:,} ({cfg.inflight} in flight)",
+        *(
+            [
+                "PYTHONDONTWRITEBYTECODE is set: every fresh program compiles agentree's "
+                "modules from source (the whole-program rows pay it; an installed package "
+                "would not)"
+            ]
+            if os.environ.get("PYTHONDONTWRITEBYTECODE")
+            else []
+        ),
         "",
     ]
 
@@ -222,6 +238,19 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         help="agentree start methods to measure (default: %(default)s)",
     )
     parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        default=None,
+        help="also draw the table as a bar chart of ratios to agentree into FILE "
+        "(matplotlib: pip install -e '.[bench]')",
+    )
+    parser.add_argument(
+        "--no-ray",
+        dest="ray",
+        action="store_false",
+        help="skip Ray's rows even when ray is installed",
+    )
+    parser.add_argument(
         "--case-timeout",
         type=float,
         default=300.0,
@@ -242,6 +271,15 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     return args
+
+
+def _run_programs(cfg: Config, keys: list[str]) -> list[Measurement]:
+    """Run the whole-program workloads (each program a fresh process), first of all."""
+    if not any(w.key in keys for w in PROGRAM_WORKLOADS):
+        return []
+    import _program_cases
+
+    return _program_cases.run_programs(cfg, keys, _progress)
 
 
 def _run_peers(cfg: Config, keys: list[str]) -> list[Measurement]:
@@ -340,6 +378,13 @@ def _run_agentree(
         t0 = time.perf_counter()
         out += _ray_tree_cases.run_ray_tree(cfg, ray_keys)
         _progress(f"[agentree] {'beyond one machine (ray)':<28} {time.perf_counter() - t0:5.1f}s")
+    rt_keys = [w.key for w in RAY_WORKLOADS if w.key in keys]
+    if rt_keys:
+        import _runtime_cases
+
+        t0 = time.perf_counter()
+        out += _runtime_cases.run_runtime(cfg, methods, rt_keys)
+        _progress(f"[agentree] {'beside Ray':<28} {time.perf_counter() - t0:5.1f}s")
     keys = [k for k in keys if k in _agentree_cases.CASES]
     for method, label in zip(methods, labels, strict=True):
         if not keys:
@@ -352,6 +397,66 @@ def _run_agentree(
         _progress(f"[agentree] {label:<28} {time.perf_counter() - t0:5.1f}s")
         out += results
     return out, status
+
+
+def _run_ray(cfg: Config, keys: list[str], wanted: bool) -> list[Measurement]:
+    """Run Ray's rows, in processes of their own, if ``ray`` is importable; last of all."""
+    ray_keys = [k for k in keys if k in RAY]
+    if not ray_keys or not wanted:
+        return []
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        note = "n/a (ray not installed: pip install -e '.[bench-ray]')"
+        return [Measurement(k, RAY[k], error=note) for k in ray_keys]
+    import _ray_cases
+
+    t0 = time.perf_counter()
+    out = _ray_rows(cfg, [k for k in ray_keys if not k.startswith("rtorphan")])
+    if any(k.startswith("rtorphan") for k in ray_keys):
+        try:
+            rows = _ray_cases.ray_orphans(cfg.repeat)
+        except Exception as exc:
+            rows = [
+                {"workload": k, "impl": RAY[k], "error": f"error: {format_error(exc)}"}
+                for k in ("rtorphan1", "rtorphan5")
+            ]
+        out += [
+            Measurement(r["workload"], r["impl"], r.get("samples", []), r.get("error"))
+            for r in rows
+            if r["workload"] in keys
+        ]
+    _progress(f"[ray] {'ray rows':<28} {time.perf_counter() - t0:5.1f}s")
+    return out
+
+
+def _ray_rows(cfg: Config, keys: list[str]) -> list[Measurement]:
+    """Ray's rows measured by one ``_ray_cases.py bench`` process."""
+    import json
+    import subprocess
+
+    if not keys:
+        return []
+    argv = [
+        sys.executable,
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ray_cases.py"),
+    ]
+    argv += ["bench", ",".join(keys), str(cfg.repeat), str(cfg.seq_calls), str(cfg.inflight_calls)]
+    try:
+        proc = subprocess.run(argv, capture_output=True, timeout=cfg.case_timeout * 3, check=False)
+    except subprocess.TimeoutExpired:
+        return [Measurement(k, RAY[k], error="error: timed out") for k in keys]
+    rows = {}
+    for line in proc.stdout.decode().splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            rows[row["workload"]] = Measurement(
+                row["workload"], row["impl"], row["samples"], row.get("error")
+            )
+    tail = (proc.stderr.decode(errors="replace").strip().splitlines() or ["?"])[-1][:120]
+    for k in keys:
+        rows.setdefault(k, Measurement(k, RAY[k], error=f"error: exit {proc.returncode}: {tail}"))
+    return list(rows.values())
 
 
 def _leftovers() -> list[str]:
@@ -407,17 +512,28 @@ def cli(argv: list[str]) -> int:
     workloads = [w for w in WORKLOADS if w.key in keys]
     started = time.perf_counter()
     load_at_start = _loadavg()
-    results = _run_peers(cfg, keys)
+    results = _run_programs(cfg, keys)
+    results += _run_peers(cfg, keys)
     ours, status = _run_agentree(cfg, keys, args.agentree_methods)
     results += ours
+    results += _run_ray(cfg, keys, args.ray)
     lines = _header(cfg, status, load_at_start)
     lines += render_table(workloads, results)
     lines += render_agentree_vs_peers(workloads, results)
+    lines += render_overheads(results)
     lines += _footnotes(workloads, results)
     lines += [
         "",
         *_leftovers(),
         f"load avg at end {_loadavg()} | total wall time {time.perf_counter() - started:.1f} s",
     ]
+    if args.plot:
+        from _plot import plot
+
+        title = (
+            f"agentree vs peers, {datetime.date.today().isoformat()}, "
+            f"load avg at start {load_at_start}, repeat {cfg.repeat}"
+        )
+        lines.append(plot(args.plot, workloads, results, title))
     print("\n".join(lines), flush=True)
     return 0

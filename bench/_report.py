@@ -15,7 +15,8 @@ def fmt_value(kind: str, value: float) -> str:
     """Format one sample for a table cell.
 
     Args:
-        kind: ``"time"`` (seconds) or ``"rate"`` (per second).
+        kind: ``"time"`` (seconds), ``"rate"`` (per second), ``"count"`` or ``"mem"``
+            (MiB).
         value: The number.
 
     Returns:
@@ -23,6 +24,10 @@ def fmt_value(kind: str, value: float) -> str:
     """
     if kind == "rate":
         return f"{value:,.0f}/s"
+    if kind == "count":
+        return f"{value:g}"
+    if kind == "mem":
+        return f"{value:.1f} MiB"
     if value < 1e-3:
         return f"{value * 1e6:.0f} us"
     if value < 1.0:
@@ -32,7 +37,7 @@ def fmt_value(kind: str, value: float) -> str:
 
 def _ratio(row: Measurement, ref: Measurement | None) -> float | None:
     """Return ``row.median / ref.median``, or ``None`` if either is unusable."""
-    if ref is None or not ref.ok or not row.ok or ref.median == 0:
+    if ref is None or not ref.ok or not row.ok or ref.median <= 0:
         return None
     return row.median / ref.median
 

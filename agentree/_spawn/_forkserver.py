@@ -1,8 +1,11 @@
-"""The forkserver: one clean, pre-imported process per tree that forks every child.
+"""The forkserver: one pre-imported process per tree that forks every child.
 
 Starting an interpreter and importing trio and msgspec costs ~190 ms; forking a
 process that already did costs a few. The root starts the forkserver with a bound UDS
-listening socket (in the tree's private directory) and a control pipe. Any actor in
+listening socket (in the tree's private directory) and a control pipe. The
+forkserver is a copy of the root, forked when the root is single-threaded (ready at
+once, see ``_forkcopy`` for why and how), or else a fresh interpreter that imports
+agentree first (``python -c _ENTRY``); both run the same loop (:func:`serve`). Any actor in
 the tree asks for a child by connecting and passing the child's end of a socketpair
 (``SCM_RIGHTS``); the forkserver forks, and the child becomes an actor on that socket.
 
@@ -38,14 +41,28 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import trio
 
 from .._exceptions import SpawnError
 from .._runtime._reaper import become_subreaper, kill_strays_now
+from ._forkcopy import (
+    ForkedServerProcess,
+    fork_forkserver,
+    fork_refusal,
+    restore_process_name,
+)
 from ._proc import child_env
 
-__all__ = ["ForkedProcess", "Forkserver", "fork_child", "serve_main", "start_forkserver"]
+__all__ = [
+    "ForkedProcess",
+    "Forkserver",
+    "fork_child",
+    "serve",
+    "serve_main",
+    "start_forkserver",
+]
 
 _REC = 9  # one tag byte + 8 bytes of value
 _STOP_TIMEOUT = 5.0  # seconds the forkserver gets to reap its children and exit
@@ -161,6 +178,7 @@ class _Server:
             for stray_pidfd in self.strays.values():
                 os.close(stray_pidfd)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            restore_process_name()
             code = run_from_fd(fd, parent)
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
@@ -256,7 +274,7 @@ class _Server:
 
 
 def serve_main() -> None:
-    """The forkserver process's main: ``python -c _ENTRY LISTEN_FD CONTROL_FD``.
+    """The fresh forkserver process's main: ``python -c _ENTRY LISTEN_FD CONTROL_FD``.
 
     It ignores the signals a terminal or ``kill -PGID`` sends the whole group: it
     must outlive the root long enough to kill what is left and remove the tree's
@@ -265,13 +283,25 @@ def serve_main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     listen_fd, control_fd = int(sys.argv[1]), int(sys.argv[2])
-    become_subreaper()
     import agentree
     import agentree._runtime._serve  # noqa: F401
     from agentree._proctitle import actor_title, set_title
 
     set_title(actor_title("forkserver", os.getppid()))
 
+    serve(listen_fd, control_fd)
+
+
+def serve(listen_fd: int, control_fd: int) -> None:
+    """Serve fork requests on ``listen_fd`` until ``control_fd`` reads end of file.
+
+    The loop of both kinds of forkserver: fresh (:func:`serve_main`) and a copy of
+    the root (``_forkcopy``).
+    """
+    become_subreaper()
+    # It reaps its children itself: a SIGCHLD ignored by the root (inherited through
+    # fork, or through exec) would have the kernel reap them first.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     listener = socket.socket(fileno=listen_fd)
     listener.setblocking(False)
     server = _Server(listener, control_fd)
@@ -283,13 +313,36 @@ def serve_main() -> None:
         raise
 
 
-class Forkserver:
-    """The root's handle on its forkserver process."""
+class _ServerProcess(Protocol):
+    pid: int
 
-    def __init__(self, proc: trio.Process, control_w: int, path: str) -> None:
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+class Forkserver:
+    """The root's handle on its forkserver process.
+
+    Attributes:
+        path: the forkserver's listening socket.
+        forked: whether it is a copy of the root (``_forkcopy``) or a fresh
+            interpreter.
+        pid: its process id.
+    """
+
+    def __init__(self, proc: _ServerProcess, control_w: int, path: str, *, forked: bool) -> None:
         self._proc = proc
         self._control_w: int | None = control_w
         self.path = path
+        self.forked = forked
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     async def aclose(self) -> None:
         """Stop the forkserver (it kills and reaps any child still running) and wait."""
@@ -308,27 +361,36 @@ async def start_forkserver(tmpdir: str) -> Forkserver:
     """Start the tree's forkserver, listening in ``tmpdir``. Returns at once.
 
     The socket is bound and listening before the forkserver process even starts, so
-    requests can be made right away; they wait until it has finished its imports.
+    requests can be made right away; a fresh forkserver answers them once it has
+    finished its imports. When this process may be forked safely (see
+    ``_forkcopy``), the forkserver is a copy of it, ready at once; otherwise a
+    fresh interpreter.
     """
     path = os.path.join(tmpdir, "forkserver.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     control_r, control_w = os.pipe()
+    forked = False
     try:
         listener.bind(path)
         listener.listen(128)
-        with _sigint_ignored_from_birth():
-            proc = await trio.lowlevel.open_process(
-                [sys.executable, "-c", _ENTRY, str(listener.fileno()), str(control_r)],
-                pass_fds=(listener.fileno(), control_r),
-                env=child_env(),
-            )
+        keep = (listener.fileno(), control_r)
+        if fork_refusal() is None:
+            proc: _ServerProcess = ForkedServerProcess(fork_forkserver(keep, serve, child_env()))
+            forked = True
+        else:
+            with _sigint_ignored_from_birth():
+                proc = await trio.lowlevel.open_process(
+                    [sys.executable, "-c", _ENTRY, *map(str, keep)],
+                    pass_fds=keep,
+                    env=child_env(),
+                )
     except BaseException:
         os.close(control_w)
         raise
     finally:
         listener.close()
         os.close(control_r)
-    return Forkserver(proc, control_w, path)
+    return Forkserver(proc, control_w, path, forked=forked)
 
 
 @contextlib.contextmanager

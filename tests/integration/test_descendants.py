@@ -19,6 +19,7 @@ import pytest
 import trio
 
 import agentree
+from agentree._spawn._forkcopy import FORKSERVER_NAME
 
 from . import _checks
 from . import _exit_funcs as funcs
@@ -40,7 +41,11 @@ async def _assert_gone(procs: list[psutil.Process]) -> None:
 
 
 def _forkserver() -> list[psutil.Process]:
-    return [p for p in _checks.descendants() if any("_forkserver" in part for part in p.cmdline())]
+    return [
+        p
+        for p in _checks.descendants()
+        if p.name() == FORKSERVER_NAME or any("_forkserver" in part for part in p.cmdline())
+    ]
 
 
 @pytest.mark.parametrize("start_method", START_METHODS)

@@ -16,6 +16,7 @@ import pytest
 import trio
 
 import agentree
+from agentree._spawn._forkcopy import FORKSERVER_NAME
 
 from . import _checks, _spawn_funcs
 
@@ -89,7 +90,9 @@ async def test_forkserver_survives_the_idle_worker_threads(short_idle_timeout: N
         await _spawn_funcs.shorten_idle_timeout(IDLE_TIMEOUT)
         async with agentree.open_nursery(start_method="forkserver") as an:
             forkserver = [
-                p for p in psutil.Process().children() if "_forkserver" in " ".join(p.cmdline())
+                p
+                for p in psutil.Process().children()
+                if p.name() == FORKSERVER_NAME or "_forkserver" in " ".join(p.cmdline())
             ]
             assert len(forkserver) == 1
             await _spawn_funcs.wait_worker_threads_gone()

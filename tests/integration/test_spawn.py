@@ -134,7 +134,9 @@ async def test_forkserver_that_cannot_start_gives_spawn_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The forkserver dies before it serves (a broken install, say): a SpawnError."""
-    # The only way to break the forkserver's start from outside: its entry code.
+    # The only way to break the forkserver's start from outside: its entry code
+    # (that of a fresh forkserver, not a copy of the root).
+    monkeypatch.setenv("AGENTREE_FORKSERVER", "fresh")
     monkeypatch.setattr("agentree._spawn._forkserver._ENTRY", "raise SystemExit(3)")
     with trio.fail_after(10):
         async with agentree.open_nursery() as an:
