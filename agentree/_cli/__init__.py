@@ -21,7 +21,12 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     """Run the tour in ``agentree._demo``."""
     import trio
 
+    from .. import _import_api
     from .._demo import main as demo_main
+
+    # The command line starts lean (see ``agentree.__init__``); a tree needs it all,
+    # imported before the root starts (its forkserver is a copy of the root).
+    _import_api()
 
     trio.run(demo_main)
     return 0

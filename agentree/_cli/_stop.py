@@ -13,10 +13,10 @@ from .._exceptions import AgentreeError
 from . import _proc
 from ._trees import NotAnswering, Tree, call, find_trees
 from ._view import CpuSampler, tree_view
+from ._wire import STOP_NS
 
 __all__ = ["add_parser"]
 
-_STOP_NS = "agentree._runtime._control:stop"
 _POLL = 0.02
 
 
@@ -91,7 +91,7 @@ def _stop_path(args: argparse.Namespace) -> int:
     kwargs["shutdown"] = args.shutdown
     try:
         # The parent's escalation: cancel, shutdown s, SIGTERM, a second or so, SIGKILL.
-        answer = call(tree, _STOP_NS, kwargs, timeout=args.shutdown + 10.0)
+        answer = call(tree, STOP_NS, kwargs, timeout=args.shutdown + 10.0)
     except (NotAnswering, AgentreeError) as exc:
         print(f"agentree stop: {exc}", file=sys.stderr)
         return 1

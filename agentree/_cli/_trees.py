@@ -27,11 +27,9 @@ from typing import Any
 import msgspec
 
 from .._exceptions import AgentreeError, AuthenticationError
-from .._ipc._auth import _MAC, _MAGIC, _NONCE, _mac
-from .._ipc._transport import TMP_PREFIX
-from .._runtime._control import CONTROL_FILE
 from ..msg import Aid, Error, Return, Start, decode_msg, decode_payload, encode
 from . import _proc
+from ._wire import CONTROL_FILE, MAC, MAGIC, NONCE, TMP_PREFIX, mac
 
 __all__ = ["NotAnswering", "Tree", "call", "find_trees"]
 
@@ -168,13 +166,13 @@ def _recv_msg(sock: socket.socket) -> Any:
 
 
 def _handshake(sock: socket.socket, secret: bytes) -> None:
-    hello = _recv_exact(sock, len(_MAGIC) + _NONCE)
-    if not hello.startswith(_MAGIC):
+    hello = _recv_exact(sock, len(MAGIC) + NONCE)
+    if not hello.startswith(MAGIC):
         raise AuthenticationError("the socket is not an agentree listener")
-    server_nonce = hello[len(_MAGIC) :]
-    client_nonce = secrets.token_bytes(_NONCE)
-    sock.sendall(client_nonce + _mac(secret, b"c", server_nonce, client_nonce))
-    if _recv_exact(sock, _MAC) != _mac(secret, b"s", client_nonce, server_nonce):
+    server_nonce = hello[len(MAGIC) :]
+    client_nonce = secrets.token_bytes(NONCE)
+    sock.sendall(client_nonce + mac(secret, b"c", server_nonce, client_nonce))
+    if _recv_exact(sock, MAC) != mac(secret, b"s", client_nonce, server_nonce):
         raise AuthenticationError("the root failed the handshake: wrong secret")
 
 

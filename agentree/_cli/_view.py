@@ -15,33 +15,40 @@ from typing import Any
 
 from . import _proc
 from ._trees import NotAnswering, Tree, call
+from ._wire import SNAPSHOT_NS
 
 __all__ = ["CpuSampler", "refresh_cpu", "tree_view"]
 
 Row = dict[str, Any]
 
-_SNAPSHOT_NS = "agentree._runtime._control:snapshot"
-
 
 class CpuSampler:
-    """CPU percentages from two looks at each process's CPU time."""
+    """CPU percentages from two looks at each process's CPU time.
+
+    Attributes:
+        hold: while set, :meth:`percent` keeps the earlier look as the start of the
+            interval (a one-shot view computes its figures over the whole window).
+    """
 
     def __init__(self) -> None:
         self._last: dict[int, tuple[float, float]] = {}
+        self.hold = False
 
-    def sample(self, pids: list[int]) -> None:
-        """Note the CPU time of ``pids`` now."""
+    def sample_all(self, uid: int) -> None:
+        """Note the CPU time of every process of user ``uid`` now (one pass over /proc)."""
         now = time.monotonic()
-        for pid in pids:
-            st = _proc.read_stat(pid)
-            if st is not None:
-                self._last[pid] = (now, st.cpu)
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                st = _proc.read_stat(int(entry))
+                if st is not None and st.uid == uid:
+                    self._last[st.pid] = (now, st.cpu)
 
     def percent(self, pid: int, st: _proc.ProcStat) -> float | None:
         """CPU % of one core since the last sample of ``pid`` (then sampled anew)."""
         now = time.monotonic()
         last = self._last.get(pid)
-        self._last[pid] = (now, st.cpu)
+        if not self.hold or last is None:
+            self._last[pid] = (now, st.cpu)
         if last is None or now - last[0] <= 0:
             return None
         return round(100.0 * (st.cpu - last[1]) / (now - last[0]), 1)
@@ -159,7 +166,7 @@ def tree_view(tree: Tree, cpu: CpuSampler, *, timeout: float) -> dict[str, Any]:
     """One tree's rows: from its root's answer, else (wedged) from /proc alone."""
     started = time.monotonic()
     try:
-        answer = call(tree, _SNAPSHOT_NS, {"budget": timeout * 0.6}, timeout=timeout)
+        answer = call(tree, SNAPSHOT_NS, {"budget": timeout * 0.6}, timeout=timeout)
     except NotAnswering as exc:
         rows = _proc_rows(tree, _proc.children_map(os.getuid()))
         wedged: str | None = str(exc)
