@@ -110,6 +110,8 @@ class Actor:
         options: the tree-wide runtime options.
         parent_uid: the parent's uid, ``None`` in the root.
         infect_asyncio: whether trio runs as a guest on an asyncio loop here.
+        path: the names from the root down to this actor, joined by ``/`` (its
+            process title and its row in ``agentree tree``); its name when not given.
     """
 
     name: str
@@ -119,9 +121,11 @@ class Actor:
     options: RuntimeOptions = field(default_factory=RuntimeOptions)
     parent_uid: Uid | None = None
     infect_asyncio: bool = False
+    path: str = ""
 
     def __post_init__(self) -> None:
         self.pid = os.getpid()
+        self.path = self.path or self.name
         self.parent_conn: Conn | None = None
         self._service: trio.Nursery | None = None
         self._scope: trio.CancelScope | None = None

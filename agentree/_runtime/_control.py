@@ -125,7 +125,7 @@ async def _control_hook(actor: Actor) -> AsyncIterator[None]:
     _started[actor] = time.time()
     control = None
     old_comm = None
-    title = _proctitle.actor_title(actor.name, actor.pid if actor.is_root else None)
+    title = _proctitle.actor_title(actor.path, actor.pid if actor.is_root else None)
     if actor.is_root:
         _root_pid = actor.pid
         control = _write_control_file(actor)
@@ -134,7 +134,7 @@ async def _control_hook(actor: Actor) -> AsyncIterator[None]:
         _proctitle.set_comm(_proctitle.short_title(title))
     else:
         _root_pid = _read_root_pid(actor.options.tmpdir)
-        _proctitle.set_title(_proctitle.actor_title(actor.name, _root_pid))
+        _proctitle.set_title(_proctitle.actor_title(actor.path, _root_pid))
     try:
         yield
     finally:
@@ -256,6 +256,7 @@ async def snapshot(budget: float = 1.0) -> dict[str, Any]:
             nursery.start_soon(fill, i, portal)
     return {
         "name": actor.name,
+        "path": actor.path,
         "uuid": actor.uuid,
         "pid": actor.pid,
         "state": _state(actor),

@@ -83,6 +83,7 @@ def _actor_from_spec(spec: SpawnSpec) -> Actor:
         options=options,
         parent_uid=tuple(spec.parent_uid),  # type: ignore[arg-type]
         infect_asyncio=spec.infect_asyncio,
+        path=spec.path,
     )
 
 

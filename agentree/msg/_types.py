@@ -73,6 +73,8 @@ class SpawnSpec(_Base, tag="spec"):
     cancel_timeout: float = 0.5
     terminate_timeout: float = 0.5
     infect_asyncio: bool = False
+    # The child's path in the tree: its ancestors' names and its own, joined by "/".
+    path: str = ""
 
 
 FuncKind = Literal["func", "ctx", "gen"]

@@ -253,7 +253,7 @@ def test_wedged_root_is_shown_from_proc_without_hanging() -> None:
         # The root spins: /proc sees it using a CPU.
         assert rows[tree.root]["cpu"] > 5.0
         # Its actor (a child of the forkserver) is found by its title.
-        assert rows[tree.info["child"]]["path"] == "agentree[child]"
+        assert rows[tree.info["child"]]["path"] == "agentree[root/child]"
         assert any(row["path"] == "agentree[forkserver]" for row in view["rows"])
         # SIGTERM cannot stop a loop that never checkpoints: stop --root escalates.
         done = cli("stop", "--root", str(tree.root), "--shutdown", "0.5")
@@ -308,10 +308,20 @@ def test_another_users_tree_is_invisible() -> None:
 def test_titles_read_back_from_proc() -> None:
     with running_tree("nested") as tree:
         root = tree.root
+        # Each actor's title has its whole path from the root (given at spawn).
+        paths = {
+            "app": "root/app",
+            "lvl2": "root/app/lvl2",
+            "deep2": "root/app/deep2",
+            "lvl1": "root/app/deep2/lvl1",
+            "deep1": "root/app/deep2/deep1",
+            "napper": "team/napper#1",
+        }
+        assert set(tree.info["pids"]) == set(paths)
         for name, pid in tree.info["pids"].items():
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            title = f"agentree[{name}]" if name != "napper" else "agentree[team/napper#1]"
+            title = f"agentree[{paths[name]}]"
             if HAVE_SETPROCTITLE:
                 assert cmdline.decode() == f"{title} root={root}"
             assert comm == title[-15:]
