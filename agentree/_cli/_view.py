@@ -90,7 +90,10 @@ def _walk(node: dict[str, Any], path: str, depth: int, rows: list[Row], uuids: l
             shown.add(pid)
             _walk_agent(child, agent, depth + 1, rows, [*uuids, child.get("uuid", "")])
         else:
+            # As the actor's own path is made (``Actor.child_path``).
             name = str(child.get("name", "?"))
+            prefix = str(node.get("name", "")) + "/"
+            name = name[len(prefix) :] if name.startswith(prefix) else name
             _walk(child, f"{path}/{name}", depth + 1, rows, [*uuids, child.get("uuid", "")])
     # Agents with no process now (backoff, stopped) still get their row.
     for agent in node.get("agents", ()):
@@ -121,6 +124,10 @@ def _walk_agent(
     merged["host_uuids"] = uuids[:-1]
     merged["uptime"] = row["uptime"]
     merged["questions"] = row["questions"]
+    # Queued: waiting for an incarnation (its supervisor) or on its own caps (its host).
+    own = row["calls_queued"]
+    if isinstance(own, int) and own:
+        merged["calls_queued"] = (merged["calls_queued"] or 0) + own
     if row["state"] != "running":  # the actor knows better: stopping, in a REPL, ...
         merged["state"] = row["state"]
     rows[start] = merged

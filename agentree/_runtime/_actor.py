@@ -157,6 +157,15 @@ class Actor:
         """``(name, uuid)``: the actor's id in the tree."""
         return (self.name, self.uuid)
 
+    def child_path(self, name: str) -> str:
+        """The path of this actor's child ``name``: this path, then the name.
+
+        An agent's actor is named by its agent path, which starts with its owner's
+        name (``app/helper`` started by ``app``): that part is not repeated.
+        """
+        prefix = self.name + "/"
+        return f"{self.path}/{name[len(prefix) :] if name.startswith(prefix) else name}"
+
     @property
     def aid(self) -> Aid:
         """The actor's identity message: name, uuid and pid."""

@@ -20,7 +20,8 @@ Two runtime endpoints (served by every actor whatever its ``enable_modules``, se
   path anywhere below.
 
 The layers above make their objects visible with :func:`track` (nurseries,
-supervisors, feedback levels): a weak set, read only when asked. The runtime hook
+supervisors, feedback levels, agent hosts with their ``queued_calls()``): a weak
+set, read only when asked. The runtime hook
 here also sets every actor's process title (``agentree._proctitle``).
 """
 
@@ -200,6 +201,17 @@ def _agents() -> list[dict[str, Any]]:
     return rows
 
 
+def _queued(actor: Actor) -> int:
+    """Calls waiting on the limits of what runs in ``actor`` (an agent's caps)."""
+    count = 0
+    for obj in list(_tracked):
+        queued = getattr(obj, "queued_calls", None)
+        if queued is not None and getattr(obj, "actor", None) is actor:
+            with contextlib.suppress(Exception):
+                count += int(queued())
+    return count
+
+
 def _questions() -> int:
     count = 0
     for obj in list(_tracked):
@@ -262,7 +274,7 @@ async def snapshot(budget: float = 1.0) -> dict[str, Any]:
         "state": _state(actor),
         "started": _started.get(actor),
         "calls_running": running,
-        "calls_queued": 0,
+        "calls_queued": _queued(actor),
         "questions": _questions(),
         "agents": _agents(),
         "children": rows,

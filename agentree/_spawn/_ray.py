@@ -209,7 +209,7 @@ def _spec(
         terminate_timeout=opts.terminate_timeout,
         infect_asyncio=infect_asyncio,
         secret=opts.secret,
-        path=f"{parent.path}/{name}",
+        path=parent.child_path(name),
     )
 
 

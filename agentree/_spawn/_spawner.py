@@ -248,7 +248,7 @@ async def spawn_actor(
         terminate_timeout=opts.terminate_timeout,
         infect_asyncio=infect_asyncio,
         secret=opts.secret,
-        path=f"{parent.path}/{name}",
+        path=parent.child_path(name),
     )
     try:
         await chan.send(spec)

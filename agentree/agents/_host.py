@@ -36,6 +36,7 @@ from .._exceptions import (
     StoreError,
 )
 from .._runtime import Actor, current_actor, current_actor_or_none
+from .._runtime._control import track
 from .._runtime._lookup import resolve
 from ..store._serve import PUT_NS
 from ._caps import FifoCap
@@ -128,9 +129,21 @@ class Host:
             for name, spec in cls._agentree_methods.items()
             if spec.mode != "context"
         }
+        # ``agentree tree`` counts the calls queued here (see ``queued_calls``).
+        track(self)
 
     def __repr__(self) -> str:
         return f"<agent {self.agent.path!r} ({self.cls.__qualname__})>"
+
+    def queued_calls(self) -> int:
+        """Calls waiting on this agent's own limits: its caps, threads and workers."""
+        caps = [self.default_cap, *self.group_caps.values()]
+        pools = [slot.pool for slot in self._pools.values() if slot.pool is not None]
+        return (
+            sum(cap.waiting for cap in caps)
+            + self.threads.statistics().tasks_waiting
+            + sum(pool.waiting for pool in pools)
+        )
 
     def cap_of(self, spec: MethodSpec) -> FifoCap | None:
         """The cap a method's calls take on the loop, if any."""

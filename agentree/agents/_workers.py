@@ -137,6 +137,11 @@ class WorkerPool:
         )
 
     @property
+    def waiting(self) -> int:
+        """How many calls wait for a worker."""
+        return len(self._waiters)
+
+    @property
     def pids(self) -> list[int]:
         """The pids of the worker processes running now (idle or busy)."""
         return [w.pid for w in (*self._idle, *self._busy) if w.pid]

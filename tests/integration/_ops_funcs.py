@@ -80,3 +80,26 @@ def log_info(message: str) -> None:
 async def pause_here() -> None:
     """Stop in the debugger's REPL."""
     await agentree.pause()
+
+
+class Gate(agentree.Agent):
+    """An agent with caps of one: a second call waits (queued) for the first."""
+
+    max_concurrency = 1
+    groups = {"llm": 1}  # noqa: RUF012  (the class attribute agents declare)
+
+    async def hold(self) -> None:
+        await trio.sleep_forever()
+
+    @agentree.method(group="llm")
+    async def think(self) -> None:
+        await trio.sleep_forever()
+
+
+@agentree.context
+async def hold_agent(ctx: agentree.Context) -> None:
+    """Start the agent ``helper`` from this (plain) actor; started with its pid."""
+    async with agentree.open_nursery() as an:
+        ref = await an.start_agent(Napper, name="helper")
+        await ctx.started(ref.pid)
+        await trio.sleep_forever()

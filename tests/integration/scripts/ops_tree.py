@@ -10,6 +10,11 @@ Modes (each prints one JSON line once it is up, then holds until stopped):
   question stays open; prints ``{"root": pid}``;
 - ``repl``: in debug mode, a child ``pauser`` stops in a REPL (reading this
   program's stdin); prints ``{"root": pid, "child": pid}`` first;
+- ``queued``: an agent ``gate`` (caps of one) with three calls of its default cap
+  and two of its group ``llm`` in flight (three queued on its own caps), the same
+  agent ``sgate`` under a supervisor ``team`` with three calls (two queued), and a
+  plain actor ``app`` that started the agent ``helper``; prints
+  ``{"root", "helper", "gate", "sgate"}`` pids;
 - ``wedged``: one child, then the root spins in a CPU loop (never checkpoints) for
   at most 60 s; prints ``{"root": pid, "child": pid}`` before it spins.
 """
@@ -87,6 +92,26 @@ async def repl() -> None:
         await child.run(_ops_funcs.pause_here)
 
 
+async def queued() -> None:
+    async with agentree.open_nursery() as an, agentree.open_supervisor("team") as sup:
+        gate = await an.start_agent(_ops_funcs.Gate, name="gate")
+        sgate = await sup.start_agent(_ops_funcs.Gate, name="sgate")
+        app = await an.start_actor("app", enable_modules=[_ops_funcs.MODULE])
+        async with (
+            app.open_context(_ops_funcs.hold_agent) as (_, helper),
+            trio.open_nursery() as n,
+        ):
+            # One call runs, two wait on the default cap; one runs, one waits on "llm".
+            for _ in range(3):
+                n.start_soon(gate.call, _ops_funcs.Gate.hold)
+                n.start_soon(sgate.call, _ops_funcs.Gate.hold)
+            for _ in range(2):
+                n.start_soon(gate.call, _ops_funcs.Gate.think)
+            info = {"root": os.getpid(), "helper": helper, "gate": gate.pid, "sgate": sgate.pid}
+            print(json.dumps(info), flush=True)
+            await trio.sleep_forever()
+
+
 async def wedged() -> None:
     async with agentree.open_nursery() as an:
         child = await an.start_actor("child", enable_modules=[_ops_funcs.MODULE])
@@ -105,6 +130,8 @@ if __name__ == "__main__":
         trio.run(states)
     elif mode == "repl":
         trio.run(repl)
+    elif mode == "queued":
+        trio.run(queued)
     elif mode == "many":
         trio.run(many, int(sys.argv[2]))
     else:
