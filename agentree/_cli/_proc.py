@@ -9,7 +9,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-__all__ = ["ProcStat", "boot_time", "children_map", "cmdline", "comm", "read_stat"]
+__all__ = [
+    "ProcStat",
+    "boot_time",
+    "children_map",
+    "cmdline",
+    "comm",
+    "read_stat",
+    "reads_stdin",
+]
 
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
@@ -96,6 +104,31 @@ def cmdline(pid: int) -> str:
     except OSError:
         return ""
     return data.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
+# What /proc/PID/wchan says of a process blocked reading a terminal or a pipe.
+_READ_WAITS = ("tty_read", "wait_woken", "pipe_read", "pipe_wait")
+
+
+def reads_stdin(pid: int) -> bool:
+    """Whether ``pid``'s main thread is blocked reading its standard input.
+
+    ``/proc/PID/syscall`` (``read`` on fd 0) where it may be read; else the kernel
+    function it waits in (``wchan``), a read of a terminal or a pipe.
+    """
+    try:
+        with open(f"/proc/{pid}/syscall") as f:
+            fields = f.read().split()
+    except OSError:
+        fields = []
+    if len(fields) >= 2 and fields[0].isdigit():
+        return fields[0] == "0" and int(fields[1], 16) == 0
+    try:
+        with open(f"/proc/{pid}/wchan") as f:
+            wchan = f.read().strip()
+    except OSError:
+        return False
+    return any(wait in wchan for wait in _READ_WAITS)
 
 
 def children_map(uid: int | None = None) -> dict[int, list[int]]:

@@ -83,6 +83,8 @@ def _header(view: dict[str, Any]) -> str:
     text = f"tree {view['name']!r} root pid {view['root_pid']}  {view['dir']}  {argv}"
     if view["wedged"]:
         text += "\n  WEDGED: the root does not answer; shown from /proc alone"
+    elif view.get("in_repl"):
+        text += "\n  IN A REPL: the root's loop is stopped in its debugger; shown from /proc alone"
     return text
 
 

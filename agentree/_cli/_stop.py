@@ -66,7 +66,8 @@ def _stop_path(args: argparse.Namespace) -> int:
         if args.tree is not None and tree.pid != args.tree:
             continue
         view = tree_view(tree, CpuSampler(), timeout=args.timeout)
-        if view["wedged"]:
+        if view["wedged"] or view["in_repl"]:
+            # Its rows come from /proc alone: nobody to ask to stop one of them.
             continue
         found += [(tree, row) for row in view["rows"] if _matches(row, tree, args.path)]
     if not found:

@@ -53,6 +53,7 @@ class Tree:
         secret: the tree's secret (for the handshake).
         started: when the root started (seconds since the epoch).
         argv: the root's command line (its first words).
+        debug_mode: whether the tree runs in debug mode (its actors may stop in a REPL).
     """
 
     dir: str
@@ -63,6 +64,7 @@ class Tree:
     secret: bytes
     started: float
     argv: tuple[str, ...]
+    debug_mode: bool = False
 
 
 def _private_dir(path: str, uid: int) -> bool:
@@ -133,6 +135,7 @@ def find_trees(tmp: str | None = None) -> list[Tree]:
                 secret=bytes.fromhex(data["secret"]),
                 started=float(data["started"]),
                 argv=tuple(str(a) for a in data.get("argv", ())),
+                debug_mode=data.get("debug_mode") is True,
             )
         except (KeyError, TypeError, ValueError):
             continue

@@ -170,13 +170,22 @@ def _fill_proc(rows: list[Row], cpu: CpuSampler) -> None:
 
 
 def tree_view(tree: Tree, cpu: CpuSampler, *, timeout: float) -> dict[str, Any]:
-    """One tree's rows: from its root's answer, else (wedged) from /proc alone."""
+    """One tree's rows: from its root's answer, else (wedged) from /proc alone.
+
+    A root in debug mode that does not answer while its main thread reads its
+    standard input is stopped in its own REPL: ``in_repl``, not ``wedged``.
+    """
     started = time.monotonic()
+    in_repl = False
     try:
         answer = call(tree, SNAPSHOT_NS, {"budget": timeout * 0.6}, timeout=timeout)
     except NotAnswering as exc:
         rows = _proc_rows(tree, _proc.children_map(os.getuid()))
         wedged: str | None = str(exc)
+        if tree.debug_mode and _proc.reads_stdin(tree.pid):
+            # Its loop is stopped in its own REPL (reading the terminal): not wedged.
+            rows[0]["state"] = "in a REPL"
+            in_repl = True
     else:
         rows = []
         _walk(answer, tree.name, 0, rows, [])
@@ -191,7 +200,8 @@ def tree_view(tree: Tree, cpu: CpuSampler, *, timeout: float) -> dict[str, Any]:
         "name": tree.name,
         "dir": tree.dir,
         "argv": list(tree.argv),
-        "wedged": wedged,
+        "wedged": None if in_repl else wedged,
+        "in_repl": in_repl,
         "answered_in": round(time.monotonic() - started, 4),
         "rows": rows,
     }

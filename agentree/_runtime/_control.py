@@ -107,6 +107,8 @@ def _write_control_file(actor: Actor) -> str | None:
         "secret": actor.options.secret.hex(),
         "started": time.time(),
         "argv": sys.argv[:8],
+        # A root in debug mode that does not answer may be in its own REPL.
+        "debug_mode": actor.options.debug_mode,
     }
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
     try:

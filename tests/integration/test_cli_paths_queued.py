@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import select
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.integration.test_cli_tree import HAVE_SETPROCTITLE, running_tree, tree_json
+from tests.integration.test_cli_tree import (
+    HAVE_SETPROCTITLE,
+    UP_TIMEOUT,
+    cli,
+    running_tree,
+    tree_json,
+)
 
 POLL_TIMEOUT = 30.0
 
@@ -67,3 +74,47 @@ def test_titles_and_rows_carry_the_whole_path() -> None:
         if HAVE_SETPROCTITLE:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
             assert cmdline.decode() == f"{title} root={tree.root}"
+
+
+def test_root_in_its_own_repl_is_not_wedged() -> None:
+    with running_tree("rootrepl") as tree:
+        assert tree.proc.stdout is not None
+        deadline = time.monotonic() + UP_TIMEOUT
+        line = ""
+        while "Paused in actor 'root'" not in line:
+            left = deadline - time.monotonic()
+            ready, _, _ = select.select([tree.proc.stdout], [], [], max(left, 0))
+            assert ready, "the REPL did not open"
+            line = tree.proc.stdout.readline()
+            assert line, "the tree ended"
+        # The prompt follows the header: wait until the root reads its stdin.
+        deadline = time.monotonic() + UP_TIMEOUT
+        view = tree_json(tree.root, "--no-cpu", "--timeout", "0.3")
+        while not view["in_repl"] and time.monotonic() < deadline:
+            view = tree_json(tree.root, "--no-cpu", "--timeout", "0.3")
+        assert view["in_repl"]
+        assert view["wedged"] is None
+        rows = {row["pid"]: row for row in view["rows"]}
+        assert rows[tree.root]["state"] == "in a REPL"
+        assert rows[tree.info["child"]]["path"] == "agentree[root/child]"
+        done = cli("tree", "--plain", "--no-cpu", "--timeout", "0.3")
+        assert "IN A REPL" in done.stdout, done.stdout
+        assert "WEDGED" not in done.stdout
+        # End of input quits the REPL; then the tree stops.
+        assert tree.proc.stdin is not None
+        tree.proc.stdin.close()
+
+
+def test_a_root_blocked_on_stdin_outside_debug_mode_is_wedged() -> None:
+    """Reading stdin counts as a REPL only for a tree in debug mode."""
+    with running_tree("stdin") as tree:
+        deadline = time.monotonic() + UP_TIMEOUT
+        view = tree_json(tree.root, "--no-cpu", "--timeout", "0.3")
+        while not view["wedged"] and time.monotonic() < deadline:
+            view = tree_json(tree.root, "--no-cpu", "--timeout", "0.3")
+        assert view["wedged"]
+        assert not view["in_repl"]
+        rows = {row["pid"]: row for row in view["rows"]}
+        assert rows[tree.root]["state"] == "wedged (not answering)"
+        assert tree.proc.stdin is not None
+        tree.proc.stdin.close()

@@ -15,6 +15,10 @@ Modes (each prints one JSON line once it is up, then holds until stopped):
   agent ``sgate`` under a supervisor ``team`` with three calls (two queued), and a
   plain actor ``app`` that started the agent ``helper``; prints
   ``{"root", "helper", "gate", "sgate"}`` pids;
+- ``rootrepl``: in debug mode, one child, then the root itself stops in a REPL
+  (reading this program's stdin); prints ``{"root": pid, "child": pid}`` first;
+- ``stdin``: one child, then the root (not in debug mode) blocks its loop reading
+  its stdin; prints ``{"root": pid, "child": pid}`` first;
 - ``wedged``: one child, then the root spins in a CPU loop (never checkpoints) for
   at most 60 s; prints ``{"root": pid, "child": pid}`` before it spins.
 """
@@ -112,6 +116,24 @@ async def queued() -> None:
             await trio.sleep_forever()
 
 
+async def rootrepl() -> None:
+    async with agentree.open_nursery(debug_mode=True) as an:
+        child = await an.start_actor("child", enable_modules=[_ops_funcs.MODULE])
+        pid = await child.run(_ops_funcs.own_pid)
+        print(json.dumps({"root": os.getpid(), "child": pid}), flush=True)
+        await agentree.pause()
+        await an.cancel()
+
+
+async def stdin() -> None:
+    async with agentree.open_nursery() as an:
+        child = await an.start_actor("child", enable_modules=[_ops_funcs.MODULE])
+        pid = await child.run(_ops_funcs.own_pid)
+        print(json.dumps({"root": os.getpid(), "child": pid}), flush=True)
+        sys.stdin.readline()  # blocks the root's loop (not in debug mode)
+        await an.cancel()
+
+
 async def wedged() -> None:
     async with agentree.open_nursery() as an:
         child = await an.start_actor("child", enable_modules=[_ops_funcs.MODULE])
@@ -130,6 +152,10 @@ if __name__ == "__main__":
         trio.run(states)
     elif mode == "repl":
         trio.run(repl)
+    elif mode == "rootrepl":
+        trio.run(rootrepl)
+    elif mode == "stdin":
+        trio.run(stdin)
     elif mode == "queued":
         trio.run(queued)
     elif mode == "many":
