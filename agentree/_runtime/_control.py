@@ -21,8 +21,9 @@ Two runtime endpoints (served by every actor whatever its ``enable_modules``, se
 
 The layers above make their objects visible with :func:`track` (nurseries,
 supervisors, feedback levels, agent hosts with their ``queued_calls()``): a weak
-set, read only when asked. The runtime hook
-here also sets every actor's process title (``agentree._proctitle``).
+set, read only when asked. The runtime hook here also sets every actor's process
+title (``agentree._proctitle``): its whole path from the root (``Actor.path``,
+given by its parent at spawn).
 """
 
 from __future__ import annotations
