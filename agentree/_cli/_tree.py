@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from typing import Any
@@ -21,13 +20,6 @@ _CPU_WINDOW = 0.1
 
 def _views(cpu: CpuSampler, args: argparse.Namespace, *, fresh: bool) -> list[dict[str, Any]]:
     trees = find_trees(args.tmpdir)
-    sampled = None
-    if fresh and not args.no_cpu and trees:
-        # CPU % is the CPU time used between two looks: the first look is taken
-        # now, so that asking the roots runs within the window, not before it.
-        sampled = time.monotonic()
-        cpu.sample_all(os.getuid())
-        cpu.hold = True
     if len(trees) > 1:
         from concurrent.futures import ThreadPoolExecutor
 
@@ -36,9 +28,10 @@ def _views(cpu: CpuSampler, args: argparse.Namespace, *, fresh: bool) -> list[di
             views = list(pool.map(lambda t: tree_view(t, cpu, timeout=args.timeout), trees))
     else:
         views = [tree_view(tree, cpu, timeout=args.timeout) for tree in trees]
-    if sampled is not None:
-        time.sleep(max(_CPU_WINDOW - (time.monotonic() - sampled), 0.0))
-        cpu.hold = False
+    if fresh and not args.no_cpu and views:
+        # CPU % is the CPU time used between two looks, taken after the roots
+        # answered: the window does not count the work of answering this command.
+        time.sleep(_CPU_WINDOW)
         for view in views:
             refresh_cpu(view, cpu)
     return views

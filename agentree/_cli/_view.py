@@ -23,32 +23,16 @@ Row = dict[str, Any]
 
 
 class CpuSampler:
-    """CPU percentages from two looks at each process's CPU time.
-
-    Attributes:
-        hold: while set, :meth:`percent` keeps the earlier look as the start of the
-            interval (a one-shot view computes its figures over the whole window).
-    """
+    """CPU percentages from two looks at each process's CPU time."""
 
     def __init__(self) -> None:
         self._last: dict[int, tuple[float, float]] = {}
-        self.hold = False
-
-    def sample_all(self, uid: int) -> None:
-        """Note the CPU time of every process of user ``uid`` now (one pass over /proc)."""
-        now = time.monotonic()
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                st = _proc.read_stat(int(entry))
-                if st is not None and st.uid == uid:
-                    self._last[st.pid] = (now, st.cpu)
 
     def percent(self, pid: int, st: _proc.ProcStat) -> float | None:
         """CPU % of one core since the last sample of ``pid`` (then sampled anew)."""
         now = time.monotonic()
         last = self._last.get(pid)
-        if not self.hold or last is None:
-            self._last[pid] = (now, st.cpu)
+        self._last[pid] = (now, st.cpu)
         if last is None or now - last[0] <= 0:
             return None
         return round(100.0 * (st.cpu - last[1]) / (now - last[0]), 1)

@@ -1,15 +1,14 @@
-"""The rows of ``agentree tree`` from a root's answer, the CPU sampler, /proc reads."""
+"""The rows of ``agentree tree`` from a root's answer; what /proc says of a process."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from typing import Any
 
 from agentree._cli import _proc
-from agentree._cli._view import CpuSampler, _walk
+from agentree._cli._view import _walk
 from agentree._runtime import Actor
 
 
@@ -70,28 +69,6 @@ def test_a_supervised_agents_row_adds_its_own_queue() -> None:
     # One waits for the supervisor (a restart), two on the agent's own caps.
     assert rows[1]["calls_queued"] == 3
     assert rows[1]["calls_running"] == 4
-
-
-def test_cpu_sampler_holds_the_first_look() -> None:
-    cpu = CpuSampler()
-    cpu.sample_all(os.getuid())
-    me = _proc.read_stat(os.getpid())
-    assert me is not None
-    cpu.hold = True
-    # A look while held does not move the start of the interval.
-    cpu.percent(os.getpid(), me)
-    start = cpu._last[os.getpid()]
-    end = time.monotonic() + 0.05
-    while time.monotonic() < end:  # use some CPU
-        pass
-    now = _proc.read_stat(os.getpid())
-    assert now is not None
-    assert cpu._last[os.getpid()] == start
-    cpu.hold = False
-    percent = cpu.percent(os.getpid(), now)
-    assert percent is not None
-    assert percent > 20.0
-    assert cpu._last[os.getpid()] != start
 
 
 def test_reads_stdin() -> None:
