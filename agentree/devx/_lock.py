@@ -232,15 +232,16 @@ async def tty_lock(ctx: Context, uid: list[str]) -> None:
             await _wait_for_release(ctx, released)
         return
     parent = _parent_conn(actor)
-    async with open_context(parent, tty_lock, {"uid": uid}) as (up, _):
-        # Once the root granted it, the relay lets go only as the requester does:
-        # cleanly (a Stop up the tree), even if this actor is being cancelled
-        # meanwhile; else the root would wait for this relay's end to free it.
-        with trio.CancelScope(shield=True):
-            async with up.open_stream():
-                with _mark_debugging(ctx.chan):
-                    await ctx.started(True)
-                    await _wait_for_release(ctx, _Released())
+    async with open_context(parent, tty_lock, {"uid": uid}) as (up, _), up.open_stream() as held:
+        try:
+            with _mark_debugging(ctx.chan):
+                await ctx.started(True)
+                await _wait_for_release(ctx, _Released())
+        finally:
+            # Let go upward cleanly (a Stop), even when cancelled: else the
+            # level above would wait for this relay's end to free the terminal.
+            with trio.CancelScope(shield=True):
+                await held.aclose()
 
 
 async def _wait_for_release(ctx: Context, released: _Released) -> None:
