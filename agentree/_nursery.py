@@ -513,6 +513,11 @@ async def open_nursery(
                 f"is open already (actor {actor.name!r}); use open_supervisor(feedback=...) "
                 "for a level below the root"
             )
+        if root_opts.get("store") is not None or root_opts.get("run_id") is not None:
+            raise InvalidOption(
+                "open_nursery(store=..., run_id=...): they are the root's, and the root is "
+                f"open already (actor {actor.name!r}); use open_supervisor(store=..., run_id=...)"
+            )
         async with _open_actor_nursery(
             actor,
             report_exits=report_exits,

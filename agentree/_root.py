@@ -48,6 +48,8 @@ async def open_root_actor(
     hide_tb: bool = True,
     bind: tuple[str, int] | None = None,
     secret: bytes | str | None = None,
+    store: Any = None,
+    run_id: str | None = None,
 ) -> AsyncIterator[Actor]:
     """Run this trio program as the root actor of a new tree.
 
@@ -87,6 +89,15 @@ async def open_root_actor(
         secret: the tree's secret (bytes, or a str encoded as UTF-8), which every
             TCP peer must prove it holds before anything it sends is read. Random
             when not given (``agentree.tree_secret()`` returns it). Never logged.
+        store: an ``agentree.Store`` (``agentree.SqliteStore(path)``) where the
+            root's feedback level records the answers its ``feedback`` handlers
+            give, so that a rerun with the same ``run_id`` does not ask them again;
+            without it they are kept in memory. It is opened here (a corrupt file
+            or a newer schema raises ``StoreError``) and closed at the end. It is
+            also the store of every supervisor opened in this process that names
+            none (see the README section "Feedback and checkpoints").
+        run_id: the run the answers belong to (default: a new random id); also
+            the run id of every supervisor opened in this process that names none.
 
     While the root is open, SIGTERM to its process cancels it (the tree stops the
     way Ctrl-C stops it) and, once it has closed, raises ``SystemExit(143)``; a
@@ -100,6 +111,9 @@ async def open_root_actor(
             ``KeyboardInterrupt`` or ``SystemExit`` comes out bare, and so does an
             error that stopped the root from opening.
         InvalidOption: an option the tree could not use; nothing was started.
+        TypeError / ValueError: ``store`` is not an ``agentree.Store``, or
+            ``run_id`` is not a non-empty str (as ``open_supervisor``).
+        StoreError: ``store`` cannot be opened.
         AgentreeError: an actor runtime is already running here.
         SystemExit: status 143, after the tree was stopped because of SIGTERM.
         NotInfectedAsyncio: ``infect_asyncio`` is set but trio is not running as a
@@ -150,7 +164,7 @@ async def open_root_actor(
         with guard.installed():
             async with (
                 _root_runtime(name, options, enable_modules, infected, guard) as actor,
-                open_feedback_level(actor, feedback),
+                open_feedback_level(actor, feedback, store, run_id),
             ):
                 if bind is not None:
                     await listen_tcp(actor, bind[0], bind[1])

@@ -91,19 +91,25 @@ def agent_starter() -> Callable[..., Awaitable[Any]] | None:
 
 
 def register_feedback_level(opener: Callable[..., AbstractAsyncContextManager[None]]) -> None:
-    """Install feedback's ``open_level(actor, handlers)`` (the root's handlers)."""
+    """Install feedback's ``open_level(actor, handlers, store=, run_id=)`` (the root's)."""
     _feedback_level[:] = [opener]
 
 
 @asynccontextmanager
-async def open_feedback_level(actor: Actor, handlers: list[Any] | None) -> AsyncIterator[None]:
-    """Serve ``handlers`` as root ``actor``'s feedback level around the block."""
-    if not handlers:
+async def open_feedback_level(
+    actor: Actor, handlers: list[Any] | None, store: Any = None, run_id: Any = None
+) -> AsyncIterator[None]:
+    """Serve ``handlers`` as root ``actor``'s feedback level around the block.
+
+    ``store`` and ``run_id`` (``open_root_actor``'s) keep the level's journal in
+    that store, and are the defaults of the supervisors opened in the root.
+    """
+    if not handlers and store is None and run_id is None:
         yield
         return
     if not _feedback_level:
         raise RuntimeError("feedback handlers given but agentree.feedback is not imported")
-    async with _feedback_level[0](actor, handlers):
+    async with _feedback_level[0](actor, handlers, store=store, run_id=run_id):
         yield
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import trio
 
-from .._exceptions import RemoteActorError
+from .._exceptions import AgentreeError, RemoteActorError
 from .._runtime import (
     Actor,
     ns_of,
@@ -68,7 +68,12 @@ async def _post_mortem_hook(actor: Actor, exc: BaseException) -> None:
     exc = _inspected(exc)
     if exc.__traceback__ is None:
         return
-    await open_post_mortem(actor, exc, exc.__traceback__)
+    try:
+        await open_post_mortem(actor, exc, exc.__traceback__)
+    except AgentreeError as why:
+        # No terminal to be had: the actor, or the relay above it, is stopping (the
+        # tree is being torn down). The call's caller still gets its error.
+        log.info("no post-mortem of %s in %r: %s", type(exc).__name__, actor.name, why)
 
 
 class _SigintHandler:

@@ -28,6 +28,7 @@ import trio
 from .._context import Context, context, open_context
 from .._exceptions import AgentreeError
 from .._runtime import Actor, Conn
+from .._streaming import MsgStream
 
 __all__ = [
     "Hold",
@@ -228,28 +229,54 @@ async def tty_lock(ctx: Context, uid: list[str]) -> None:
     if actor.is_root:
         async with root_lock(actor).hold(who, ctx.chan) as released:
             await ctx.started(True)
-            released.cleanly = await _wait_for_release(ctx)
+            await _wait_for_release(ctx, released)
         return
     parent = _parent_conn(actor)
-    async with open_context(parent, tty_lock, {"uid": uid}) as (up, _), up.open_stream():
-        with _mark_debugging(ctx.chan):
-            await ctx.started(True)
-            await _wait_for_release(ctx)
+    async with open_context(parent, tty_lock, {"uid": uid}) as (up, _), up.open_stream() as held:
+        try:
+            with _mark_debugging(ctx.chan):
+                await ctx.started(True)
+                await _wait_for_release(ctx, _Released())
+        finally:
+            # Let go upward cleanly (a Stop), even when cancelled: else the
+            # level above would wait for this relay's end to free the terminal.
+            with trio.CancelScope(shield=True):
+                await held.aclose()
 
 
-async def _wait_for_release(ctx: Context) -> bool:
-    """Wait until the requester lets go; whether it did so itself (not by dying)."""
-    # Shielded: an actor that is being cancelled (a relay, or the root tearing the
-    # tree down) keeps the REPL below it covered until that REPL ends. The wait
-    # still ends when the requester releases or its channel closes.
-    with trio.CancelScope(shield=True):
-        async with ctx.open_stream() as stream:
-            try:
-                await stream.receive()
-            except trio.EndOfChannel:
-                return True
-            except (trio.BrokenResourceError, AgentreeError):
-                return False
+async def _wait_for_release(ctx: Context, released: _Released) -> None:
+    """Wait until the requester lets go; ``released.cleanly`` if it did so itself.
+
+    The requester lets go by closing its stream (a REPL that ended), by going away
+    (its channel closes: it died), or by cancelling the dialog before it had the
+    terminal (its ``pause()`` was cancelled while the grant was on its way: it
+    never opened a REPL). While this actor itself is being cancelled (a relay, or
+    the root tearing the tree down), the wait goes on, shielded, so that the REPL
+    below stays covered until it ends.
+    """
+    conn = ctx.chan
+    async with ctx.open_stream() as stream:
+        try:
+            released.cleanly = await _end_of(stream)
+        except trio.Cancelled:
+            if not (conn.calls_cancelled_locally or conn.actor.cancel_called):
+                # The requester cancelled the dialog (its wait for the grant was
+                # cancelled): it holds nothing. Not a death: the lock just goes on.
+                released.cleanly = True
+                raise
+            with trio.CancelScope(shield=True):
+                released.cleanly = await _end_of(stream)
+            raise
+
+
+async def _end_of(stream: MsgStream) -> bool:
+    """Wait for the end of the requester's stream: whether it ended cleanly."""
+    try:
+        await stream.receive()
+    except trio.EndOfChannel:
+        return True
+    except (trio.BrokenResourceError, AgentreeError):
+        return False
     return True
 
 
@@ -296,13 +323,21 @@ async def acquire_terminal(actor: Actor) -> Hold:
                     await hold._released.wait()
                 return
             parent = _parent_conn(actor)
-            async with (
-                open_context(parent, tty_lock, {"uid": list(actor.uid)}) as (ctx, _),
-                ctx.open_stream(),
-            ):
-                started = True
-                task_status.started()
-                await hold._released.wait()
+            async with open_context(parent, tty_lock, {"uid": list(actor.uid)}) as (ctx, _):
+                # Held: let go only when the REPL does (or with this process), even
+                # if the actor is being cancelled meanwhile (the REPL may still be
+                # open, in a thread; or just ended, as its release is on the way).
+                # So the hold ends cleanly, with a Stop the root sees at once.
+                with trio.CancelScope(shield=True):
+                    async with ctx.open_stream():
+                        started = True
+                        task_status.started()
+                        if trio.lowlevel.current_task().parent_nursery is not service:
+                            # The caller was cancelled as the grant came (trio's
+                            # started() then leaves this task where it was): it
+                            # opens no REPL, so let go at once.
+                            hold.release()
+                        await hold._released.wait()
         except AgentreeError as exc:
             # Before started() the error is pause()'s; after it the REPL is already
             # open, and a lost parent is the runtime's business.
@@ -312,5 +347,16 @@ async def acquire_terminal(actor: Actor) -> Hold:
         finally:
             hold._done.set()
 
-    await service.start(keep)
+    # A cancelled task gets no terminal (and no REPL): raise its Cancelled first.
+    await trio.lowlevel.checkpoint()
+    try:
+        await service.start(keep)
+    except RuntimeError as exc:
+        if "closed" not in str(exc):
+            raise
+        # The service nursery is closed: the actor is stopping, its calls being
+        # cancelled (a shielded post-mortem of a call's error can get here).
+        raise AgentreeError(
+            f"actor {actor.name!r} is stopping: no terminal for a new REPL"
+        ) from None
     return hold

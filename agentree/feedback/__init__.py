@@ -11,6 +11,7 @@ from ._ask import (
     request_feedback_sync,
     track_runtime,
 )
+from ._ask import root_store_of as root_store_of
 from ._ask import supervisor_level as supervisor_level
 from ._journal import Journal, StoreJournal
 from ._level import FeedbackRequest, Handler
@@ -28,6 +29,7 @@ __all__ = [
     "feedback_queue",
     "request_feedback",
     "request_feedback_sync",
+    "root_store_of",
     "supervisor_level",
     "terminal_feedback",
 ]

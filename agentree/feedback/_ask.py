@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any, TypeVar
 
 import msgspec
@@ -23,7 +24,8 @@ from .._runtime import Actor, Conn, current_actor
 from .._runtime._peers import connect_peer
 from ..agents._host import host_of
 from ..agents._worker_entry import hosted_path
-from ._journal import Journal
+from ..store._base import Store, check_store_options
+from ._journal import Journal, StoreJournal
 from ._level import Handler, Level
 from ._link import Slot, levels_by_id, uplink_to
 
@@ -33,6 +35,7 @@ __all__ = [
     "request_feedback",
     "request_feedback_sync",
     "root_level",
+    "root_store_of",
     "supervisor_level",
 ]
 
@@ -58,16 +61,65 @@ async def _serving(actor: Actor, level: Level) -> AsyncIterator[None]:
             nursery.cancel_scope.cancel()
 
 
+ROOT_SCOPE = "root"
+
+# The store and run id of each root actor of this process (``open_root_actor``'s
+# ``store=`` and ``run_id=``): the defaults of the supervisors opened in it.
+_root_stores: dict[int, tuple[Actor, Store | None, str | None]] = {}
+
+
 @asynccontextmanager
-async def open_level(actor: Actor, handlers: Sequence[Handler]) -> AsyncIterator[None]:
-    """Make ``handlers`` the root level of root ``actor`` around the block."""
-    level = Level(list(handlers))
-    async with _serving(actor, level):
-        _root_levels[id(actor)] = (actor, level)
-        try:
-            yield
-        finally:
-            _root_levels.pop(id(actor), None)
+async def open_level(
+    actor: Actor,
+    handlers: Sequence[Handler] | None,
+    *,
+    store: Store | None = None,
+    run_id: str | None = None,
+) -> AsyncIterator[None]:
+    """Make ``handlers`` the root level of root ``actor`` around the block.
+
+    With ``store``, the level's journal is kept there under ``run_id`` (default: a
+    new random id), in the root's scope; ``store`` and ``run_id`` are also the
+    defaults of the supervisors opened in this process (:func:`root_store_of`).
+
+    Raises:
+        TypeError / ValueError: a bad ``store`` or ``run_id``.
+        StoreError: the store cannot be opened.
+    """
+    check_store_options("open_root_actor()", store, run_id)
+    if store is not None and run_id is None:
+        run_id = uuid.uuid4().hex
+    async with AsyncExitStack() as stack:
+        journal: Journal | None = None
+        if store is not None:
+            assert run_id is not None
+            await store.open()
+            stack.push_async_callback(_close_store, store)
+            journal = StoreJournal(store, run_id, ROOT_SCOPE)
+        _root_stores[id(actor)] = (actor, store, run_id)
+        stack.callback(_root_stores.pop, id(actor), None)
+        if handlers:
+            level = Level(list(handlers), journal)
+            await stack.enter_async_context(_serving(actor, level))
+            _root_levels[id(actor)] = (actor, level)
+            stack.callback(_root_levels.pop, id(actor), None)
+        yield
+
+
+async def _close_store(store: Store) -> None:
+    with trio.CancelScope(shield=True):
+        await store.close()
+
+
+def root_store_of(actor: Actor | None) -> tuple[Store | None, str | None]:
+    """The ``store`` and ``run_id`` root ``actor`` was opened with (``None``: not
+    given, or ``actor`` is not a root of this process)."""
+    if actor is None:
+        return None, None
+    entry = _root_stores.get(id(actor))
+    if entry is None or entry[0] is not actor:
+        return None, None
+    return entry[1], entry[2]
 
 
 @asynccontextmanager

@@ -9,8 +9,22 @@ and closed by the last one (``open``/``close`` count their users).
 from __future__ import annotations
 
 import abc
+from typing import Any
 
-__all__ = ["Store"]
+__all__ = ["Store", "check_store_options"]
+
+
+def check_store_options(call: str, store: Any, run_id: Any) -> None:
+    """Check the ``store=`` and ``run_id=`` of ``call`` (``None``: not given).
+
+    Raises:
+        TypeError: ``store`` is not an :class:`agentree.Store`.
+        ValueError: ``run_id`` is not a non-empty str.
+    """
+    if store is not None and not isinstance(store, Store):
+        raise TypeError(f"{call}: store must be an agentree.Store, not {store!r}")
+    if run_id is not None and (not isinstance(run_id, str) or not run_id):
+        raise ValueError(f"{call}: run_id must be a non-empty str, not {run_id!r}")
 
 
 class Store(abc.ABC):

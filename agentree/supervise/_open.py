@@ -11,10 +11,11 @@ import trio
 
 from .._groups import strict
 from .._nursery import open_nursery
-from .._runtime import current_actor
+from .._runtime import current_actor, current_actor_or_none
 from ..agents._start import _check_name, owner_path
-from ..feedback import StoreJournal, supervisor_level
+from ..feedback import StoreJournal, root_store_of, supervisor_level
 from ..store import MemoryStore, Store
+from ..store._base import check_store_options
 from ..store._serve import Binding, bind, unbind
 from ._policies import AutoShutdown, check_policies
 from ._supervisor import Supervisor
@@ -64,11 +65,14 @@ async def open_supervisor(
             and everything below them (``agentree.request_feedback``); the first
             non-``None`` answer wins. Without them requests go on up the tree.
         store: where the agents' checkpoints go (``await self.checkpoint()``):
-            ``agentree.SqliteStore(path)``, or by default a new
-            ``agentree.MemoryStore()`` (kept in this process only). It is opened
-            here (a corrupt file or a newer schema raises ``StoreError``) and
-            closed when the block ends.
-        run_id: the run the checkpoints belong to (default: a new random id).
+            ``agentree.SqliteStore(path)``. By default the root's store, when
+            this supervisor runs in the root's process and the root was opened
+            with ``store=``; else a new ``agentree.MemoryStore()`` (kept in this
+            process only). It is opened here (a corrupt file or a newer schema
+            raises ``StoreError``) and closed when the block ends.
+        run_id: the run the checkpoints belong to. By default the root's
+            ``run_id``, when this supervisor runs in the root's process and the
+            root was given a ``store`` or a ``run_id``; else a new random id.
             Opening a supervisor again with the same ``run_id`` and store
             restores each agent's last checkpoint when it starts, and the
             answers its ``feedback`` handlers gave (a question answered in an
@@ -89,14 +93,12 @@ async def open_supervisor(
         backoff=backoff,
         auto_shutdown=auto_shutdown,
     )
+    check_store_options("open_supervisor()", store, run_id)
+    root_store, root_run_id = root_store_of(current_actor_or_none())
     if store is None:
-        store = MemoryStore()
-    elif not isinstance(store, Store):
-        raise TypeError(f"open_supervisor(): store must be an agentree.Store, not {store!r}")
+        store = root_store if root_store is not None else MemoryStore()
     if run_id is None:
-        run_id = uuid.uuid4().hex
-    elif not isinstance(run_id, str) or not run_id:
-        raise ValueError(f"open_supervisor(): run_id must be a non-empty str, not {run_id!r}")
+        run_id = root_run_id if root_run_id is not None else uuid.uuid4().hex
     async with (
         _bound_store(store, run_id) as binding,
         open_nursery(report_exits=True, **root_opts) as an,

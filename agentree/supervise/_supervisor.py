@@ -225,6 +225,7 @@ class Supervisor:
         max_pending: int = 1000,
         fail_fast: bool = False,
         resume: Literal["checkpoint", "fresh"] = "checkpoint",
+        on_start_failure: Literal["raise", "restart"] = "raise",
         **kwargs: Any,
     ) -> SupervisedRef[A]:
         """Start agent ``cls(*args, **kwargs)`` as a child named ``name``; return its ref.
@@ -257,6 +258,15 @@ class Supervisor:
                 with the same ``run_id`` and store) restores the agent's last
                 checkpoint into ``self.state`` before ``on_start``; ``"fresh"``:
                 every incarnation starts from ``state()`` (OTP's re-init).
+            on_start_failure: what a failed *first* start does (its constructor
+                or ``on_start`` raised, or it died before ``on_start`` returned):
+                ``"raise"`` (the default, OTP's ``start_child``): the error leaves
+                this call and the child is not added; ``"restart"``: it counts as
+                a crash, as a failed restart does: the child is added, restarted
+                after its backoff (this child only, whatever the strategy), and
+                counted toward the intensity; this call returns the ref at once
+                and calls wait for a running incarnation. A ``"temporary"``
+                child is never restarted, so it raises either way.
 
         Raises:
             AgentExists: a child of that name exists (and not ``exist_ok``).
@@ -264,6 +274,7 @@ class Supervisor:
                 incarnation raised (the child is not added; OTP's ``start_child``).
             AgentCrashed: the first incarnation died before ``on_start`` returned.
             AgentUnavailable: the supervisor is not running.
+            ValueError: ``on_start_failure`` is not ``"raise"`` or ``"restart"``.
         """
         from ._ref import SupervisedRef
 
@@ -284,6 +295,10 @@ class Supervisor:
         for what, value in (("heartbeat", heartbeat), ("watchdog", watchdog)):
             if value is not None and not (isinstance(value, int | float) and value > 0):
                 raise ValueError(f"{what} must be a number of seconds > 0, not {value!r}")
+        if on_start_failure not in ("raise", "restart"):
+            raise ValueError(
+                f"on_start_failure must be 'raise' or 'restart', not {on_start_failure!r}"
+            )
         if resume not in ("checkpoint", "fresh"):
             raise ValueError(f"resume must be 'checkpoint' or 'fresh', not {resume!r}")
         if not isinstance(max_pending, int) or max_pending < 0:
@@ -317,6 +332,12 @@ class Supervisor:
         self._children[name] = slot
         try:
             run = await self._start_agent_run(slot)
+        except (AgentreeError, TransportClosed) as exc:
+            if on_start_failure == "restart" and self._first_start_crashed(kids, slot, exc):
+                return SupervisedRef(slot, cls)
+            del self._children[name]
+            slot.set_gone("its first start failed")
+            raise
         except BaseException:
             del self._children[name]
             slot.set_gone("its first start failed")
@@ -804,6 +825,30 @@ class Supervisor:
                     counted=member is slot,
                     announce=i == 0 or member is slot,
                 )
+
+    def _first_start_crashed(self, kids: trio.Nursery, slot: AgentSlot, exc: Exception) -> bool:
+        """``on_start_failure="restart"``: count the failed first start as a crash.
+
+        Returns whether the child stays (its restart is on its way); ``False``
+        for a temporary child, or when this crash made the supervisor give up.
+        """
+        if slot.restart == "temporary":
+            return False
+        self._emit_crash(slot, Run(slot.incarnation + 1), str(exc), "start", None, None)
+        if not self._count_restart(slot, exc):
+            return False
+        slot.incarnation += 1
+        slot.attempts = 1
+        kids.start_soon(self._restart_first_start, kids, slot)
+        return True
+
+    async def _restart_first_start(self, kids: trio.Nursery, slot: AgentSlot) -> None:
+        # Only this child: it never ran, so no sibling depends on it yet.
+        with trio.CancelScope() as slot.cycle:
+            await self._start_with_retries(
+                kids, slot, first_delay=self.backoff.delay(slot.attempts)
+            )
+        slot.cycle = None
 
     async def _start_with_retries(
         self,
