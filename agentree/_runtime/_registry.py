@@ -342,7 +342,14 @@ async def child_started(parent: Actor, uid: Uid, conn: Conn) -> None:
     if peers is None or tmpdir is None:
         return
     peers.children[conn] = uid
-    kwargs = {"uid": uid, "parent": parent.uid, "addr": socket_path(tmpdir, uid[1])}
+    # On this actor's host: a child spawned elsewhere (through Ray) corrects it
+    # when it listens on TCP (``set_tcp``).
+    kwargs = {
+        "uid": uid,
+        "parent": parent.uid,
+        "addr": socket_path(tmpdir, uid[1]),
+        "host": host_id(),
+    }
     await _note(parent, "add_actor", kwargs)
 
 

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JOIN_NS",
+    "LISTEN_NS",
     "LOCATE_NS",
     "TcpSide",
     "connect_tcp_peer",
@@ -448,14 +449,28 @@ async def _locate(name: str) -> dict[str, Any]:
     return {"here": False, "port": port, "uid": list(uid)}
 
 
-async def _listen(host: str) -> int:
-    """Listen on TCP on ``host`` (once); the bound port."""
-    return (await listen_tcp(current_actor(), host)).port
+async def _listen(host: str = "") -> int:
+    """Listen on TCP on ``host`` (once); the bound port.
+
+    With no ``host``: on the local address of this actor's TCP channel to its
+    parent (where a child hosted on another node is reachable).
+    """
+    actor = current_actor()
+    if not host:
+        parent = actor.parent_conn
+        sock = None if parent is None else getattr(parent.chan.stream, "socket", None)
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            raise AgentreeError(f"actor {actor.name!r} is not connected to its parent over TCP")
+        host = str(sock.getsockname()[0])
+    return (await listen_tcp(actor, host)).port
+
+
+LISTEN_NS = _NS + "listen"
 
 
 register_endpoint(JOIN_NS, _join)
 register_endpoint(LOCATE_NS, _locate)
-register_endpoint(_NS + "listen", _listen)
+register_endpoint(LISTEN_NS, _listen)
 
 
 @asynccontextmanager

@@ -33,13 +33,13 @@ from typing import Any
 
 import trio
 
-from .._exceptions import SpawnError, TransportClosed
+from .._exceptions import AgentreeError, SpawnError, TransportClosed
 from .._runtime import Actor, Conn
 from .._runtime._boxing import unbox_error
 from .._runtime._lookup import wire_module_name
 from .._runtime._registry import child_failed, child_started
 from .._runtime._serve import HANDSHAKE_TIMEOUT
-from .._runtime._tcp import listen_tcp, tcp_side
+from .._runtime._tcp import LISTEN_NS, listen_tcp, tcp_side
 from ..msg import Aid, Error, SpawnSpec
 from ._placement import RayPlacement
 
@@ -301,8 +301,23 @@ async def spawn_ray_actor(
     child = Child(name, uuid, proc, conn, reaps_orphans=False)
     conn.explain_end = child._explain_end
     await child_started(parent, (name, uuid), conn)
+    await _child_listens(conn, name)
     log.info("actor %r hosted by ray on %s (pid %d)", name, proc.node, proc.pid)
     return child
+
+
+async def _child_listens(conn: Conn, name: str) -> None:
+    """Ask a Ray-hosted child to listen on TCP on its node, for peers on other hosts.
+
+    It then registers that address and its host id (see ``_runtime._tcp``), so that
+    discovery hands it to askers that cannot use its UDS socket. A child that
+    cannot listen is still reachable by its parent, and on its own host.
+    """
+    try:
+        with trio.fail_after(HANDSHAKE_TIMEOUT):
+            await conn.call(LISTEN_NS, {})
+    except (AgentreeError, OSError, trio.TooSlowError) as exc:
+        log.warning("actor %r (ray) does not listen on tcp: %s", name, exc)
 
 
 async def _wait_connected(
