@@ -179,6 +179,26 @@ async def _listen_for_children(parent: Actor, ray: Any) -> tuple[str, int]:
     return _advertised(side.address.host, ray), side.address.port
 
 
+NO_DEBUGGER = (
+    "the debugger does not work in a Ray-hosted actor: its stdin is its Ray host's "
+    "pipe, not a terminal, so a REPL there would wait forever; debug the same code "
+    "with the default start method (see docs/beyond-one-machine.md)"
+)
+
+
+def _no_debugger(parent: Actor, name: str, debug_mode: bool | None) -> None:
+    """Refuse ``debug_mode=True`` for a Ray-hosted child; it runs without the debugger.
+
+    In a tree opened with ``debug_mode=True`` the child still starts, without the
+    debugger: its errors go up the tree as they are (no post-mortem REPL), and
+    ``pause()`` there raises ``AgentreeError`` at once instead of hanging.
+    """
+    if debug_mode:
+        raise SpawnError(f"cannot start actor {name!r} with debug_mode=True: {NO_DEBUGGER}")
+    if debug_mode is None and parent.options.debug_mode:
+        log.info("actor %r runs without the debugger: %s", name, NO_DEBUGGER)
+
+
 def _spec(
     parent: Actor,
     name: str,
@@ -198,7 +218,9 @@ def _spec(
         main_path=opts.main_path,
         main_name=opts.main_name,
         loglevel=loglevel or opts.loglevel,
-        debug_mode=opts.debug_mode if debug_mode is None else debug_mode,
+        # No debugger on another node: its stdin is the host's pipe, no terminal
+        # (see ``_no_debugger``).
+        debug_mode=False,
         # Its own children are started on its node, as fresh interpreters.
         start_method="subprocess",
         forkserver_path=None,
@@ -231,6 +253,7 @@ async def spawn_ray_actor(
     """
     from ._spawner import Child
 
+    _no_debugger(parent, name, debug_mode)
     ray = import_ray()
     if not ray.is_initialized():
         raise SpawnError(f"cannot start actor {name!r}: {NO_RAY}")
