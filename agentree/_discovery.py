@@ -27,9 +27,8 @@ import msgspec
 from ._exceptions import AgentreeError
 from ._portal import Portal
 from ._runtime import current_actor
-from ._runtime._peers import connect_peer
 from ._runtime._registry import RegistryEntry, check_meta, registry_call
-from ._runtime._tcp import connect_tcp_peer, wants_tcp
+from ._runtime._tcp import connect_registered, wants_tcp
 
 __all__ = [
     "RegistryEntry",
@@ -125,11 +124,10 @@ async def open_portal(entry: RegistryEntry) -> Portal:
     """
     if not isinstance(entry, RegistryEntry):
         raise TypeError(f"open_portal() needs a RegistryEntry, not {type(entry).__name__}")
-    actor = current_actor()
-    if wants_tcp(entry.addr, entry.tcp, entry.host):
-        conn = await connect_tcp_peer(actor, entry.uid, entry.tcp)
-    else:
-        conn = await connect_peer(actor, entry.uid, entry.addr)
+    uid = (entry.uid[0], entry.uid[1])
+    conn = await connect_registered(
+        current_actor(), entry.key, uid, entry.addr, entry.tcp, entry.host
+    )
     return Portal(conn)
 
 

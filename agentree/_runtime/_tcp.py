@@ -49,6 +49,7 @@ __all__ = [
     "LISTEN_NS",
     "LOCATE_NS",
     "TcpSide",
+    "connect_registered",
     "connect_tcp_peer",
     "expect_child",
     "format_tcp",
@@ -325,6 +326,42 @@ async def connect_tcp_peer(actor: Actor, uid: Uid, tcp: str) -> Conn:
     return await tcp_side(actor).connect(uid, tcp)
 
 
+async def connect_registered(
+    actor: Actor, key: str, uid: Uid, addr: str, tcp: str, host: str
+) -> Conn:
+    """A connection to the actor registered under ``key`` as ``uid`` (see ``RegistryEntry``).
+
+    Over its UDS socket when it runs on this host; over TCP when it listens on TCP
+    and runs on another host (or has no UDS socket). An actor on another host that
+    does not listen on TCP yet (one spawned the default way) is asked to, through
+    this actor's parent when that is a TCP connection (the parent's ``locate``:
+    the actor then listens on the parent's interface).
+
+    Raises:
+        TransportClosed: the actor cannot be reached (it ended, or it is on another
+            host and cannot be asked to listen on TCP).
+        AuthenticationError: the handshake failed.
+    """
+    conn = find_conn(actor, uid)
+    if conn is not None:
+        return conn
+    if wants_tcp(addr, tcp, host):
+        return await connect_tcp_peer(actor, uid, tcp)
+    parent = actor.parent_conn
+    sock = None if parent is None else getattr(parent.chan.stream, "socket", None)
+    elsewhere = not addr or (bool(host) and host != host_id())
+    if elsewhere and parent is not None and sock is not None and sock.family != socket.AF_UNIX:
+        where = await parent.call(LOCATE_NS, {"name": key})
+        if where["here"]:
+            return parent
+        there = str(where.get("host") or sock.getpeername()[0])
+        if there in _WILDCARDS:
+            there = str(sock.getpeername()[0])
+        found = (str(where["uid"][0]), str(where["uid"][1]))
+        return await connect_tcp_peer(actor, found, format_tcp(there, int(where["port"])))
+    return await connect_peer(actor, uid, addr)
+
+
 async def open_tcp_channel(addr: TcpAddress, actor: Actor) -> tuple[Channel, Aid]:
     """Connect to the listener at ``addr``, pass the handshake, swap ``Aid`` messages.
 
@@ -445,8 +482,9 @@ async def _locate(name: str) -> dict[str, Any]:
         return {"here": False, "host": where.host, "port": where.port, "uid": list(uid)}
     host = side.address.host if side.address is not None else "0.0.0.0"
     target = await connect_peer(actor, uid, entry.addr)
-    port = await target.call(_NS + "listen", {"host": host})
-    return {"here": False, "port": port, "uid": list(uid)}
+    port = await target.call(LISTEN_NS, {"host": host})
+    there = "" if host in _WILDCARDS else host
+    return {"here": False, "host": there, "port": port, "uid": list(uid)}
 
 
 async def _listen(host: str = "") -> int:

@@ -83,6 +83,33 @@ async def test_joined_programs_find_and_call_each_other_directly() -> None:
             assert await program.stop() == 0
 
 
+async def test_a_program_on_another_host_reaches_an_actor_spawned_under_the_root() -> None:
+    with trio.fail_after(60):
+        async with agentree.open_nursery(bind=("127.0.0.1", 0), secret=SECRET) as an:
+            await an.start_actor("hub", enable_modules=["tests.integration._tcp_funcs"])
+            hub = await agentree._discovery.lookup("hub")
+            assert hub is not None
+            assert hub.tcp == ""
+            assert hub.host == host_id()
+            # Y says it runs on another host: hub's UDS socket is not for it.
+            y = await start_program(_config("Y", host_id="another-host"))
+            await y.expect("joined")
+            assert (await agentree._discovery.lookup("Y")).host == "another-host"  # type: ignore[union-attr]
+            async with agentree.wait_for_actor("Y") as portal:
+                found = await portal.run(_tcp_funcs.call_by_name, name="hub")
+            callee, caller = found["callee"], found["caller"]
+            # hub was asked to listen on the root's interface and Y connected to it.
+            assert callee["me"] == "hub"
+            assert callee["peer"] == "Y"
+            assert callee["family"] == caller["family"] == "AF_INET"
+            assert callee["remote"] == caller["local"]
+            hub = await agentree._discovery.lookup("hub")
+            assert hub is not None
+            assert hub.tcp == f"127.0.0.1:{caller['remote'][1]}"
+        await y.expect("stopped")
+        assert await y.stop() == 0
+
+
 async def test_a_joined_programs_listener_refuses_a_wrong_secret() -> None:
     with trio.fail_after(60):
         async with agentree.open_root_actor(bind=("127.0.0.1", 0), secret=SECRET):

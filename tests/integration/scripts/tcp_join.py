@@ -1,7 +1,7 @@
 """A program started on its own that joins a running tree over TCP (for test_tcp_*).
 
 Reads one JSON line on stdin: ``{"host", "port", "secret" (hex), "name", "parent",
-"mode"}`` (the secret never goes on the command line or in the environment). Prints
+"mode", "host_id"}`` (the secret never goes on the command line or in the environment). Prints
 one line per event, each with ``time.monotonic()``:
 
 - ``joined <t>`` once in the tree; then it serves until its parent stops it;
@@ -14,6 +14,7 @@ one line per event, each with ``time.monotonic()``:
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -28,6 +29,9 @@ def say(*words: object) -> None:
 
 async def main() -> int:
     cfg = json.loads(sys.stdin.readline())
+    if cfg.get("host_id"):
+        # As if on another host (the TCP path between actors on one machine).
+        os.environ["AGENTREE_HOST_ID"] = cfg["host_id"]
     addr = (cfg["host"], cfg["port"])
     secret = bytes.fromhex(cfg["secret"])
     try:
