@@ -482,13 +482,19 @@ async def _locate(name: str) -> dict[str, Any]:
         return {"here": False, "host": where.host, "port": where.port, "uid": list(uid)}
     host = side.address.host if side.address is not None else "0.0.0.0"
     target = await connect_peer(actor, uid, entry.addr)
-    port = await target.call(LISTEN_NS, {"host": host})
-    there = "" if host in _WILDCARDS else host
-    return {"here": False, "host": there, "port": port, "uid": list(uid)}
+    bound = await target.call(LISTEN_NS, {"host": host})
+    there = str(bound[0])
+    if there in _WILDCARDS:
+        # Listening on every interface: the address this actor reaches it at, if it
+        # is over TCP; over UDS it is on this host ("": the asker uses ours).
+        sock = getattr(target.chan.stream, "socket", None)
+        tcp = sock is not None and sock.family != socket.AF_UNIX
+        there = str(sock.getpeername()[0]) if tcp else ""  # type: ignore[union-attr]
+    return {"here": False, "host": there, "port": int(bound[1]), "uid": list(uid)}
 
 
-async def _listen(host: str = "") -> int:
-    """Listen on TCP on ``host`` (once); the bound port.
+async def _listen(host: str = "") -> list[Any]:
+    """Listen on TCP on ``host`` (once); the bound ``[host, port]``.
 
     With no ``host``: on the local address of this actor's TCP channel to its
     parent (where a child hosted on another node is reachable).
@@ -500,7 +506,8 @@ async def _listen(host: str = "") -> int:
         if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
             raise AgentreeError(f"actor {actor.name!r} is not connected to its parent over TCP")
         host = str(sock.getsockname()[0])
-    return (await listen_tcp(actor, host)).port
+    bound = await listen_tcp(actor, host)
+    return [bound.host, bound.port]
 
 
 LISTEN_NS = _NS + "listen"

@@ -110,6 +110,32 @@ async def test_a_program_on_another_host_reaches_an_actor_spawned_under_the_root
         assert await y.stop() == 0
 
 
+async def test_the_root_bound_on_every_interface_is_reached_through_locate() -> None:
+    with trio.fail_after(60):
+        async with agentree.open_root_actor(
+            bind=("0.0.0.0", 0), secret=SECRET, enable_modules=["tests.integration._tcp_funcs"]
+        ):
+            root = await agentree._discovery.lookup("root")
+            assert root is not None
+            assert root.tcp == ""
+            x = await start_program(_config("X"))
+            await x.expect("joined")
+            # Y, a child of X posing as another host, finds the root by name: X
+            # locates it (listening on every interface) at the address X reaches it at.
+            y = await start_program(_config("Y", parent="X", host_id="another-host", find="root"))
+            words = await y.expect("found")
+            found = json.loads(" ".join(words[1:]))
+            callee, caller = found["callee"], found["caller"]
+            assert callee["me"] == "root"
+            assert callee["peer"] == "Y"
+            assert callee["family"] == caller["family"] == "AF_INET"
+            assert callee["remote"] == caller["local"]
+            assert caller["remote"][1] == (agentree.tree_address() or ("", 0))[1]
+        for program in (y, x):
+            await program.expect("stopped")
+            assert await program.stop() == 0
+
+
 async def test_a_joined_programs_listener_refuses_a_wrong_secret() -> None:
     with trio.fail_after(60):
         async with agentree.open_root_actor(bind=("127.0.0.1", 0), secret=SECRET):

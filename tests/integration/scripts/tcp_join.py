@@ -8,7 +8,9 @@ one line per event, each with ``time.monotonic()``:
 - ``stopped <t>`` when the tree cancelled it (its block ended quietly);
 - ``lost <t>`` when the connection was lost (``TransportClosed``);
 - ``refused <error>`` when the handshake failed;
-- with ``mode == "connect"``: ``hub <answer>`` from a portal to ``parent``.
+- with ``mode == "connect"``: ``hub <answer>`` from a portal to ``parent``;
+- with ``find``: ``found <json>`` once it called that actor, found by name
+  (``_tcp_funcs.call_by_name``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ async def main() -> int:
             enable_modules=["tests.integration._tcp_funcs"],
         ):
             say("joined", time.monotonic())
+            if cfg.get("find"):
+                from tests.integration import _tcp_funcs
+
+                found = await _tcp_funcs.call_by_name(name=cfg["find"])
+                say("found", json.dumps(found))
             await trio.sleep_forever()
     except agentree.AuthenticationError as exc:
         say("refused", type(exc).__name__, exc)
