@@ -167,6 +167,7 @@ class Registry:
             entry = holders.get(uid)
             if entry is not None:
                 holders[uid] = msgspec.structs.replace(entry, tcp=tcp, host=host)
+            self._wake(key)
 
     def registrar(self) -> RegistryEntry | None:
         """The root's own entry (under its name)."""

@@ -324,7 +324,11 @@ async def spawn_ray_actor(
     child = Child(name, uuid, proc, conn, reaps_orphans=False)
     conn.explain_end = child._explain_end
     await child_started(parent, (name, uuid), conn)
-    await _child_listens(conn, name)
+    service = parent._service
+    if service is not None:
+        # In the background: the child's channel is served only once this returns,
+        # and the child tells the registrar (through it) where it listens.
+        service.start_soon(_child_listens, conn, name)
     log.info("actor %r hosted by ray on %s (pid %d)", name, proc.node, proc.pid)
     return child
 
@@ -333,14 +337,15 @@ async def _child_listens(conn: Conn, name: str) -> None:
     """Ask a Ray-hosted child to listen on TCP on its node, for peers on other hosts.
 
     It then registers that address and its host id (see ``_runtime._tcp``), so that
-    discovery hands it to askers that cannot use its UDS socket. A child that
-    cannot listen is still reachable by its parent, and on its own host.
+    discovery hands it to askers that cannot use its UDS socket (until then, and
+    if it cannot listen, it is reachable by its parent, and on its own host).
     """
     try:
         with trio.fail_after(HANDSHAKE_TIMEOUT):
             await conn.call(LISTEN_NS, {})
     except (AgentreeError, OSError, trio.TooSlowError) as exc:
-        log.warning("actor %r (ray) does not listen on tcp: %s", name, exc)
+        if not conn.closed.is_set():
+            log.warning("actor %r (ray) does not listen on tcp: %s", name, exc)
 
 
 async def _wait_connected(

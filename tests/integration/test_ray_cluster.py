@@ -150,8 +150,11 @@ async def test_a_sibling_finds_a_ray_hosted_actor_on_another_node_over_tcp() -> 
                 enable_modules=funcs,
                 placement=agentree.RayPlacement(resources={"head_node": 1}),
             )
-            entry = await agentree._discovery.lookup("far")
-            assert entry is not None
+            # far registers its TCP address once it listens (just after its start).
+            registry = agentree.current_actor().registry
+            assert registry is not None
+            while (entry := await agentree._discovery.lookup("far")) is None or not entry.tcp:
+                await registry.changed("far")
             assert entry.host == "node-b-test"
             assert entry.tcp
             found = await near.run(_tcp_funcs.call_by_name, name="far")
