@@ -15,6 +15,11 @@ Then the peer sends its ``Aid``, and one of three things follows:
   cancel when this actor ends, and dropped from the registry when its connection
   ends. A program that does not is a plain client (``agentree.connect``).
 
+Actors that can only be reached over TCP (joined programs, Ray-hosted actors, any
+actor asked to by ``locate``) listen here too and register that address with their
+host id (``set_tcp``); :func:`connect_registered` picks UDS or TCP for an asker from
+a registry entry.
+
 Every TCP channel carries the kernel heartbeat of ``agentree._ipc._heartbeat``: a
 peer that vanishes (cable cut, host down) is noticed within ``LOST_PEER_DEADLINE``.
 """

@@ -9,7 +9,13 @@ Ray places, agentree supervises. For each child the parent:
    agentree child process on that node and hands it the boot record (the tree's
    secret included) through a pipe;
 3. waits for the child to connect back and pass the tree's HMAC handshake, sends
-   its ``SpawnSpec`` and waits for its ``Aid``, as for any child.
+   its ``SpawnSpec`` and waits for its ``Aid``, as for any child;
+4. then, in the background, asks it to listen on TCP on its node: it registers
+   that address and its host id, so that actors on other hosts reach it directly
+   (see ``_runtime._tcp``).
+
+A Ray-hosted child runs without the debugger (its stdin is its host's pipe): see
+``_no_debugger``.
 
 From then on the child is an ordinary actor of the tree. Its process is watched
 through the host (``RayHost.wait`` in a thread), signalled through it, and the
