@@ -27,8 +27,8 @@ import msgspec
 from ._exceptions import AgentreeError
 from ._portal import Portal
 from ._runtime import current_actor
-from ._runtime._peers import connect_peer
 from ._runtime._registry import RegistryEntry, check_meta, registry_call
+from ._runtime._tcp import connect_registered, wants_tcp
 
 __all__ = [
     "RegistryEntry",
@@ -110,9 +110,13 @@ async def wait_for(key: str) -> RegistryEntry:
 async def open_portal(entry: RegistryEntry) -> Portal:
     """A portal to the actor of ``entry``, over a direct, authenticated connection.
 
-    The connection is cached per pair of actors (an existing channel to that actor,
-    such as a parent's or child's, is used as it is) and closes when either actor
-    ends; calls pending on it then raise ``TransportClosed``.
+    The connection is over the actor's UDS socket when it runs on this host, and
+    over TCP (with the same handshake) when it runs on another host or has no
+    UDS socket in the tree (a program that joined over TCP): see
+    ``RegistryEntry.tcp`` and ``RegistryEntry.host``. It is cached per pair of
+    actors (an existing channel to that actor, such as a parent's or child's, is
+    used as it is) and closes when either actor ends; calls pending on it then
+    raise ``TransportClosed``.
 
     Raises:
         TransportClosed: the actor has ended (nothing listens at its address).
@@ -120,7 +124,10 @@ async def open_portal(entry: RegistryEntry) -> Portal:
     """
     if not isinstance(entry, RegistryEntry):
         raise TypeError(f"open_portal() needs a RegistryEntry, not {type(entry).__name__}")
-    conn = await connect_peer(current_actor(), entry.uid, entry.addr)
+    uid = (entry.uid[0], entry.uid[1])
+    conn = await connect_registered(
+        current_actor(), entry.key, uid, entry.addr, entry.tcp, entry.host
+    )
     return Portal(conn)
 
 
@@ -140,8 +147,8 @@ async def find_actor(
     With several actors of that name, the one registered last (started most
     recently); with ``only_first=False`` a list of portals to all of them (oldest
     first, empty if none). ``registry_addrs`` and ``enable_transports`` are accepted
-    for tractor compatibility and ignored: the tree's root is the registrar and
-    actors talk over UDS.
+    for tractor compatibility and ignored: the tree's root is the registrar, and
+    actors talk over UDS on one host and over TCP across hosts.
 
     Raises:
         AgentreeError: nothing is registered under ``name`` and ``raise_on_none``.
@@ -178,12 +185,18 @@ async def query_actor(
 ) -> AsyncIterator[tuple[str | None, Portal | None]]:
     """Yield ``(addr, None)``: the address of the actor named ``name``, or ``None``.
 
-    Nothing connects to the actor. ``addr`` is the path of its listening socket.
+    Nothing connects to the actor. ``addr`` is the path of its listening socket,
+    or its ``"host:port"`` when this actor would reach it over TCP.
     tractor yields the registrar's portal second; here the lookup travels up the
     tree instead, so that is always ``None``. ``regaddr`` is ignored.
     """
     entry = await lookup(name)
-    yield (None if entry is None else entry.addr), None
+    if entry is None:
+        yield None, None
+    elif wants_tcp(entry.addr, entry.tcp, entry.host):
+        yield entry.tcp, None
+    else:
+        yield entry.addr, None
 
 
 @asynccontextmanager

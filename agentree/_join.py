@@ -19,7 +19,6 @@ block is cancelled and :class:`~agentree.TransportClosed` comes out of it.
 from __future__ import annotations
 
 import os
-import socket
 import uuid as uuidlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,17 +27,25 @@ from typing import Any
 import trio
 
 from . import log as agentree_log
-from ._exceptions import AgentreeError, AuthenticationError, ProtocolError, TransportClosed
-from ._ipc import Channel, TcpAddress, authenticate_client, make_private_dir, remove_private_dir
-from ._ipc._heartbeat import LOST_PEER_DEADLINE, set_heartbeat
+from ._exceptions import AgentreeError, AuthenticationError, TransportClosed
+from ._ipc import Channel, TcpAddress, make_private_dir, remove_private_dir
+from ._ipc._heartbeat import LOST_PEER_DEADLINE
+from ._ipc._hostid import host_id
 from ._options import check_root_options, tree_secret_of
 from ._portal import Portal
 from ._runtime import Actor, Conn, RuntimeOptions, actor_runtime, current_actor
 from ._runtime import current_actor_or_none as _current_actor_or_none
 from ._runtime._lookup import import_enabled
-from ._runtime._peers import PEER_HANDSHAKE_TIMEOUT
 from ._runtime._state import reset_actor, set_actor
-from ._runtime._tcp import JOIN_NS, LOCATE_NS
+from ._runtime._tcp import (
+    JOIN_NS,
+    LOCATE_NS,
+    connect_tcp_peer,
+    format_tcp,
+    listen_tcp,
+    open_tcp_channel,
+    parse_tcp,
+)
 from .msg import Aid
 
 __all__ = ["LOST_PEER_DEADLINE", "connect", "join_tree", "tree_address", "tree_secret"]
@@ -48,10 +55,7 @@ TreeAddress = tuple[str, int] | str
 
 def _parse_address(address: TreeAddress) -> TcpAddress:
     if isinstance(address, str):
-        host, sep, port = address.rpartition(":")
-        if not sep or not port.isdigit():
-            raise ValueError(f"a tree address is 'host:port' or (host, port), not {address!r}")
-        return TcpAddress(host.strip("[]"), int(port))
+        return parse_tcp(address)
     return TcpAddress(str(address[0]), int(address[1]))
 
 
@@ -63,51 +67,14 @@ def _check_secret(secret: bytes | str, call: str) -> bytes:
     return value
 
 
-async def _open(addr: TcpAddress, secret: bytes, actor: Actor) -> tuple[Channel, Aid]:
+async def _open(addr: TcpAddress, actor: Actor) -> tuple[Channel, Aid]:
     """Connect to the listener at ``addr``, pass the handshake, swap ``Aid`` messages."""
     try:
-        sock = await trio.to_thread.run_sync(
-            socket.create_connection, (addr.host, addr.port), PEER_HANDSHAKE_TIMEOUT
-        )
-    except OSError as exc:
-        raise TransportClosed(
-            f"cannot connect to the tree at {addr.host}:{addr.port}: {exc}"
-        ) from exc
-    sock.setblocking(False)
-    # Over the plain socket: the channel's fast path reads and writes it directly.
-    chan = Channel.from_socket(
-        sock, max_frame_size=actor.options.max_frame_size, initiator=True, name=str(addr)
-    )
-    try:
-        await authenticate_client(chan.stream, secret)
-    except BaseException as exc:
-        with trio.CancelScope(shield=True):
-            await chan.aclose()
-        if isinstance(exc, AuthenticationError):
-            raise AuthenticationError(
-                f"the tree at {addr.host}:{addr.port} refused {actor.name!r}: {exc} "
-                "(is the secret right?)"
-            ) from exc
-        raise
-    set_heartbeat(sock)
-    try:
-        with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
-            await chan.send(actor.aid)
-            hello = await chan.recv()
-        if not isinstance(hello, Aid):
-            raise ProtocolError(
-                f"the tree at {addr.host}:{addr.port} answered with {type(hello).__name__}"
-            )
-    except BaseException as exc:
-        with trio.CancelScope(shield=True):
-            await chan.aclose()
-        if isinstance(exc, trio.TooSlowError):
-            raise TransportClosed(
-                f"the tree at {addr.host}:{addr.port} did not answer in time"
-            ) from exc
-        raise
-    chan.name = f"actor {hello.name!r} at {addr.host}:{addr.port}"
-    return chan, hello
+        return await open_tcp_channel(addr, actor)
+    except AuthenticationError as exc:
+        raise AuthenticationError(f"the tree at {addr.host}:{addr.port}: {exc}") from exc
+    except TransportClosed as exc:
+        raise TransportClosed(f"the tree at {addr.host}:{addr.port}: {exc}") from exc
 
 
 async def _call_once(
@@ -141,6 +108,7 @@ async def join_tree(
     parent: str | None = None,
     enable_modules: list[str] | None = None,
     loglevel: str | None = None,
+    advertise: str | None = None,
 ) -> AsyncIterator[Actor]:
     """Make this program an actor of the tree listening at ``address``.
 
@@ -152,6 +120,12 @@ async def join_tree(
             tree looks it up and that actor listens on TCP on the root's interface.
         enable_modules: modules whose functions the tree may call here.
         loglevel: log agentree's records at this level to stderr.
+        advertise: the host name or address the tree's actors reach this program
+            at. This program listens on TCP (on the local address of its
+            connection to the tree) so that actors on other hosts, which cannot
+            use its UDS socket, connect to it directly; by default they are told
+            the address its parent sees the connection come from. Give it when
+            that address is not reachable by them (a NAT).
 
     Yields:
         This program's actor. Inside the block the discovery API, portals and
@@ -168,6 +142,8 @@ async def join_tree(
     check_root_options(
         call, {"name": name, "enable_modules": enable_modules, "loglevel": loglevel}
     )
+    if advertise is not None and (not isinstance(advertise, str) or not advertise):
+        raise TypeError(f"{call}: advertise must be a non-empty str, not {advertise!r}")
     if _current_actor_or_none() is not None:
         raise AgentreeError("an agentree actor is already running in this task tree")
     key = _check_secret(secret, call)
@@ -180,14 +156,14 @@ async def join_tree(
     )
     agentree_log.configure(loglevel, name)
     import_enabled(actor.enable_modules)
-    chan, hello = await _open(addr, key, actor)
+    chan, hello = await _open(addr, actor)
     if parent is not None and parent != hello.name:
         where = await _call_once(actor, chan, hello, LOCATE_NS, {"name": parent})
         if where["here"]:
-            chan, hello = await _open(addr, key, actor)
+            chan, hello = await _open(addr, actor)
         else:
-            addr = TcpAddress(addr.host, int(where["port"]))
-            chan, hello = await _open(addr, key, actor)
+            addr = TcpAddress(str(where.get("host") or addr.host), int(where["port"]))
+            chan, hello = await _open(addr, actor)
     tmpdir = make_private_dir()
     actor.options = actor.options.evolve(tmpdir=tmpdir)
     actor.parent_uid = (hello.name, hello.uuid)
@@ -202,7 +178,10 @@ async def join_tree(
             nursery.start_soon(_serve_parent, actor, conn, state)
             try:
                 async with actor_runtime(actor):
-                    settings = await conn.call(JOIN_NS, {})
+                    local = chan.stream.socket.getsockname()[0]  # type: ignore[attr-defined]
+                    mine = await listen_tcp(actor, str(local))
+                    join = {"port": mine.port, "host": host_id(), "advertise": advertise or ""}
+                    settings = await conn.call(JOIN_NS, join)
                     actor.options = actor.options.evolve(**settings)
                     yield actor
             finally:
@@ -234,7 +213,8 @@ async def connect(
     This program joins as a child of the root (see :func:`join_tree`), named
     ``name`` (default ``"client-<pid>"``). The portal is to the root, or to the
     actor registered as ``actor``, reached through discovery over a direct TCP
-    connection (that actor listens on the root's interface).
+    connection: at its own TCP address when it has one (a program that joined
+    from elsewhere), else it is asked to listen on the root's interface.
 
     Raises:
         AuthenticationError: the tree refused the handshake (wrong secret).
@@ -255,21 +235,10 @@ async def connect(
         if where["here"]:
             yield Portal(parent)
             return
-        addr = _parse_address(address)
-        chan, hello = await _open(TcpAddress(addr.host, int(where["port"])), me.options.secret, me)
-        conn = Conn(me, chan, (hello.name, hello.uuid))
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(_serve_shielded, conn)
-            try:
-                yield Portal(conn)
-            finally:
-                with trio.CancelScope(shield=True):
-                    await chan.aclose()
-
-
-async def _serve_shielded(conn: Conn) -> None:
-    with trio.CancelScope(shield=True):
-        await conn.process_messages()
+        host = str(where.get("host") or _parse_address(address).host)
+        uid = (str(where["uid"][0]), str(where["uid"][1]))
+        conn = await connect_tcp_peer(me, uid, format_tcp(host, int(where["port"])))
+        yield Portal(conn)
 
 
 def tree_address() -> tuple[str, int] | None:

@@ -32,6 +32,7 @@ import msgspec
 import trio
 
 from .._exceptions import AgentreeError, MsgEncodeError
+from .._ipc._hostid import host_id
 from ._hooks import register_endpoint
 from ._peers import serve_peers, socket_path
 from ._state import current_actor
@@ -67,22 +68,31 @@ class RegistryEntry(msgspec.Struct, frozen=True):
         key: the registered key (an actor's name, or a key such as
             ``"agent:app/planner"``).
         uid: the ``(name, uuid)`` of the registered actor.
-        addr: the path of that actor's listening socket.
+        addr: the path of that actor's listening socket (``""`` if it has none in
+            the tree's private directory: a program that joined over TCP).
         meta: what the actor registered along with the key.
+        tcp: ``"host:port"`` where that actor listens on TCP for the tree's
+            peers, or ``""``: the address for askers on another host.
+        host: the id of the host the actor runs on (see ``_ipc._hostid``), or
+            ``""`` if unknown (the host of the actor that registered it).
     """
 
     key: str
     uid: tuple[str, str]
     addr: str
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    tcp: str = ""
+    host: str = ""
 
 
 class _Record:
-    __slots__ = ("addr", "children", "keys", "parent")
+    __slots__ = ("addr", "children", "host", "keys", "parent", "tcp")
 
-    def __init__(self, parent: Uid | None, addr: str) -> None:
+    def __init__(self, parent: Uid | None, addr: str, tcp: str = "", host: str = "") -> None:
         self.parent = parent
         self.addr = addr
+        self.tcp = tcp
+        self.host = host
         self.children: set[Uid] = set()
         self.keys: set[str] = set()
 
@@ -99,15 +109,21 @@ class Registry:
 
     # -- actors ------------------------------------------------------------------------
 
-    def add_actor(self, uid: Uid, parent: Uid | None, addr: str) -> None:
-        """Record a running actor (spawned by ``parent``) and register its name."""
+    def add_actor(
+        self, uid: Uid, parent: Uid | None, addr: str, tcp: str = "", host: str = ""
+    ) -> None:
+        """Record a running actor (spawned by ``parent``) and register its name.
+
+        ``tcp`` and ``host``: its TCP address and host id, if known (see
+        :class:`RegistryEntry`).
+        """
         if uid in self._actors:
             return
         if parent is not None and parent not in self._actors:
             # Its parent already ended: so has it, or it is about to.
             log.debug("not registering %r: its parent %r is gone", uid, parent)
             return
-        self._actors[uid] = _Record(parent, addr)
+        self._actors[uid] = _Record(parent, addr, tcp, host)
         if parent is None:
             self._root = uid
         else:
@@ -140,12 +156,27 @@ class Registry:
                     del self._keys[key]
                 self._wake(key)
 
+    def set_tcp(self, uid: Uid, tcp: str, host: str) -> None:
+        """Actor ``uid`` listens on TCP at ``tcp`` (``"host:port"``) on host ``host``."""
+        record = self._actors.get(uid)
+        if record is None:
+            return
+        record.tcp, record.host = tcp, host
+        for key in record.keys:
+            holders = self._keys.get(key, {})
+            entry = holders.get(uid)
+            if entry is not None:
+                holders[uid] = msgspec.structs.replace(entry, tcp=tcp, host=host)
+            self._wake(key)
+
     def registrar(self) -> RegistryEntry | None:
         """The root's own entry (under its name)."""
         if self._root is None:
             return None
         record = self._actors[self._root]
-        return RegistryEntry(self._root[0], self._root, record.addr)
+        return RegistryEntry(
+            self._root[0], self._root, record.addr, tcp=record.tcp, host=record.host
+        )
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -159,7 +190,7 @@ class Registry:
             )
         holders = self._keys.setdefault(key, {})
         holders.pop(uid, None)
-        holders[uid] = RegistryEntry(key, uid, record.addr, meta)
+        holders[uid] = RegistryEntry(key, uid, record.addr, meta, tcp=record.tcp, host=record.host)
         record.keys.add(key)
         self._wake(key)
 
@@ -227,8 +258,14 @@ def _local(registry: Registry, op: str, kwargs: dict[str, Any]) -> Any:
     elif op == "add_actor":
         parent = kwargs["parent"]
         registry.add_actor(
-            _uid(kwargs["uid"]), None if parent is None else _uid(parent), kwargs["addr"]
+            _uid(kwargs["uid"]),
+            None if parent is None else _uid(parent),
+            kwargs["addr"],
+            kwargs.get("tcp") or "",
+            kwargs.get("host") or "",
         )
+    elif op == "set_tcp":
+        registry.set_tcp(_uid(kwargs["uid"]), kwargs["tcp"], kwargs["host"])
     elif op == "drop_actor":
         registry.drop_actor(_uid(kwargs["uid"]))
     elif op == "registrar":
@@ -268,6 +305,7 @@ def _endpoint(op: str) -> Any:
 for _op in (
     "add_actor",
     "drop_actor",
+    "set_tcp",
     "register",
     "unregister",
     "lookup",
@@ -305,7 +343,14 @@ async def child_started(parent: Actor, uid: Uid, conn: Conn) -> None:
     if peers is None or tmpdir is None:
         return
     peers.children[conn] = uid
-    kwargs = {"uid": uid, "parent": parent.uid, "addr": socket_path(tmpdir, uid[1])}
+    # On this actor's host: a child spawned elsewhere (through Ray) corrects it
+    # when it listens on TCP (``set_tcp``).
+    kwargs = {
+        "uid": uid,
+        "parent": parent.uid,
+        "addr": socket_path(tmpdir, uid[1]),
+        "host": host_id(),
+    }
     await _note(parent, "add_actor", kwargs)
 
 
@@ -358,7 +403,12 @@ async def serve_discovery(actor: Actor) -> AsyncIterator[None]:
     async with serve_peers(actor) as peers:
         if actor.is_root:
             registry = actor.registry = Registry()
-            registry.add_actor(actor.uid, None, peers.path if peers is not None else "")
+            registry.add_actor(
+                actor.uid,
+                None,
+                peers.path if peers is not None else "",
+                host=host_id(),
+            )
         try:
             yield
         finally:

@@ -15,6 +15,11 @@ Then the peer sends its ``Aid``, and one of three things follows:
   cancel when this actor ends, and dropped from the registry when its connection
   ends. A program that does not is a plain client (``agentree.connect``).
 
+Actors that can only be reached over TCP (joined programs, Ray-hosted actors, any
+actor asked to by ``locate``) listen here too and register that address with their
+host id (``set_tcp``); :func:`connect_registered` picks UDS or TCP for an asker from
+a registry entry.
+
 Every TCP channel carries the kernel heartbeat of ``agentree._ipc._heartbeat``: a
 peer that vanishes (cable cut, host down) is noticed within ``LOST_PEER_DEADLINE``.
 """
@@ -23,15 +28,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._exceptions import AgentreeError, ProtocolError
-from .._ipc import Channel, TcpAddress, open_listener
+from .._exceptions import AgentreeError, AuthenticationError, ProtocolError, TransportClosed
+from .._ipc import Channel, TcpAddress, authenticate_client, open_listener
 from .._ipc._heartbeat import set_heartbeat
+from .._ipc._hostid import host_id
 from ..msg import Aid
 from ._conn import Conn
 from ._hooks import register_endpoint, register_runtime_hook
@@ -42,7 +49,21 @@ from ._state import current_actor, serving_peer
 if TYPE_CHECKING:
     from ._actor import Actor
 
-__all__ = ["JOIN_NS", "LOCATE_NS", "TcpSide", "expect_child", "listen_tcp", "tcp_side"]
+__all__ = [
+    "JOIN_NS",
+    "LISTEN_NS",
+    "LOCATE_NS",
+    "TcpSide",
+    "connect_registered",
+    "connect_tcp_peer",
+    "expect_child",
+    "format_tcp",
+    "listen_tcp",
+    "open_tcp_channel",
+    "parse_tcp",
+    "tcp_side",
+    "wants_tcp",
+]
 
 log = logging.getLogger("agentree.runtime")
 
@@ -51,6 +72,35 @@ Uid = tuple[str, str]
 _NS = "agentree._runtime._tcp:"
 JOIN_NS = _NS + "join"
 LOCATE_NS = _NS + "locate"
+_WILDCARDS = ("", "0.0.0.0", "::")
+
+
+def format_tcp(host: str, port: int) -> str:
+    """``"host:port"`` (an IPv6 host in brackets)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_tcp(address: str) -> TcpAddress:
+    """The :class:`TcpAddress` of ``"host:port"`` (``"[v6]:port"``).
+
+    Raises:
+        ValueError: ``address`` is not of that form.
+    """
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"a TCP address is 'host:port' or (host, port), not {address!r}")
+    return TcpAddress(host.strip("[]"), int(port))
+
+
+def wants_tcp(addr: str, tcp: str, host: str) -> bool:
+    """Whether an actor registered with ``addr``, ``tcp`` and ``host`` is reached over TCP.
+
+    Over TCP when it has a TCP address and no UDS one, or runs on another host
+    than this process; otherwise over its UDS socket.
+    """
+    if not tcp:
+        return False
+    return not addr or (bool(host) and host != host_id())
 
 
 class TcpSide:
@@ -67,6 +117,7 @@ class TcpSide:
         self.joined: set[Conn] = set()
         self._conns: set[Conn] = set()
         self._pending: dict[str, trio.MemorySendChannel[Channel]] = {}
+        self._connecting: dict[Uid, trio.Lock] = {}
         self._lock = trio.Lock()
         self._scope: trio.CancelScope | None = None
         self.closed = False
@@ -81,6 +132,13 @@ class TcpSide:
                 if service is None:
                     raise AgentreeError(f"actor {self.actor.name!r} is not running")
                 self.address = await service.start(self._serve, TcpAddress(host, port))
+                if self.address.host not in _WILDCARDS:
+                    tcp = format_tcp(self.address.host, self.address.port)
+                    await _note(
+                        self.actor,
+                        "set_tcp",
+                        {"uid": self.actor.uid, "tcp": tcp, "host": host_id()},
+                    )
         return self.address
 
     async def _serve(self, address: TcpAddress, task_status: trio.TaskStatus[TcpAddress]) -> None:
@@ -133,6 +191,11 @@ class TcpSide:
             raise
         chan.name = f"actor {hello.name!r} (tcp)"
         conn = Conn(actor, chan, (hello.name, hello.uuid))
+        await self._serve_conn(conn)
+
+    async def _serve_conn(self, conn: Conn) -> None:
+        """Serve a TCP connection until it ends (shielded, like the parent's)."""
+        chan = conn.chan
         self._conns.add(conn)
         try:
             if self.closed:
@@ -145,6 +208,40 @@ class TcpSide:
             with trio.CancelScope(shield=True):
                 await chan.aclose()
 
+    async def connect(self, uid: Uid, tcp: str) -> Conn:
+        """A connection to actor ``uid`` listening on TCP at ``tcp`` (cached per uid)."""
+        lock = self._connecting.get(uid)
+        if lock is None:
+            lock = self._connecting[uid] = trio.Lock()
+        try:
+            async with lock:
+                conn = find_conn(self.actor, uid)
+                if conn is None:
+                    conn = await self._connect(uid, tcp)
+                return conn
+        finally:
+            if not lock.statistics().tasks_waiting and not lock.locked():
+                self._connecting.pop(uid, None)
+
+    async def _connect(self, uid: Uid, tcp: str) -> Conn:
+        actor = self.actor
+        if self.closed:
+            raise TransportClosed(f"actor {actor.name!r} is shutting down")
+        chan, hello = await open_tcp_channel(parse_tcp(tcp), actor)
+        if (hello.name, hello.uuid) != tuple(uid):
+            with trio.CancelScope(shield=True):
+                await chan.aclose()
+            raise AgentreeError(
+                f"the actor at {tcp} is {hello.name!r} ({hello.uuid}), not {uid[0]!r} ({uid[1]})"
+            )
+        conn = Conn(actor, chan, (hello.name, hello.uuid))
+        if not self._start(self._serve_conn, conn):
+            with trio.CancelScope(shield=True):
+                await chan.aclose()
+            conn._shut(TransportClosed(f"actor {actor.name!r} is shutting down"))
+            raise TransportClosed(f"actor {actor.name!r} is shutting down")
+        return conn
+
     def expect(self, uuid: str) -> trio.MemoryReceiveChannel[Channel]:
         """Wait for the child ``uuid`` spawned elsewhere: its channel arrives here."""
         send, receive = trio.open_memory_channel[Channel](1)
@@ -155,15 +252,24 @@ class TcpSide:
         """Stop waiting for child ``uuid`` (its spawn failed or was cancelled)."""
         self._pending.pop(uuid, None)
 
-    async def adopt(self, conn: Conn) -> None:
-        """Make the peer on ``conn`` a joined child: registered, stopped with us."""
+    async def adopt(self, conn: Conn, tcp: str = "", host: str = "") -> None:
+        """Make the peer on ``conn`` a joined child: registered, stopped with us.
+
+        ``tcp`` and ``host``: where it listens on TCP for the tree's peers, and its
+        host id (registered so that discovery hands them out).
+        """
         actor = self.actor
         self.joined.add(conn)
         if actor.peers is not None:
             actor.peers.children[conn] = conn.peer_uid
-            await _note(
-                actor, "add_actor", {"uid": conn.peer_uid, "parent": actor.uid, "addr": ""}
-            )
+            kwargs = {
+                "uid": conn.peer_uid,
+                "parent": actor.uid,
+                "addr": "",
+                "tcp": tcp,
+                "host": host,
+            }
+            await _note(actor, "add_actor", kwargs)
 
     async def aclose(self) -> None:
         """Stop listening; ask joined children to cancel, then close every channel."""
@@ -207,6 +313,111 @@ async def listen_tcp(actor: Actor, host: str, port: int = 0) -> TcpAddress:
     return await tcp_side(actor).listen(host, port)
 
 
+async def connect_tcp_peer(actor: Actor, uid: Uid, tcp: str) -> Conn:
+    """A connection from ``actor`` to actor ``uid`` listening on TCP at ``tcp``.
+
+    As :func:`~agentree._runtime._peers.connect_peer` over UDS: an open connection
+    to ``uid`` is reused, a new one passes the tree's handshake and is cached until
+    either actor ends.
+
+    Raises:
+        TransportClosed: nothing listens at ``tcp`` or this actor is shutting down.
+        AuthenticationError: the handshake failed.
+        AgentreeError: another actor answers at ``tcp``.
+    """
+    conn = find_conn(actor, uid)
+    if conn is not None:
+        return conn
+    return await tcp_side(actor).connect(uid, tcp)
+
+
+async def connect_registered(
+    actor: Actor, key: str, uid: Uid, addr: str, tcp: str, host: str
+) -> Conn:
+    """A connection to the actor registered under ``key`` as ``uid`` (see ``RegistryEntry``).
+
+    Over its UDS socket when it runs on this host; over TCP when it listens on TCP
+    and runs on another host (or has no UDS socket). An actor on another host that
+    does not listen on TCP yet (one spawned the default way) is asked to, through
+    this actor's parent when that is a TCP connection (the parent's ``locate``:
+    the actor then listens on the parent's interface).
+
+    Raises:
+        TransportClosed: the actor cannot be reached (it ended, or it is on another
+            host and cannot be asked to listen on TCP).
+        AuthenticationError: the handshake failed.
+    """
+    conn = find_conn(actor, uid)
+    if conn is not None:
+        return conn
+    if wants_tcp(addr, tcp, host):
+        return await connect_tcp_peer(actor, uid, tcp)
+    parent = actor.parent_conn
+    sock = None if parent is None else getattr(parent.chan.stream, "socket", None)
+    elsewhere = not addr or (bool(host) and host != host_id())
+    if elsewhere and parent is not None and sock is not None and sock.family != socket.AF_UNIX:
+        where = await parent.call(LOCATE_NS, {"name": key})
+        if where["here"]:
+            return parent
+        there = str(where.get("host") or sock.getpeername()[0])
+        if there in _WILDCARDS:
+            there = str(sock.getpeername()[0])
+        found = (str(where["uid"][0]), str(where["uid"][1]))
+        return await connect_tcp_peer(actor, found, format_tcp(there, int(where["port"])))
+    return await connect_peer(actor, uid, addr)
+
+
+async def open_tcp_channel(addr: TcpAddress, actor: Actor) -> tuple[Channel, Aid]:
+    """Connect to the listener at ``addr``, pass the handshake, swap ``Aid`` messages.
+
+    Raises:
+        TransportClosed: nothing listens at ``addr``, or it did not answer in time.
+        AuthenticationError: the peer refused the handshake (a wrong secret).
+        ProtocolError: the peer answered with something else than its ``Aid``.
+    """
+    try:
+        sock = await trio.to_thread.run_sync(
+            socket.create_connection, (addr.host, addr.port), PEER_HANDSHAKE_TIMEOUT
+        )
+    except OSError as exc:
+        raise TransportClosed(f"cannot connect to {addr.host}:{addr.port}: {exc}") from exc
+    sock.setblocking(False)
+    # Over the plain socket: the channel's fast path reads and writes it directly.
+    chan = Channel.from_socket(
+        sock, max_frame_size=actor.options.max_frame_size, initiator=True, name=str(addr)
+    )
+    try:
+        await authenticate_client(chan.stream, actor.options.secret)
+    except BaseException as exc:
+        with trio.CancelScope(shield=True):
+            await chan.aclose()
+        if isinstance(exc, AuthenticationError):
+            raise AuthenticationError(
+                f"the actor at {addr.host}:{addr.port} refused {actor.name!r}: {exc} "
+                "(is the secret right?)"
+            ) from exc
+        raise
+    set_heartbeat(sock)
+    try:
+        with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
+            await chan.send(actor.aid)
+            hello = await chan.recv()
+        if not isinstance(hello, Aid):
+            raise ProtocolError(
+                f"the actor at {addr.host}:{addr.port} answered with {type(hello).__name__}"
+            )
+    except BaseException as exc:
+        with trio.CancelScope(shield=True):
+            await chan.aclose()
+        if isinstance(exc, trio.TooSlowError):
+            raise TransportClosed(
+                f"the actor at {addr.host}:{addr.port} did not answer in time"
+            ) from exc
+        raise
+    chan.name = f"actor {hello.name!r} at {addr.host}:{addr.port}"
+    return chan, hello
+
+
 def expect_child(actor: Actor, uuid: str) -> trio.MemoryReceiveChannel[Channel]:
     """Receive the channel of child ``uuid`` when it connects to ``actor`` over TCP."""
     return tcp_side(actor).expect(uuid)
@@ -223,14 +434,27 @@ def _calling_conn(actor: Actor) -> Conn:
     return conn
 
 
-async def _join(**_: Any) -> dict[str, Any]:
-    """The caller becomes a joined child of this actor; the tree's settings for it."""
+async def _join(port: int = 0, host: str = "", advertise: str = "", **_: Any) -> dict[str, Any]:
+    """The caller becomes a joined child of this actor; the tree's settings for it.
+
+    Args:
+        port: the port the caller listens on for the tree's peers (0: none).
+        host: the caller's host id.
+        advertise: the host name or address peers reach it at (default: the
+            address this actor sees its connection come from).
+    """
     actor = current_actor()
     side = tcp_side(actor)
     conn = _calling_conn(actor)
     if conn not in side._conns:
         raise AgentreeError(f"only a program connected over TCP can join actor {actor.name!r}")
-    await side.adopt(conn)
+    tcp = ""
+    if port:
+        if not advertise:
+            sock = conn.chan.stream.socket  # type: ignore[attr-defined]
+            advertise = str(sock.getpeername()[0])
+        tcp = format_tcp(advertise, int(port))
+    await side.adopt(conn, tcp, str(host))
     opts = actor.options
     return {
         "max_frame_size": opts.max_frame_size,
@@ -258,20 +482,45 @@ async def _locate(name: str) -> dict[str, Any]:
     uid = (entry.uid[0], entry.uid[1])
     if uid == actor.uid:
         return {"here": True}
+    if entry.tcp:
+        where = parse_tcp(entry.tcp)
+        return {"here": False, "host": where.host, "port": where.port, "uid": list(uid)}
     host = side.address.host if side.address is not None else "0.0.0.0"
     target = await connect_peer(actor, uid, entry.addr)
-    port = await target.call(_NS + "listen", {"host": host})
-    return {"here": False, "port": port, "uid": list(uid)}
+    bound = await target.call(LISTEN_NS, {"host": host})
+    there = str(bound[0])
+    if there in _WILDCARDS:
+        # Listening on every interface: the address this actor reaches it at, if it
+        # is over TCP; over UDS it is on this host ("": the asker uses ours).
+        sock = getattr(target.chan.stream, "socket", None)
+        tcp = sock is not None and sock.family != socket.AF_UNIX
+        there = str(sock.getpeername()[0]) if tcp else ""  # type: ignore[union-attr]
+    return {"here": False, "host": there, "port": int(bound[1]), "uid": list(uid)}
 
 
-async def _listen(host: str) -> int:
-    """Listen on TCP on ``host`` (once); the bound port."""
-    return (await listen_tcp(current_actor(), host)).port
+async def _listen(host: str = "") -> list[Any]:
+    """Listen on TCP on ``host`` (once); the bound ``[host, port]``.
+
+    With no ``host``: on the local address of this actor's TCP channel to its
+    parent (where a child hosted on another node is reachable).
+    """
+    actor = current_actor()
+    if not host:
+        parent = actor.parent_conn
+        sock = None if parent is None else getattr(parent.chan.stream, "socket", None)
+        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+            raise AgentreeError(f"actor {actor.name!r} is not connected to its parent over TCP")
+        host = str(sock.getsockname()[0])
+    bound = await listen_tcp(actor, host)
+    return [bound.host, bound.port]
+
+
+LISTEN_NS = _NS + "listen"
 
 
 register_endpoint(JOIN_NS, _join)
 register_endpoint(LOCATE_NS, _locate)
-register_endpoint(_NS + "listen", _listen)
+register_endpoint(LISTEN_NS, _listen)
 
 
 @asynccontextmanager

@@ -9,7 +9,13 @@ Ray places, agentree supervises. For each child the parent:
    agentree child process on that node and hands it the boot record (the tree's
    secret included) through a pipe;
 3. waits for the child to connect back and pass the tree's HMAC handshake, sends
-   its ``SpawnSpec`` and waits for its ``Aid``, as for any child.
+   its ``SpawnSpec`` and waits for its ``Aid``, as for any child;
+4. then, in the background, asks it to listen on TCP on its node: it registers
+   that address and its host id, so that actors on other hosts reach it directly
+   (see ``_runtime._tcp``).
+
+A Ray-hosted child runs without the debugger (its stdin is its host's pipe): see
+``_no_debugger``.
 
 From then on the child is an ordinary actor of the tree. Its process is watched
 through the host (``RayHost.wait`` in a thread), signalled through it, and the
@@ -33,13 +39,13 @@ from typing import Any
 
 import trio
 
-from .._exceptions import SpawnError, TransportClosed
+from .._exceptions import AgentreeError, SpawnError, TransportClosed
 from .._runtime import Actor, Conn
 from .._runtime._boxing import unbox_error
 from .._runtime._lookup import wire_module_name
 from .._runtime._registry import child_failed, child_started
 from .._runtime._serve import HANDSHAKE_TIMEOUT
-from .._runtime._tcp import listen_tcp, tcp_side
+from .._runtime._tcp import LISTEN_NS, listen_tcp, tcp_side
 from ..msg import Aid, Error, SpawnSpec
 from ._placement import RayPlacement
 
@@ -179,6 +185,26 @@ async def _listen_for_children(parent: Actor, ray: Any) -> tuple[str, int]:
     return _advertised(side.address.host, ray), side.address.port
 
 
+NO_DEBUGGER = (
+    "the debugger does not work in a Ray-hosted actor: its stdin is its Ray host's "
+    "pipe, not a terminal, so a REPL there would wait forever; debug the same code "
+    "with the default start method (see docs/beyond-one-machine.md)"
+)
+
+
+def _no_debugger(parent: Actor, name: str, debug_mode: bool | None) -> None:
+    """Refuse ``debug_mode=True`` for a Ray-hosted child; it runs without the debugger.
+
+    In a tree opened with ``debug_mode=True`` the child still starts, without the
+    debugger: its errors go up the tree as they are (no post-mortem REPL), and
+    ``pause()`` there raises ``AgentreeError`` at once instead of hanging.
+    """
+    if debug_mode:
+        raise SpawnError(f"cannot start actor {name!r} with debug_mode=True: {NO_DEBUGGER}")
+    if debug_mode is None and parent.options.debug_mode:
+        log.info("actor %r runs without the debugger: %s", name, NO_DEBUGGER)
+
+
 def _spec(
     parent: Actor,
     name: str,
@@ -198,7 +224,9 @@ def _spec(
         main_path=opts.main_path,
         main_name=opts.main_name,
         loglevel=loglevel or opts.loglevel,
-        debug_mode=opts.debug_mode if debug_mode is None else debug_mode,
+        # No debugger on another node: its stdin is the host's pipe, no terminal
+        # (see ``_no_debugger``).
+        debug_mode=False,
         # Its own children are started on its node, as fresh interpreters.
         start_method="subprocess",
         forkserver_path=None,
@@ -232,6 +260,7 @@ async def spawn_ray_actor(
     """
     from ._spawner import Child
 
+    _no_debugger(parent, name, debug_mode)
     ray = import_ray()
     if not ray.is_initialized():
         raise SpawnError(f"cannot start actor {name!r}: {NO_RAY}")
@@ -302,8 +331,28 @@ async def spawn_ray_actor(
     child = Child(name, uuid, proc, conn, reaps_orphans=False)
     conn.explain_end = child._explain_end
     await child_started(parent, (name, uuid), conn)
+    service = parent._service
+    if service is not None:
+        # In the background: the child's channel is served only once this returns,
+        # and the child tells the registrar (through it) where it listens.
+        service.start_soon(_child_listens, conn, name)
     log.info("actor %r hosted by ray on %s (pid %d)", name, proc.node, proc.pid)
     return child
+
+
+async def _child_listens(conn: Conn, name: str) -> None:
+    """Ask a Ray-hosted child to listen on TCP on its node, for peers on other hosts.
+
+    It then registers that address and its host id (see ``_runtime._tcp``), so that
+    discovery hands it to askers that cannot use its UDS socket (until then, and
+    if it cannot listen, it is reachable by its parent, and on its own host).
+    """
+    try:
+        with trio.fail_after(HANDSHAKE_TIMEOUT):
+            await conn.call(LISTEN_NS, {})
+    except (AgentreeError, OSError, trio.TooSlowError) as exc:
+        if not conn.closed.is_set():
+            log.warning("actor %r (ray) does not listen on tcp: %s", name, exc)
 
 
 async def _wait_connected(

@@ -82,3 +82,7 @@ async def call_by_name(name: str) -> str:
     async with agentree.find_actor(name) as portal:
         assert portal is not None
         return await portal.run(whoami)
+
+
+async def pause_here() -> None:
+    await agentree.pause()

@@ -21,6 +21,7 @@ import trio
 
 import agentree
 
+from . import _tcp_funcs
 from ._checks import alive, processes, wait_gone
 from ._ray_checks import live_hosts, reap_after_ray, reap_zombies, wait_all_gone
 from ._tcp_helpers import ROOT, start_program
@@ -130,3 +131,39 @@ async def test_sigkill_of_the_root_takes_its_ray_hosted_children() -> None:
         left = await trio.to_thread.run_sync(lambda: wait_all_gone(ray, set(), timeout=60))
         assert not left, left
         assert not live_hosts(ray)
+
+
+async def test_a_sibling_finds_a_ray_hosted_actor_on_another_node_over_tcp() -> None:
+    # Both nodes run on this machine: the far child is told it runs on another
+    # host (AGENTREE_HOST_ID through Ray's runtime_env), which forces the TCP path.
+    funcs = ["tests.integration._tcp_funcs"]
+    far_env = {"env_vars": {"AGENTREE_HOST_ID": "node-b-test"}}
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery(start_method="ray") as an:
+            await an.start_actor(
+                "far",
+                enable_modules=funcs,
+                placement=agentree.RayPlacement(resources={"node_b": 1}, runtime_env=far_env),
+            )
+            near = await an.start_actor(
+                "near",
+                enable_modules=funcs,
+                placement=agentree.RayPlacement(resources={"head_node": 1}),
+            )
+            # far registers its TCP address once it listens (just after its start).
+            registry = agentree.current_actor().registry
+            assert registry is not None
+            while (entry := await agentree._discovery.lookup("far")) is None or not entry.tcp:
+                await registry.changed("far")
+            assert entry.host == "node-b-test"
+            assert entry.tcp
+            found = await near.run(_tcp_funcs.call_by_name, name="far")
+            callee, caller = found["callee"], found["caller"]
+            assert callee["me"] == "far"
+            # far served the call on a connection from near itself, over TCP, to
+            # the address far registered: a direct connection, not via the root.
+            assert callee["peer"] == "near"
+            assert callee["family"] == caller["family"] == "AF_INET"
+            assert callee["remote"] == caller["local"]
+            assert f"{caller['remote'][0]}:{caller['remote'][1]}" == entry.tcp
+            assert found["addr"] == entry.tcp

@@ -192,3 +192,20 @@ async def test_the_example_runs_on_a_running_ray() -> None:
     assert "streamed: [0, 1, 4, 9, 16, 25]" in out
     assert "error crossed back: ZeroDivisionError" in out
     assert out.rstrip().endswith("the workers and their Ray hosts are gone")
+
+
+async def test_a_ray_hosted_actor_runs_without_the_debugger() -> None:
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            # Asked for explicitly: refused at once, before Ray starts anything.
+            with pytest.raises(agentree.SpawnError, match="debugger does not work"):
+                await an.start_actor("dbg", start_method="ray", debug_mode=True)
+            assert not live_hosts(ray)
+        async with agentree.open_nursery(debug_mode=True) as an:
+            # In a tree with the debugger, it starts without it: pause() raises at
+            # once (its stdin is its host's pipe: a REPL there would wait forever).
+            portal = await an.start_actor("nodbg", enable_modules=FUNCS, start_method="ray")
+            with pytest.raises(agentree.RemoteActorError) as info:
+                await portal.run(_ray_funcs.pause_here)
+            assert "needs the debugger" in str(info.value)
+            assert await portal.run(_ray_funcs.whoami) == "nodbg"
