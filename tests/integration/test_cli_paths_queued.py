@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import select
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from tests.integration.test_cli_tree import (
     cli,
     running_tree,
     tree_json,
+    wait_for_line,
 )
 
 POLL_TIMEOUT = 30.0
@@ -79,14 +79,7 @@ def test_titles_and_rows_carry_the_whole_path() -> None:
 def test_root_in_its_own_repl_is_not_wedged() -> None:
     with running_tree("rootrepl") as tree:
         assert tree.proc.stdout is not None
-        deadline = time.monotonic() + UP_TIMEOUT
-        line = ""
-        while "Paused in actor 'root'" not in line:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([tree.proc.stdout], [], [], max(left, 0))
-            assert ready, "the REPL did not open"
-            line = tree.proc.stdout.readline()
-            assert line, "the tree ended"
+        wait_for_line(tree.proc.stdout, "Paused in actor 'root'")
         # The prompt follows the header: wait until the root reads its stdin.
         deadline = time.monotonic() + UP_TIMEOUT
         view = tree_json(tree.root, "--no-cpu", "--timeout", "0.3")

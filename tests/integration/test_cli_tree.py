@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import queue
 import re
 import select
 import shutil
@@ -18,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,6 +126,28 @@ def test_help_on_every_command(command: tuple[str, ...]) -> None:
     assert "usage:" in done.stdout
 
 
+def wait_for_line(stream: Any, needle: str) -> None:
+    """Wait up to ``UP_TIMEOUT`` for a line of ``stream`` holding ``needle``.
+
+    The lines are read in a thread: select() on the pipe would miss a line already
+    in the text stream's buffer (two lines arriving in one read).
+    """
+    seen: queue.Queue[bool] = queue.Queue()
+
+    def watch() -> None:
+        for line in stream:
+            if needle in line:
+                seen.put(True)
+                return
+        seen.put(False)
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        assert seen.get(timeout=UP_TIMEOUT), f"the tree ended before printing {needle!r}"
+    except queue.Empty:
+        raise AssertionError(f"no {needle!r} within {UP_TIMEOUT} s") from None
+
+
 def test_tree_json_nested_three_deep_with_an_agent() -> None:
     with running_tree("nested") as tree:
         view = tree_json(tree.root)
@@ -171,14 +195,7 @@ def test_tree_shows_backoff_restarts_queued_calls_and_open_questions() -> None:
 def test_actor_in_a_repl_is_shown_so() -> None:
     with running_tree("repl") as tree:
         assert tree.proc.stdout is not None
-        deadline = time.monotonic() + UP_TIMEOUT
-        line = ""
-        while "Paused in actor 'pauser'" not in line:
-            left = deadline - time.monotonic()
-            ready, _, _ = select.select([tree.proc.stdout], [], [], max(left, 0))
-            assert ready, "the REPL did not open"
-            line = tree.proc.stdout.readline()
-            assert line, "the tree ended"
+        wait_for_line(tree.proc.stdout, "Paused in actor 'pauser'")
         rows = {row["pid"]: row for row in tree_json(tree.root, "--no-cpu")["rows"]}
         assert rows[tree.info["child"]]["state"] == "in a REPL"
         assert rows[tree.root]["state"] == "running"
