@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
+import tempfile
 from dataclasses import dataclass, field
 from typing import Literal
 
 Kind = Literal["time", "rate", "count", "mem"]
 CaseResult = tuple[list[float], str | None]
 WARM_SLEEP = 0.2
+_RAY_TMP_ENV = "AGENTREE_BENCH_RAY_TMP"
+
+
+def ray_temp_dir() -> str:
+    """Ray's temp dir for this bench run (``ray.init(_temp_dir=...)``).
+
+    Made once by the first process of the run that asks (the bench itself: the
+    processes it starts inherit the path) and removed when that process exits, so that
+    Ray's session files (also those of a driver the bench SIGKILLs) are not left in
+    ``/tmp/ray``.
+    """
+    path = os.environ.get(_RAY_TMP_ENV)
+    if path is None:
+        path = tempfile.mkdtemp(prefix="agentree-ray-")
+        os.environ[_RAY_TMP_ENV] = path
+        atexit.register(shutil.rmtree, path, True)
+    return path
 
 
 class Probe(Exception):

@@ -11,7 +11,15 @@ import time
 from importlib import metadata
 
 from _agent_workloads import AGENT_FOOTNOTES, AGENT_WORKLOADS
-from _common import Config, Measurement, Unavailable, Workload, descendants, format_error
+from _common import (
+    Config,
+    Measurement,
+    Unavailable,
+    Workload,
+    descendants,
+    format_error,
+    ray_temp_dir,
+)
 from _feedback_workloads import FEEDBACK_FOOTNOTES, FEEDBACK_WORKLOADS
 from _program_cases import render_overheads
 from _program_workloads import PROGRAM_FOOTNOTES, PROGRAM_WORKLOADS
@@ -411,6 +419,7 @@ def _run_ray(cfg: Config, keys: list[str], wanted: bool) -> list[Measurement]:
         return [Measurement(k, RAY[k], error=note) for k in ray_keys]
     import _ray_cases
 
+    ray_temp_dir()  # made here, so the Ray processes started below share it
     t0 = time.perf_counter()
     out = _ray_rows(cfg, [k for k in ray_keys if not k.startswith("rtorphan")])
     if any(k.startswith("rtorphan") for k in ray_keys):

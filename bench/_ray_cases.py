@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _common import descendants
+from _common import descendants, ray_temp_dir
 from _killroot import _alive
 
 os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -47,6 +47,7 @@ def _init() -> None:
         num_cpus=2,
         log_to_driver=False,
         configure_logging=False,
+        _temp_dir=ray_temp_dir(),
     )
 
 

@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from _common import Config, Measurement, Workload
+from _common import Config, Measurement, Workload, ray_temp_dir
 
 __all__ = ["RAY_TREE_FOOTNOTES", "RAY_TREE_WORKLOADS", "run_ray_tree"]
 
@@ -259,6 +259,7 @@ def run_ray_tree(cfg: Config, keys: list[str]) -> list[Measurement]:
             include_dashboard=False,
             object_store_memory=80 * 1024 * 1024,
             log_to_driver=False,
+            _temp_dir=ray_temp_dir(),
         )
     samples: dict[tuple[str, str], list[float]] = {}
     errors: dict[str, str] = {}
