@@ -73,6 +73,8 @@ class RuntimeOptions:
         main_path: the root's main script path, loaded in children on demand.
         main_name: the root's main module name (``python -m``), instead of a path.
         secret: the tree's secret for the authenticated handshake between actors.
+        proxy_tty: this actor cannot reach the tree's terminal (it is Ray-hosted, or
+            below such an actor): its REPLs read and write through the root.
     """
 
     start_method: str = "forkserver"
@@ -86,6 +88,7 @@ class RuntimeOptions:
     main_path: str | None = None
     main_name: str | None = None
     secret: bytes = field(default=b"", repr=False)
+    proxy_tty: bool = False
 
     def __post_init__(self) -> None:
         if self.start_method not in START_METHODS:

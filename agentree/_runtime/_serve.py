@@ -75,6 +75,7 @@ def _actor_from_spec(spec: SpawnSpec) -> Actor:
         main_path=spec.main_path,
         main_name=spec.main_name,
         secret=spec.secret,
+        proxy_tty=spec.proxy_tty,
     )
     return Actor(
         spec.name,

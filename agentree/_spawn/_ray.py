@@ -14,8 +14,10 @@ Ray places, agentree supervises. For each child the parent:
    that address and its host id, so that actors on other hosts reach it directly
    (see ``_runtime._tcp``).
 
-A Ray-hosted child runs without the debugger (its stdin is its host's pipe): see
-``_no_debugger``.
+A Ray-hosted child has no access to the tree's terminal (its stdin is its host's
+pipe, its stdout Ray's worker log): its spec says ``proxy_tty``, which its own
+children inherit, and in debug mode its REPLs read and write through the terminal
+lock's dialog with the root (see ``agentree.devx._proxy``).
 
 From then on the child is an ordinary actor of the tree. Its process is watched
 through the host (``RayHost.wait`` in a thread), signalled through it, and the
@@ -185,26 +187,6 @@ async def _listen_for_children(parent: Actor, ray: Any) -> tuple[str, int]:
     return _advertised(side.address.host, ray), side.address.port
 
 
-NO_DEBUGGER = (
-    "the debugger does not work in a Ray-hosted actor: its stdin is its Ray host's "
-    "pipe, not a terminal, so a REPL there would wait forever; debug the same code "
-    "with the default start method (see docs/beyond-one-machine.md)"
-)
-
-
-def _no_debugger(parent: Actor, name: str, debug_mode: bool | None) -> None:
-    """Refuse ``debug_mode=True`` for a Ray-hosted child; it runs without the debugger.
-
-    In a tree opened with ``debug_mode=True`` the child still starts, without the
-    debugger: its errors go up the tree as they are (no post-mortem REPL), and
-    ``pause()`` there raises ``AgentreeError`` at once instead of hanging.
-    """
-    if debug_mode:
-        raise SpawnError(f"cannot start actor {name!r} with debug_mode=True: {NO_DEBUGGER}")
-    if debug_mode is None and parent.options.debug_mode:
-        log.info("actor %r runs without the debugger: %s", name, NO_DEBUGGER)
-
-
 def _spec(
     parent: Actor,
     name: str,
@@ -224,9 +206,10 @@ def _spec(
         main_path=opts.main_path,
         main_name=opts.main_name,
         loglevel=loglevel or opts.loglevel,
-        # No debugger on another node: its stdin is the host's pipe, no terminal
-        # (see ``_no_debugger``).
-        debug_mode=False,
+        debug_mode=opts.debug_mode if debug_mode is None else debug_mode,
+        # Its stdin is the host's pipe: its REPLs use the root's terminal through
+        # the terminal lock, and so do those of its own children.
+        proxy_tty=True,
         # Its own children are started on its node, as fresh interpreters.
         start_method="subprocess",
         forkserver_path=None,
@@ -260,7 +243,6 @@ async def spawn_ray_actor(
     """
     from ._spawner import Child
 
-    _no_debugger(parent, name, debug_mode)
     ray = import_ray()
     if not ray.is_initialized():
         raise SpawnError(f"cannot start actor {name!r}: {NO_RAY}")

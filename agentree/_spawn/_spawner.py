@@ -249,6 +249,7 @@ async def spawn_actor(
         infect_asyncio=infect_asyncio,
         secret=opts.secret,
         path=parent.child_path(name),
+        proxy_tty=opts.proxy_tty,
     )
     try:
         await chan.send(spec)

@@ -14,6 +14,7 @@ import trio
 from .._exceptions import AgentreeError
 from .._runtime import Actor, current_actor
 from ._lock import acquire_terminal, root_lock
+from ._proxy import ProxyTerminal, ready_to_proxy
 from ._repl import cancel_actor, header, in_trio_thread, make_repl
 
 __all__ = [
@@ -64,8 +65,10 @@ async def _pause(frame: FrameType, call: str, shield: bool) -> None:
     with trio.CancelScope(shield=shield):
         hold = await acquire_terminal(actor)
     try:
-        repl = make_repl(actor, hold.release)
-        header(actor, "Paused")
+        if hold.term is not None:
+            await ready_to_proxy(actor.name, call)
+        repl = make_repl(actor, hold.release, hold.term)
+        header(actor, "Paused", hold.term)
         resume = repl.pause_at(frame)
     except BaseException:
         hold.release()
@@ -118,8 +121,12 @@ def _pause_sync(frame: FrameType) -> None:
     actor = _debug_actor("pause_from_sync")
     release: Callable[[], None]
     wait_released: Callable[[], None]
+    term: ProxyTerminal | None = None
     if not in_trio_thread():
         hold = trio.from_thread.run(acquire_terminal, actor)
+        # The REPL runs in this worker thread: a proxied terminal reads through
+        # trio.from_thread there.
+        term = hold.term
 
         def release() -> None:
             trio.from_thread.run_sync(hold.release)
@@ -149,8 +156,8 @@ def _pause_sync(frame: FrameType) -> None:
             "terminal; or use `await agentree.pause()`, or run the code in trio.to_thread"
         )
     try:
-        repl = make_repl(actor, release)
-        header(actor, "Paused")
+        repl = make_repl(actor, release, term)
+        header(actor, "Paused", term)
         resume = repl.pause_at(frame)
     except BaseException:
         release()
@@ -199,8 +206,10 @@ async def open_post_mortem(
     with trio.CancelScope(shield=shield):
         hold = await acquire_terminal(actor)
     try:
-        repl = make_repl(actor, hold.release)
-        header(actor, f"Post-mortem of {type(exc).__name__}: {exc}")
+        if hold.term is not None:
+            await ready_to_proxy(actor.name, "post_mortem")
+        repl = make_repl(actor, hold.release, hold.term)
+        header(actor, f"Post-mortem of {type(exc).__name__}: {exc}", hold.term)
         repl.post_mortem(tb)
     finally:
         with trio.CancelScope(shield=True):

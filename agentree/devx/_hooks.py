@@ -4,8 +4,9 @@ In debug mode, for the runtime's lifetime:
 
 - SIGINT: the whole terminal's process group gets Ctrl-C. A REPL open in this
   process takes it (pdb prints ``--KeyboardInterrupt--`` and prompts again); while
-  any actor holds the terminal the root ignores it; otherwise the root tears the
-  tree down as usual and children keep ignoring it.
+  any actor holds the terminal the root ignores it (a proxied REPL, which has no
+  terminal of its own, gets it from the root as a message: ``_proxy``); otherwise
+  the root tears the tree down as usual and children keep ignoring it.
 - ``sys.breakpointhook`` is :func:`~agentree.pause_from_sync`; the previous hook
   comes back when the runtime exits.
 - post-mortem: an uncaught error of a served call, or of the root's own body,
@@ -86,6 +87,8 @@ class _SigintHandler:
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         repl = active_repl()
         if repl is not None:
+            if repl.proxied:
+                return  # its Ctrl-C comes from the root's terminal, as a message
             if repl.thread is threading.main_thread() and repl.allow_kbdint:
                 raise KeyboardInterrupt
             # A REPL in a worker thread cannot be interrupted from here.
@@ -94,7 +97,10 @@ class _SigintHandler:
             return
         lock = root_lock(self.actor)
         if lock.holder is not None:
-            return  # another actor's REPL has the terminal and gets the Ctrl-C
+            # Another actor's REPL has the terminal and gets the Ctrl-C: in its own
+            # process (same terminal), or as a message if that REPL is proxied.
+            lock.interrupt()
+            return
         if callable(self.previous):
             self.previous(signum, frame)
         elif self.previous == signal.SIG_DFL:

@@ -9,6 +9,11 @@ requester died (its channel closed, which cancels every dialog on it).
 
 Each actor also marks the channel a granted request came through, so that a parent
 stopping that child waits for the REPL instead of killing it (the stop guard).
+
+A requester with no access to the terminal (``proxy_tty``: a Ray-hosted actor, or
+one below it) asks with ``proxied=True``: while it holds the lock, the dialog's
+stream carries its REPL's text up and the root's lines down (see ``_proxy``), every
+relay forwarding both ways.
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ import os
 import sys
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
 from .._context import Context, context, open_context
 from .._exceptions import AgentreeError
+from .._groups import collapse
 from .._runtime import Actor, Conn
 from .._streaming import MsgStream
+from ._proxy import LineReader, ProxyTerminal, TermRelay, TermServer
 
 __all__ = [
     "Hold",
@@ -56,6 +63,13 @@ class TtyLock:
         self._waiters: deque[tuple[Uid, trio.Event]] = deque()
         self._saved_tty = _save_tty()
         self._changed = trio.Event()
+        # While a proxied REPL holds the lock: the root's side of its terminal.
+        self.term: TermServer | None = None
+        self._reader: LineReader | None = None
+        try:
+            self._token: trio.lowlevel.TrioToken | None = trio.lowlevel.current_trio_token()
+        except RuntimeError:
+            self._token = None
 
     def _notify(self) -> None:
         self._changed.set()
@@ -130,6 +144,29 @@ class TtyLock:
                 self.restore_tty()
                 if conn.closed.is_set() and not released.cleanly:
                     log.warning("actor %r died holding the terminal lock; released", uid[0])
+
+    @contextlib.contextmanager
+    def serve_terminal(self, name: str) -> Iterator[TermServer]:
+        """Be the terminal of the proxied REPL of ``name`` (which holds the lock)."""
+        if self._reader is None:
+            self._reader = LineReader()
+        server = TermServer(self._reader, name)
+        self.term = server
+        try:
+            yield server
+        finally:
+            if self.term is server:
+                self.term = None
+
+    def interrupt(self) -> None:
+        """Ctrl-C at the root: to the proxied REPL holding the terminal, if one does.
+
+        Safe in a signal handler (it only schedules the delivery).
+        """
+        term, token = self.term, self._token
+        if term is not None and token is not None:
+            with contextlib.suppress(trio.RunFinishedError):
+                token.run_sync_soon(term.interrupt)
 
     def restore_tty(self) -> None:
         """Put the terminal back in the mode it had when the lock was made."""
@@ -216,27 +253,50 @@ async def wait_not_debugging(conn: Conn) -> bool:
 # -- the dialog ------------------------------------------------------------------------
 
 
+class _TermSide(Protocol):
+    """What serves a proxied REPL's messages: the root's server, or a relay."""
+
+    async def on_item(self, item: Any) -> None: ...
+
+    async def run(self, down: MsgStream) -> None: ...
+
+
+def _lock_args(uid: list[str], proxied: bool) -> dict[str, Any]:
+    # ``proxied`` only when set: a plain request is what it always was.
+    return {"uid": uid, "proxied": True} if proxied else {"uid": uid}
+
+
 @context
-async def tty_lock(ctx: Context, uid: list[str]) -> None:
+async def tty_lock(ctx: Context, uid: list[str], proxied: bool = False) -> None:
     """Hold the terminal for actor ``uid`` until the requester lets it go.
 
     Served by every actor: the root holds its lock, any other actor relays the
     request to its parent. The requester lets go by closing its side of the
-    dialog's stream, or by going away (its channel closes).
+    dialog's stream, or by going away (its channel closes). A ``proxied``
+    requester's REPL reads and writes through the dialog's stream meanwhile.
     """
     actor = ctx.chan.actor
     who = (uid[0], uid[1])
     if actor.is_root:
-        async with root_lock(actor).hold(who, ctx.chan) as released:
+        lock = root_lock(actor)
+        async with lock.hold(who, ctx.chan) as released:
             await ctx.started(True)
-            await _wait_for_release(ctx, released)
+            if not proxied:
+                await _wait_for_release(ctx, released)
+                return
+            with lock.serve_terminal(who[0]) as server:
+                await _wait_for_release(ctx, released, server)
         return
     parent = _parent_conn(actor)
-    async with open_context(parent, tty_lock, {"uid": uid}) as (up, _), up.open_stream() as held:
+    async with (
+        open_context(parent, tty_lock, _lock_args(uid, proxied)) as (up, _),
+        up.open_stream() as held,
+    ):
         try:
             with _mark_debugging(ctx.chan):
                 await ctx.started(True)
-                await _wait_for_release(ctx, _Released())
+                relay = TermRelay(held, who[0]) if proxied else None
+                await _wait_for_release(ctx, _Released(), relay)
         finally:
             # Let go upward cleanly (a Stop), even when cancelled: else the
             # level above would wait for this relay's end to free the terminal.
@@ -244,7 +304,9 @@ async def tty_lock(ctx: Context, uid: list[str]) -> None:
                 await held.aclose()
 
 
-async def _wait_for_release(ctx: Context, released: _Released) -> None:
+async def _wait_for_release(
+    ctx: Context, released: _Released, side: _TermSide | None = None
+) -> None:
     """Wait until the requester lets go; ``released.cleanly`` if it did so itself.
 
     The requester lets go by closing its stream (a REPL that ended), by going away
@@ -253,31 +315,69 @@ async def _wait_for_release(ctx: Context, released: _Released) -> None:
     never opened a REPL). While this actor itself is being cancelled (a relay, or
     the root tearing the tree down), the wait goes on, shielded, so that the REPL
     below stays covered until it ends.
+
+    With a ``side`` (a proxied requester), the requester's messages go to
+    ``side.on_item`` and ``side.run`` sends the answers down, shielded as well,
+    until the requester's stream ends.
     """
-    conn = ctx.chan
     async with ctx.open_stream() as stream:
+        if side is None:
+            await _wait_for_end(ctx, released, stream, None)
+            return
+        answering = trio.CancelScope(shield=True)
+
+        async def answer() -> None:
+            with answering:
+                await side.run(stream)
+
         try:
-            released.cleanly = await _end_of(stream)
-        except trio.Cancelled:
-            if not (conn.calls_cancelled_locally or conn.actor.cancel_called):
-                # The requester cancelled the dialog (its wait for the grant was
-                # cancelled): it holds nothing. Not a death: the lock just goes on.
-                released.cleanly = True
-                raise
-            with trio.CancelScope(shield=True):
-                released.cleanly = await _end_of(stream)
-            raise
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(answer)
+                try:
+                    await _wait_for_end(ctx, released, stream, side.on_item)
+                finally:
+                    answering.cancel()
+        except BaseExceptionGroup as group:
+            raise collapse(group) from None
 
 
-async def _end_of(stream: MsgStream) -> bool:
-    """Wait for the end of the requester's stream: whether it ended cleanly."""
+async def _wait_for_end(
+    ctx: Context,
+    released: _Released,
+    stream: MsgStream,
+    on_item: Callable[[Any], Awaitable[None]] | None,
+) -> None:
+    conn = ctx.chan
     try:
-        await stream.receive()
-    except trio.EndOfChannel:
-        return True
-    except (trio.BrokenResourceError, AgentreeError):
-        return False
-    return True
+        released.cleanly = await _end_of(stream, on_item)
+    except trio.Cancelled:
+        if not (conn.calls_cancelled_locally or conn.actor.cancel_called):
+            # The requester cancelled the dialog (its wait for the grant was
+            # cancelled): it holds nothing. Not a death: the lock just goes on.
+            released.cleanly = True
+            raise
+        with trio.CancelScope(shield=True):
+            released.cleanly = await _end_of(stream, on_item)
+        raise
+
+
+async def _end_of(
+    stream: MsgStream, on_item: Callable[[Any], Awaitable[None]] | None = None
+) -> bool:
+    """Wait for the end of the requester's stream: whether it ended cleanly.
+
+    Without ``on_item`` any item ends the wait too; with it, each item goes there.
+    """
+    while True:
+        try:
+            item = await stream.receive()
+        except trio.EndOfChannel:
+            return True
+        except (trio.BrokenResourceError, AgentreeError):
+            return False
+        if on_item is None:
+            return True
+        await on_item(item)
 
 
 def _parent_conn(actor: Actor) -> Conn:
@@ -292,6 +392,8 @@ class Hold:
     def __init__(self) -> None:
         self._released = trio.Event()
         self._done = trio.Event()
+        # The terminal of a proxied REPL (``proxy_tty``), once held; else ``None``.
+        self.term: ProxyTerminal | None = None
 
     def release(self) -> None:
         """Let the terminal go; in the actor's trio thread; idempotent."""
@@ -323,13 +425,17 @@ async def acquire_terminal(actor: Actor) -> Hold:
                     await hold._released.wait()
                 return
             parent = _parent_conn(actor)
-            async with open_context(parent, tty_lock, {"uid": list(actor.uid)}) as (ctx, _):
+            proxied = actor.options.proxy_tty
+            args = _lock_args(list(actor.uid), proxied)
+            async with open_context(parent, tty_lock, args) as (ctx, _):
                 # Held: let go only when the REPL does (or with this process), even
                 # if the actor is being cancelled meanwhile (the REPL may still be
                 # open, in a thread; or just ended, as its release is on the way).
                 # So the hold ends cleanly, with a Stop the root sees at once.
                 with trio.CancelScope(shield=True):
-                    async with ctx.open_stream():
+                    async with ctx.open_stream() as stream:
+                        if proxied:
+                            hold.term = ProxyTerminal(stream, actor.name)
                         started = True
                         task_status.started()
                         if trio.lowlevel.current_task().parent_nursery is not service:
@@ -338,6 +444,8 @@ async def acquire_terminal(actor: Actor) -> Hold:
                             # opens no REPL, so let go at once.
                             hold.release()
                         await hold._released.wait()
+                        if hold.term is not None:
+                            await hold.term.drain()
         except AgentreeError as exc:
             # Before started() the error is pause()'s; after it the REPL is already
             # open, and a lost parent is the runtime's business.

@@ -5,6 +5,10 @@ tree shares one terminal. ``continue`` and ``quit`` give the terminal lock back;
 ``quit`` also cancels the actor (its task gets ``bdb.BdbQuit``, which goes up the
 tree like any other error).
 
+An actor with no terminal of its own (``proxy_tty``: Ray-hosted, or below such an
+actor) gets a REPL whose ``stdin`` and ``stdout`` are the proxied terminal of the
+lock it holds (see ``_proxy``): everything it prints and reads goes through the root.
+
 Set ``AGENTREE_DEBUGGER=pdb`` to use the standard ``pdb`` even when pdbp is
 installed. ``NO_COLOR`` (any value) or ``TERM=dumb`` turns pdbp's colours off.
 """
@@ -38,6 +42,7 @@ class Repl(Protocol):
     actor: Actor
     thread: threading.Thread
     allow_kbdint: bool
+    proxied: bool
 
     def pause_at(self, frame: FrameType) -> str:
         """Run the REPL on ``frame``; return ``"continue"``, ``"quit"`` or ``"step"``."""
@@ -62,9 +67,11 @@ def _plain() -> bool:
     return "NO_COLOR" in os.environ or os.environ.get("TERM", "dumb") == "dumb"
 
 
-def _base_class() -> tuple[type[pdb.Pdb], dict[str, Any], str]:
+def _base_class(out: Any = None) -> tuple[type[pdb.Pdb], dict[str, Any], str]:
     import pdb  # here, not at the top: most programs never open a REPL
 
+    if out is None:
+        out = sys.stdout
     if os.environ.get("AGENTREE_DEBUGGER", "").lower() != "pdb":
         try:
             import pdbp
@@ -73,7 +80,7 @@ def _base_class() -> tuple[type[pdb.Pdb], dict[str, Any], str]:
         else:
             kwargs: dict[str, Any] = {"Config": _pdbp_config(pdbp)}
             if _plain():
-                kwargs["stdout"] = _PlainWriter(sys.stdout)
+                kwargs["stdout"] = _PlainWriter(out)
             return pdbp.Pdb, kwargs, "Pdb+"
     return pdb.Pdb, {}, "Pdb"
 
@@ -84,7 +91,7 @@ class _PlainWriter:
     encoding = "utf-8"
     _escape = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO | Any) -> None:
         self.stream = stream
 
     def write(self, text: str) -> int:
@@ -110,20 +117,24 @@ def _pdbp_config(pdbp: Any) -> type:
     return Config
 
 
-def make_repl(actor: Actor, release: Callable[[], None]) -> Repl:
-    """A REPL for ``actor``.
+def make_repl(actor: Actor, release: Callable[[], None], term: Any = None) -> Repl:
+    """A REPL for ``actor``; on the proxied terminal ``term`` when given.
 
     The caller of :meth:`~Repl.pause_at` gives the terminal back itself. Once the
     REPL steps on (:meth:`~Repl.trace_from`), a later ``continue`` or ``quit`` in it
     calls ``release`` (once), and ``quit`` cancels a sub-actor.
     """
-    base, kwargs, label = _base_class()
+    base, kwargs, label = _base_class(term)
+    if term is not None:
+        kwargs = {"stdout": term, **kwargs, "stdin": term}
 
     class _Repl(base):  # type: ignore[valid-type,misc]
         def __init__(self) -> None:
             super().__init__(nosigint=True, skip=_SKIP, **kwargs)
-            # A custom stdout turns line editing off in cmd; keep it on.
-            self.use_rawinput = True
+            # A custom stdout turns line editing off in cmd; keep it on, except on
+            # a proxied terminal: lines come from its readline().
+            self.use_rawinput = term is None
+            self.proxied = term is not None
             self.prompt = f"({label}) [{actor.name}] "
             self.actor = actor
             self.thread = threading.current_thread()
@@ -224,6 +235,10 @@ def in_trio_thread() -> bool:
     return True
 
 
-def header(actor: Actor, what: str) -> None:
+def header(actor: Actor, what: str, out: Any = None) -> None:
     """Print the line that tells whose REPL this is, before its first prompt."""
-    print(f"\n{what} in actor {actor.name!r} (pid {os.getpid()})", file=sys.stdout, flush=True)
+    print(
+        f"\n{what} in actor {actor.name!r} (pid {os.getpid()})",
+        file=sys.stdout if out is None else out,
+        flush=True,
+    )

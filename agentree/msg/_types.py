@@ -75,6 +75,9 @@ class SpawnSpec(_Base, tag="spec"):
     infect_asyncio: bool = False
     # The child's path in the tree: its ancestors' names and its own, joined by "/".
     path: str = ""
+    # No access to the tree's terminal (Ray-hosted, or below such an actor): its
+    # REPLs talk through the terminal-lock dialog (``agentree.devx._proxy``).
+    proxy_tty: bool = False
 
 
 FuncKind = Literal["func", "ctx", "gen"]
