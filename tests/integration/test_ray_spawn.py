@@ -24,7 +24,7 @@ import trio
 import agentree
 from agentree.testing import raises_one
 
-from . import _ray_funcs
+from . import _ray_debug_funcs, _ray_funcs
 from ._checks import alive, processes
 from ._ray_checks import live_hosts, reap_after_ray, reap_zombies, wait_all_gone
 
@@ -194,18 +194,25 @@ async def test_the_example_runs_on_a_running_ray() -> None:
     assert out.rstrip().endswith("the workers and their Ray hosts are gone")
 
 
-async def test_a_ray_hosted_actor_runs_without_the_debugger() -> None:
+async def test_a_ray_hosted_actor_gets_the_debugger_by_proxy() -> None:
+    """debug_mode reaches Ray-hosted actors; they (and theirs) use the root's terminal.
+
+    The REPLs themselves are driven in ``tests/debugger/test_ray_debugger.py``.
+    """
+    mods = ["tests.integration._ray_debug_funcs"]
     with trio.fail_after(TIMEOUT):
         async with agentree.open_nursery() as an:
-            # Asked for explicitly: refused at once, before Ray starts anything.
-            with pytest.raises(agentree.SpawnError, match="debugger does not work"):
-                await an.start_actor("dbg", start_method="ray", debug_mode=True)
-            assert not live_hosts(ray)
+            # Asked for per actor, in a tree without the debugger.
+            portal = await an.start_actor(
+                "dbg", enable_modules=mods, start_method="ray", debug_mode=True
+            )
+            assert await portal.run(_ray_debug_funcs.debugging) == [True, True]
+            await portal.cancel_actor()
         async with agentree.open_nursery(debug_mode=True) as an:
-            # In a tree with the debugger, it starts without it: pause() raises at
-            # once (its stdin is its host's pipe: a REPL there would wait forever).
-            portal = await an.start_actor("nodbg", enable_modules=FUNCS, start_method="ray")
-            with pytest.raises(agentree.RemoteActorError) as info:
-                await portal.run(_ray_funcs.pause_here)
-            assert "needs the debugger" in str(info.value)
-            assert await portal.run(_ray_funcs.whoami) == "nodbg"
+            # Inherited from the tree, and by the Ray-hosted actor's own children.
+            portal = await an.start_actor("inherits", enable_modules=mods, start_method="ray")
+            assert await portal.run(_ray_debug_funcs.debugging) == [True, True]
+            assert await portal.run(_ray_debug_funcs.child_debugging) == [True, True]
+            # A local child of the same tree keeps the terminal itself.
+            local = await an.start_actor("local", enable_modules=mods)
+            assert await local.run(_ray_debug_funcs.debugging) == [True, False]

@@ -4,7 +4,8 @@ Starts a local Ray (two CPUs, no dashboard, its session files in a temp dir of i
 own, removed at the end), opens a tree in debug mode and runs, in order:
 
 1. ``pauser`` (Ray-hosted) pauses with ``x = 41`` and returns ``x + 1``;
-   ``quitter`` pauses in a loop until ``q`` cancels it;
+   ``quitter`` pauses in a loop until end of file (Ctrl-D) at its prompt quits
+   its REPL, which cancels it;
 2. ``failer`` (Ray-hosted) raises ``ValueError`` with ``bad = "boom"``: its
    post-mortem REPL opens; ``q`` there cancels it;
 3. ``twin-a`` and ``twin-b`` (Ray-hosted) pause at the same time: their REPLs
@@ -108,7 +109,9 @@ async def main() -> None:
 
 if __name__ == "__main__":
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    temp = tempfile.mkdtemp(prefix="agentree-raydbg-")
+    # Short, in /tmp: Ray's socket paths under it must fit in 107 bytes (a test
+    # run's TMPDIR is already long).
+    temp = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
     try:
         ray.init(
             num_cpus=2,
