@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO, cast
@@ -269,3 +270,14 @@ async def test_a_relay_ends_the_repl_below_on_a_malformed_answer() -> None:
         await relay.run(as_stream(down))
     assert down.sent == []
     assert down.closed
+
+
+async def test_a_proxied_repl_in_a_trio_thread_without_greenback_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentree import AgentreeError
+    from agentree.devx._proxy import ready_to_proxy
+
+    monkeypatch.setitem(sys.modules, "greenback", None)
+    with pytest.raises(AgentreeError, match=r"pause\(\) in actor 'kid'.*greenback"):
+        await ready_to_proxy("kid", "pause")
