@@ -2,10 +2,11 @@
 
 One program (``scripts/ray_debug.py``) starts a local Ray once and runs every
 scenario in turn, because starting Ray costs seconds: a pause (``p``, ``n``, a
-Ctrl-C at the prompt, ``c``), end of file at a prompt (the REPL quits: the actor
-is cancelled), a post-mortem (``q``), two actors pausing at once (their REPLs
-queue on the terminal lock), and a grandchild pausing through the relay of its
-Ray-hosted parent. Skipped when Ray is not installed (the ``ray`` extra).
+Ctrl-C at the prompt, ``c``), ``pause_from_sync()`` in a worker thread, end of file
+at a prompt (the REPL quits: the actor is cancelled), a post-mortem (``q``), two
+actors pausing at once (their REPLs queue on the terminal lock), and a grandchild
+pausing through the relay of its Ray-hosted parent. Skipped when Ray is not
+installed (the ``ray`` extra).
 """
 
 from __future__ import annotations
@@ -54,6 +55,12 @@ def test_ray_hosted_actors_debug_through_the_root_terminal(session: Start) -> No
     assert answer(term, "pauser", "p x") == "42"
     term.sendline("c")
     term.expect("pauser returned 42", timeout=STEP)
+    # pause_from_sync() in a worker thread of the actor.
+    term.expect(prompt("pauser"), timeout=STEP)
+    assert "sync_pause()" in term.before
+    assert answer(term, "pauser", "p z") == "7"
+    term.sendline("c")
+    term.expect("thread returned 8", timeout=STEP)
 
     # End of file at a proxied prompt reaches the REPL: it quits, the actor is
     # cancelled (its task gets BdbQuit, which its caller gets boxed).

@@ -4,6 +4,7 @@ Starts a local Ray (two CPUs, no dashboard, its session files in a temp dir of i
 own, removed at the end), opens a tree in debug mode and runs, in order:
 
 1. ``pauser`` (Ray-hosted) pauses with ``x = 41`` and returns ``x + 1``;
+   then ``pause_from_sync()`` there in a worker thread, with ``z = 7``;
    ``quitter`` pauses in a loop until end of file (Ctrl-D) at its prompt quits
    its REPL, which cancels it;
 2. ``failer`` (Ray-hosted) raises ``ValueError`` with ``bad = "boom"``: its
@@ -34,6 +35,16 @@ async def pause_with(x: int) -> int:
     await agentree.pause()
     x += 1
     return x
+
+
+def sync_pause(z: int) -> int:
+    agentree.pause_from_sync()
+    return z + 1
+
+
+async def pause_in_thread(z: int) -> int:
+    got: int = await trio.to_thread.run_sync(sync_pause, z)
+    return got
 
 
 async def pause_forever() -> None:
@@ -68,6 +79,7 @@ async def main() -> None:
     async with agentree.open_nursery(debug_mode=True, start_method="ray") as an:
         pauser = await an.start_actor("pauser", enable_modules=mods)
         print("pauser returned", await pauser.run(pause_with, x=41), flush=True)
+        print("thread returned", await pauser.run(pause_in_thread, z=7), flush=True)
         await pauser.cancel_actor()
 
         quitter = await an.start_actor("quitter", enable_modules=mods)
