@@ -14,7 +14,7 @@ import trio
 from .._exceptions import AgentreeError
 from .._runtime import Actor, current_actor
 from ._lock import acquire_terminal, root_lock
-from ._proxy import ProxyTerminal, ready_to_proxy
+from ._proxy import NO_STEPPING, ProxyTerminal, greenback_portal
 from ._repl import cancel_actor, header, in_trio_thread, make_repl
 
 __all__ = [
@@ -65,11 +65,18 @@ async def _pause(frame: FrameType, call: str, shield: bool) -> None:
     with trio.CancelScope(shield=shield):
         hold = await acquire_terminal(actor)
     try:
-        if hold.term is not None:
-            await ready_to_proxy(actor.name, call)
         repl = make_repl(actor, hold.release, hold.term)
         header(actor, "Paused", hold.term)
-        resume = repl.pause_at(frame)
+        if hold.term is None or await greenback_portal():
+            resume = repl.pause_at(frame)
+        else:
+            # A proxied REPL without greenback: in a worker thread, where its
+            # reads can await the dialog (the task waits meanwhile). Stepping
+            # would stop in this thread, where they cannot: it continues.
+            resume = await trio.to_thread.run_sync(repl.pause_at, frame)
+            if resume == "step":
+                hold.term.write(NO_STEPPING)
+                resume = "continue"
     except BaseException:
         hold.release()
         raise
@@ -206,11 +213,13 @@ async def open_post_mortem(
     with trio.CancelScope(shield=shield):
         hold = await acquire_terminal(actor)
     try:
-        if hold.term is not None:
-            await ready_to_proxy(actor.name, "post_mortem")
         repl = make_repl(actor, hold.release, hold.term)
         header(actor, f"Post-mortem of {type(exc).__name__}: {exc}", hold.term)
-        repl.post_mortem(tb)
+        if hold.term is None or await greenback_portal():
+            repl.post_mortem(tb)
+        else:
+            # A proxied REPL without greenback runs in a worker thread (see _pause).
+            await trio.to_thread.run_sync(repl.post_mortem, tb)
     finally:
         with trio.CancelScope(shield=True):
             await hold.release_and_wait()

@@ -45,12 +45,13 @@ from ..msg._term import (
 from ._repl import in_trio_thread
 
 __all__ = [
+    "NO_STEPPING",
     "LineReader",
     "ProxyTerminal",
     "TermRelay",
     "TermServer",
     "decode_term",
-    "ready_to_proxy",
+    "greenback_portal",
 ]
 
 log = logging.getLogger("agentree.devx")
@@ -84,28 +85,33 @@ def _chunks(text: str) -> list[str]:
     return [text[i : i + MAX_TERM_TEXT] for i in range(0, len(text), MAX_TERM_TEXT)]
 
 
-async def ready_to_proxy(actor_name: str, call: str) -> None:
-    """Let this task's REPL (which runs in its trio thread) await the dialog.
+async def greenback_portal() -> bool:
+    """Let this task's REPL await the dialog from its trio thread, if it can.
 
-    Raises:
-        AgentreeError: ``greenback`` is not installed.
+    Returns:
+        Whether it can (``greenback`` is installed). Without it the REPL runs in a
+        worker thread instead, and cannot step (see ``_api``).
     """
     try:
         import greenback
     except ImportError:
-        raise AgentreeError(
-            f"{call}() in actor {actor_name!r}, which has no terminal of its own (it is "
-            "Ray-hosted, or below such an actor), needs the `greenback` package "
-            "(pip install 'agentree[debug]') to run its REPL through the root's terminal"
-        ) from None
+        return False
     await greenback.ensure_portal()
+    return True
+
+
+NO_STEPPING = (
+    "*** stepping in this actor needs the `greenback` package (pip install "
+    "'agentree[debug]'): it has no terminal of its own and its REPL runs in a worker "
+    "thread; continuing\n"
+)
 
 
 class ProxyTerminal:
     """The ``stdin`` and ``stdout`` of a REPL that uses the root's terminal.
 
     Used from the REPL's thread: the actor's trio thread (through ``greenback``,
-    see :func:`ready_to_proxy`) or a worker thread of it (``trio.from_thread``).
+    see :func:`greenback_portal`) or a worker thread of it (``trio.from_thread``).
 
     Args:
         stream: the requester's side of the terminal lock's dialog, held.
@@ -207,7 +213,7 @@ class ProxyTerminal:
     def _call(self, fn: Callable[[], Awaitable[T]]) -> T:
         if not in_trio_thread():
             return trio.from_thread.run(fn)
-        import greenback  # there: ready_to_proxy() checked it
+        import greenback  # there: greenback_portal() said so
 
         result: T = greenback.await_(fn())
         return result

@@ -2,11 +2,12 @@
 
 One program (``scripts/ray_debug.py``) starts a local Ray once and runs every
 scenario in turn, because starting Ray costs seconds: a pause (``p``, ``n``, a
-Ctrl-C at the prompt, ``c``), ``pause_from_sync()`` in a worker thread, end of file
-at a prompt (the REPL quits: the actor is cancelled), a post-mortem (``q``), two
-actors pausing at once (their REPLs queue on the terminal lock), and a grandchild
-pausing through the relay of its Ray-hosted parent. Skipped when Ray is not
-installed (the ``ray`` extra).
+Ctrl-C at the prompt, ``c``), ``pause_from_sync()`` in a worker thread, a pause
+without greenback (its REPL in a worker thread), end of file at a prompt (the REPL
+quits: the actor is cancelled), a post-mortem (``q``), two actors pausing at once
+(their REPLs queue on the terminal lock), and a grandchild pausing through the
+relay of its Ray-hosted parent. Skipped when Ray is not installed (the ``ray``
+extra).
 """
 
 from __future__ import annotations
@@ -61,6 +62,14 @@ def test_ray_hosted_actors_debug_through_the_root_terminal(session: Start) -> No
     assert answer(term, "pauser", "p z") == "7"
     term.sendline("c")
     term.expect("thread returned 8", timeout=STEP)
+    # Without greenback the REPL runs in a worker thread: it answers, but a step
+    # continues with a note saying why.
+    term.expect(prompt("pauser"), timeout=STEP)
+    assert "pause_without_greenback()" in term.before
+    assert answer(term, "pauser", "p w") == "5"
+    term.sendline("n")
+    term.expect(r"stepping in this actor needs the `greenback` package", timeout=STEP)
+    term.expect("without greenback returned 6", timeout=STEP)
 
     # End of file at a proxied prompt reaches the REPL: it quits, the actor is
     # cancelled (its task gets BdbQuit, which its caller gets boxed).

@@ -272,12 +272,11 @@ async def test_a_relay_ends_the_repl_below_on_a_malformed_answer() -> None:
     assert down.closed
 
 
-async def test_a_proxied_repl_in_a_trio_thread_without_greenback_is_refused(
+async def test_without_greenback_a_proxied_repl_is_told_to_use_a_thread(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from agentree import AgentreeError
-    from agentree.devx._proxy import ready_to_proxy
+    from agentree.devx._proxy import greenback_portal
 
+    assert await greenback_portal()
     monkeypatch.setitem(sys.modules, "greenback", None)
-    with pytest.raises(AgentreeError, match=r"pause\(\) in actor 'kid'.*greenback"):
-        await ready_to_proxy("kid", "pause")
+    assert not await greenback_portal()

@@ -4,7 +4,8 @@ Starts a local Ray (two CPUs, no dashboard, its session files in a temp dir of i
 own, removed at the end), opens a tree in debug mode and runs, in order:
 
 1. ``pauser`` (Ray-hosted) pauses with ``x = 41`` and returns ``x + 1``;
-   then ``pause_from_sync()`` there in a worker thread, with ``z = 7``;
+   then ``pause_from_sync()`` there in a worker thread, with ``z = 7``; then a
+   pause there as if greenback were not installed, with ``w = 5``;
    ``quitter`` pauses in a loop until end of file (Ctrl-D) at its prompt quits
    its REPL, which cancels it;
 2. ``failer`` (Ray-hosted) raises ``ValueError`` with ``bad = "boom"``: its
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 
 import ray
@@ -45,6 +47,14 @@ def sync_pause(z: int) -> int:
 async def pause_in_thread(z: int) -> int:
     got: int = await trio.to_thread.run_sync(sync_pause, z)
     return got
+
+
+async def pause_without_greenback(w: int) -> int:
+    # As on a node where greenback is not installed: the REPL runs in a thread.
+    sys.modules["greenback"] = None  # type: ignore[assignment]
+    await agentree.pause()
+    w += 1
+    return w
 
 
 async def pause_forever() -> None:
@@ -80,6 +90,8 @@ async def main() -> None:
         pauser = await an.start_actor("pauser", enable_modules=mods)
         print("pauser returned", await pauser.run(pause_with, x=41), flush=True)
         print("thread returned", await pauser.run(pause_in_thread, z=7), flush=True)
+        got = await pauser.run(pause_without_greenback, w=5)
+        print("without greenback returned", got, flush=True)
         await pauser.cancel_actor()
 
         quitter = await an.start_actor("quitter", enable_modules=mods)
