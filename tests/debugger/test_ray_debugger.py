@@ -6,13 +6,16 @@ Ctrl-C at the prompt, ``c``), ``pause_from_sync()`` in a worker thread, a pause
 without greenback (its REPL in a worker thread), end of file at a prompt (the REPL
 quits: the actor is cancelled), a post-mortem (``q``), two actors pausing at once
 (their REPLs queue on the terminal lock), and a grandchild pausing through the
-relay of its Ray-hosted parent. Skipped when Ray is not installed (the ``ray``
+relay of its Ray-hosted parent, after an actor was killed holding the terminal.
+Skipped when Ray is not installed (the ``ray``
 extra).
 """
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,6 +105,15 @@ def test_ray_hosted_actors_debug_through_the_root_terminal(session: Start) -> No
         served.append(twin)
     assert sorted(served) == ["twin-a", "twin-b"]
     term.expect(re.escape("twins done: ['a', 'b']"), timeout=STEP)
+
+    # An actor killed holding the terminal (while the root waits for its line):
+    # the root takes the terminal back, and the line typed next goes to the next
+    # REPL, not to the dead one.
+    term.expect(r"Paused in actor 'victim' \(pid (\d+)\)", timeout=SLOW)
+    victim = int(term.match(1))
+    term.expect(prompt("victim"), timeout=STEP)
+    os.kill(victim, signal.SIGKILL)
+    term.expect(r"victim lost: (\w+)", timeout=SLOW)
 
     # A grandchild (a default-way child of a Ray-hosted actor) pauses through
     # the relay in its parent.

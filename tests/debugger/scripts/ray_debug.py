@@ -12,7 +12,9 @@ own, removed at the end), opens a tree in debug mode and runs, in order:
    post-mortem REPL opens; ``q`` there cancels it;
 3. ``twin-a`` and ``twin-b`` (Ray-hosted) pause at the same time: their REPLs
    queue on the terminal lock;
-4. ``gkid``, a default-way child of the Ray-hosted ``rparent``, pauses with
+4. ``victim`` (Ray-hosted) pauses and is killed (by the test) holding the
+   terminal: the root gets it back;
+5. ``gkid``, a default-way child of the Ray-hosted ``rparent``, pauses with
    ``y = "deep"``: its REPL goes through the relay in ``rparent``.
 
 Each step prints what it got. Run by ``tests/debugger/test_ray_debugger.py``::
@@ -124,6 +126,12 @@ async def main() -> None:
         print("twins done:", sorted(done), flush=True)
         for portal in twins:
             await portal.cancel_actor()
+
+        victim = await an.start_actor("victim", enable_modules=mods)
+        try:
+            await victim.run(pause_forever)
+        except agentree.AgentreeError as exc:
+            print("victim lost:", type(exc).__name__, flush=True)
 
         rparent = await an.start_actor("rparent", enable_modules=mods)
         print("grandchild returned", await rparent.run(grandchild_pauses), flush=True)
