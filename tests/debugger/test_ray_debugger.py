@@ -7,8 +7,7 @@ without greenback (its REPL in a worker thread), end of file at a prompt (the RE
 quits: the actor is cancelled), a post-mortem (``q``), two actors pausing at once
 (their REPLs queue on the terminal lock), and a grandchild pausing through the
 relay of its Ray-hosted parent, after an actor was killed holding the terminal.
-Skipped when Ray is not installed (the ``ray``
-extra).
+Skipped when Ray is not installed (the ``ray`` extra).
 """
 
 from __future__ import annotations
