@@ -37,6 +37,13 @@ async def test_ping_from_a_child_to_its_parent() -> None:
 
 @pytest.mark.parametrize("infect_asyncio", [False, True], ids=["trio", "asyncio"])
 async def test_ping_answers_with_50_calls_in_flight(infect_asyncio: bool) -> None:
+    """The pings are answered while 50 calls are in flight, and the calls stay blocked.
+
+    The calls never return, so a ping that waited behind them (or for a free slot)
+    would never be answered: that the pings come back at all is the property. How
+    fast they come back is the benchmarks' business (``bench/``): a wall-clock bound
+    here would only measure the machine's load.
+    """
     with trio.fail_after(30):
         async with agentree.open_nursery() as an:
             portal = await an.start_actor(
@@ -46,12 +53,13 @@ async def test_ping_answers_with_50_calls_in_flight(infect_asyncio: bool) -> Non
                 for _ in range(50):
                     tn.start_soon(portal.run, funcs.hold)
                 await portal.run(funcs.wait_holders, count=50)
-                rtts = [await portal.ping(timeout=5) for _ in range(20)]
-                # The 50 calls are still blocked: the pings went past them.
+                rtts = [await portal.ping() for _ in range(20)]
+                # The 50 calls are still blocked (none returned): the pings went past them.
                 assert await portal.run(funcs.wait_holders, count=50) > 0
+                assert len(tn.child_tasks) == 50
                 tn.cancel_scope.cancel()
+            assert all(rtt > 0 for rtt in rtts)
             print(f"ping with 50 calls in flight: max {max(rtts) * 1000:.2f} ms")
-            assert max(rtts) < 2
 
 
 async def test_ping_answers_while_a_user_function_streams() -> None:
