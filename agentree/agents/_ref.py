@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import trio
 
@@ -27,6 +27,7 @@ from .._exceptions import (
     TransportClosed,
 )
 from .._runtime._ping import PING_NS
+from ._calls import MethodCaller
 from ._convert import Converter, result_converter
 from ._host import CALL_NS, CTX_NS, ctx_call
 from ._spec import Agent, MethodSpec
@@ -38,10 +39,9 @@ __all__ = ["AgentRef"]
 
 A = TypeVar("A", bound=Agent)
 P = ParamSpec("P")
-R = TypeVar("R")
 
 
-class AgentRef(Generic[A]):
+class AgentRef(MethodCaller[A]):
     """A handle on a running agent. Get one from ``start_agent`` or ``find_agent``.
 
     Attributes:
@@ -90,35 +90,10 @@ class AgentRef(Generic[A]):
         assert self._cls is not None
         return self._cls
 
-    @overload
-    async def call(
-        self,
-        fn: Callable[Concatenate[A, P], Coroutine[Any, Any, R]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> R: ...
-    @overload
-    async def call(
-        self, fn: Callable[Concatenate[A, P], R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R: ...
-    async def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Call ``fn(agent, *args, **kwargs)`` in the agent and return its result.
-
-        ``fn`` is the method as an attribute of the class (``Planner.plan``). It
-        runs in its mode (async, thread or process) under the agent's caps.
-        Cancelling the caller cancels the call.
-
-        Raises:
-            FunctionNotFound: ``fn`` is not a public method of the agent's class, or
-                is a context method (nothing was sent).
-            MsgTypeError: an argument or the result does not match the method's
-                annotations (arguments and results are converted to them:
-                a ``msgspec.Struct`` parameter receives that Struct).
-            RemoteActorError: the method raised; the agent keeps serving.
-            AgentCrashed: the agent died (or crashed) before answering.
-            MsgEncodeError: an argument cannot be sent (nothing was sent).
-        """
+    async def _call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """``call``: to the agent's actor, on this ref's connection."""
         known = self._names.get(fn)
         if known is None:
             known = self._check(fn, context=False)

@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import trio
 
@@ -44,7 +44,6 @@ __all__ = ["SupervisedRef"]
 
 A = TypeVar("A", bound=Agent)
 P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class SupervisedRef(AgentRef[A]):
@@ -115,20 +114,10 @@ class SupervisedRef(AgentRef[A]):
             max_pending=self._max_pending if max_pending is None else max_pending,
         )
 
-    @overload
-    async def call(
-        self,
-        fn: Callable[Concatenate[A, P], Coroutine[Any, Any, R]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> R: ...
-    @overload
-    async def call(
-        self, fn: Callable[Concatenate[A, P], R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R: ...
-    async def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Call ``fn(agent, *args, **kwargs)`` in the running incarnation.
+    async def _call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """``call``: to the running incarnation (else it waits for the next one).
 
         Raises:
             FunctionNotFound: ``fn`` is not a public method of the agent's class.
