@@ -35,7 +35,7 @@ from ._spec import Agent, MethodSpec
 if TYPE_CHECKING:
     from .._runtime import Conn
 
-__all__ = ["AgentRef"]
+__all__ = ["AgentRef", "death_of"]
 
 A = TypeVar("A", bound=Agent)
 P = ParamSpec("P")
@@ -145,20 +145,27 @@ class AgentRef(MethodCaller[A]):
         """A sign of life from the agent's actor; the round trip in seconds.
 
         Answered by the actor's runtime without running user code, so it bypasses
-        every cap: it goes unanswered only when the agent's loop is blocked.
+        every cap: it goes unanswered only when the agent's loop is blocked. A
+        ``SupervisedRef`` pings the running incarnation; while the agent restarts
+        it waits for the next one (``timeout`` included), like a call.
 
         Raises:
             ActorTooSlowError: no answer within ``timeout`` seconds.
-            AgentCrashed: the agent died.
+            AgentCrashed: the agent died (the incarnation, before answering).
+            AgentRestarting, AgentBusy, AgentUnavailable: as for a supervised call.
         """
         start = time.perf_counter()
         with trio.move_on_after(math.inf if timeout is None else timeout):
-            try:
-                await self._conn.call(PING_NS, {})
-            except TransportClosed as exc:
-                raise self._crashed(exc, "ping") from exc
+            await self._ping()
             return time.perf_counter() - start
         raise ActorTooSlowError(f"agent {self.path!r} did not answer a ping within {timeout} s")
+
+    async def _ping(self) -> None:
+        """Send one ping where this ref's calls go, and wait for the answer."""
+        try:
+            await self._conn.call(PING_NS, {})
+        except TransportClosed as exc:
+            raise self._crashed(exc, "ping") from exc
 
     # -- checks and errors ------------------------------------------------------------
 
@@ -189,13 +196,16 @@ class AgentRef(MethodCaller[A]):
         return known
 
     def _crashed(self, exc: TransportClosed, name: str) -> AgentCrashed:
-        cause: Any = exc.exit if isinstance(exc, ActorDied) else exc
-        how = exc.exit.describe() if isinstance(exc, ActorDied) else str(exc)
+        how, cause = death_of(exc)
+        return self._died(name, self.incarnation, how, cause)
+
+    def _died(self, name: str, incarnation: int, how: str, cause: Any) -> AgentCrashed:
+        """The error of a call to ``name`` whose agent (that incarnation) died: ``how``."""
         return AgentCrashed(
-            f"agent {self.path!r} (incarnation {self.incarnation}) died during "
+            f"agent {self.path!r} (incarnation {incarnation}) died during "
             f"{self.agent_class.__qualname__}.{name}(): {how}",
             path=self.path,
-            incarnation=self.incarnation,
+            incarnation=incarnation,
             cause=cause,
         )
 
@@ -215,3 +225,15 @@ class AgentRef(MethodCaller[A]):
         if exc.args and isinstance(exc.args[0], str):
             exc.args = (exc.args[0].replace(f"{ns}()", f"{where}()"), *exc.args[1:])
         return exc
+
+
+def death_of(exc: TransportClosed) -> tuple[str, Any]:
+    """How an agent's actor ended, told by the end of its channel, and the cause to chain.
+
+    Returns:
+        The description (the exit code or signal of a child that died) and the
+        cause: the child's ``ChildExit``, else the error itself.
+    """
+    if isinstance(exc, ActorDied):
+        return exc.exit.describe(), exc.exit
+    return str(exc), exc
