@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from functools import partial
+from pathlib import Path
 
 import pytest
 import trio
@@ -103,16 +104,19 @@ async def test_ping_times_out_on_a_stopped_actor() -> None:
             assert await portal.ping(timeout=5) < 5
 
 
-async def test_ping_times_out_on_a_blocked_loop() -> None:
+async def test_ping_times_out_on_a_blocked_loop(tmp_path: Path) -> None:
+    release = tmp_path / "release"
     with trio.fail_after(30):
         async with agentree.open_nursery() as an:
             portal = await an.start_actor("hog", enable_modules=[MODULE])
             async with trio.open_nursery() as tn:
-                tn.start_soon(partial(portal.run, funcs.spin, seconds=2.0))
+                # Its loop is blocked until the file exists (20 s at the most).
+                tn.start_soon(partial(portal.run, funcs.spin_until, path=str(release), seconds=20))
                 # Its request is out (ahead of the ping's on the channel).
                 await trio.testing.wait_all_tasks_blocked()
                 with pytest.raises(agentree.ActorTooSlowError):
                     await portal.ping(timeout=0.3)
+                release.touch()
             assert await portal.ping(timeout=5) < 5
 
 
