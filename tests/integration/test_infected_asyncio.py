@@ -320,7 +320,9 @@ def _sigint_ignored(ignored: bool) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-@pytest.mark.parametrize("test_ignores_sigint", [False, True], ids=["sigint-default-here", "sigint-ignored-here"])
+@pytest.mark.parametrize(
+    "test_ignores_sigint", [False, True], ids=["sigint-default-here", "sigint-ignored-here"]
+)
 async def test_sigint_to_infected_root(tmp_path: Path, test_ignores_sigint: bool) -> None:
     """Ctrl-C in an asyncio-hosted root tears down its tree, infected children too.
 
