@@ -18,12 +18,16 @@ modules) run last: Ray's own threads (gRPC, its GCS client) outlive
 from importlib.metadata import entry_points
 
 import pytest
-import trio._core._thread_cache as _trio_thread_cache
+
+try:
+    import trio._core._thread_cache as _trio_thread_cache
+except ImportError:  # trio moved it: the suite only runs slower
+    _trio_thread_cache = None
 
 _INSTALLED = any(ep.value == "agentree.testing.plugin" for ep in entry_points(group="pytest11"))
 pytest_plugins = [] if _INSTALLED else ["agentree.testing.plugin"]
 
-if hasattr(_trio_thread_cache, "IDLE_TIMEOUT"):
+if _trio_thread_cache is not None and hasattr(_trio_thread_cache, "IDLE_TIMEOUT"):
     _trio_thread_cache.IDLE_TIMEOUT = 0
 
 
