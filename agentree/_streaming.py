@@ -34,6 +34,7 @@ from ._exceptions import (
     StreamOverrun,
     TransportClosed,
 )
+from ._receiving import ReceiveIterator
 from .msg import Credit, Stop, Yield, decode_payload
 
 if TYPE_CHECKING:
@@ -289,7 +290,7 @@ class _Hub:
 _END = _End()
 
 
-class BroadcastReceiver:
+class BroadcastReceiver(ReceiveIterator):
     """One local subscriber of a stream in broadcast mode (see ``subscribe()``)."""
 
     def __init__(self, hub: _Hub) -> None:
@@ -309,12 +310,3 @@ class BroadcastReceiver:
         if len(self.queue) == self._hub.limit - 1:
             self._hub.lot.unpark_all()
         return item
-
-    def __aiter__(self) -> BroadcastReceiver:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None

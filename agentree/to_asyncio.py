@@ -50,6 +50,7 @@ from typing import Any
 import trio
 
 from ._exceptions import AsyncioCancelled, AsyncioTaskExited, NotInfectedAsyncio
+from ._receiving import ReceiveIterator
 from ._runtime._guest import host_loop, run_as_asyncio_guest
 
 __all__ = [
@@ -226,7 +227,7 @@ class ToTrio:
         self._send.close()
 
 
-class FromTrio:
+class FromTrio(ReceiveIterator):
     """The asyncio side's receiver from trio: what the trio side's ``send()`` sent.
 
     ``get()`` (alias ``receive()``) and ``async for`` give values in order. Once the
@@ -275,17 +276,8 @@ class FromTrio:
         """How many values (and end marks) wait to be taken."""
         return self._queue.qsize()
 
-    def __aiter__(self) -> FromTrio:
-        return self
 
-    async def __anext__(self) -> Any:
-        try:
-            return await self.get()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-
-
-class LinkedTaskChannel:
+class LinkedTaskChannel(ReceiveIterator):
     """The asyncio side's two-way channel to trio, in tractor's current form.
 
     An asyncio function that takes one ``chan`` argument instead of ``to_trio``
@@ -336,15 +328,6 @@ class LinkedTaskChannel:
         """End the trio side's iteration (after what was already sent)."""
         self._to_trio.close()
 
-    def __aiter__(self) -> LinkedTaskChannel:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self.get()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
-
 
 def _takes_chan(fn: Callable[..., Any]) -> bool:
     """Whether ``fn`` is of tractor's current form: one ``chan`` argument."""
@@ -355,7 +338,7 @@ def _takes_chan(fn: Callable[..., Any]) -> bool:
     return "chan" in params and not ({"to_trio", "from_trio"} & params.keys())
 
 
-class LinkedChannel:
+class LinkedChannel(ReceiveIterator):
     """The trio side of :func:`open_channel_from`: a two-way channel to one asyncio task.
 
     ``send()`` goes to the task's ``from_trio``; ``receive()`` and ``async for`` give
@@ -433,15 +416,6 @@ class LinkedChannel:
     def _raise_failure(self) -> None:
         if _is_failure(self._task):
             self._task.raise_failure()
-
-    def __aiter__(self) -> LinkedChannel:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            return await self.receive()
-        except trio.EndOfChannel:
-            raise StopAsyncIteration from None
 
     async def aclose(self) -> None:
         """Close this side: the asyncio task's ``from_trio`` iteration ends."""

@@ -14,6 +14,8 @@ import os
 
 import trio
 
+from ._helper import HelperProcess
+
 __all__ = ["Janitor", "start_janitor"]
 
 # SIGINT is ignored: a Ctrl-C reaches the whole foreground process group, and the
@@ -23,28 +25,14 @@ _SCRIPT = 'trap "" INT; read _; [ -e "$1" ] && exec rm -rf -- "$1"'
 _STOP_TIMEOUT = 2.0
 
 
-class Janitor:
-    """The running janitor of one directory (see :func:`start_janitor`)."""
+class Janitor(HelperProcess):
+    """The running janitor of one directory (see :func:`start_janitor`).
+
+    ``aclose()`` lets it go now: it removes the directory, if still there.
+    """
 
     def __init__(self, proc: trio.Process, control: int) -> None:
-        self._proc = proc
-        self._control: int | None = control
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
-    async def aclose(self) -> None:
-        """Let the janitor go now (it removes the directory, if still there) and reap it."""
-        if self._control is not None:
-            os.close(self._control)
-            self._control = None
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(_STOP_TIMEOUT):
-                await self._proc.wait()
-            if self._proc.returncode is None:
-                self._proc.kill()
-                await self._proc.wait()
+        super().__init__(proc, control, stop_timeout=_STOP_TIMEOUT)
 
 
 async def start_janitor(path: str) -> Janitor:

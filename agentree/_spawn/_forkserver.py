@@ -41,11 +41,11 @@ import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Protocol
 
 import trio
 
 from .._exceptions import SpawnError
+from .._ipc._helper import HelperProcess, ProcessLike
 from .._runtime._reaper import become_subreaper, kill_strays_now
 from ._forkcopy import (
     ForkedServerProcess,
@@ -313,19 +313,10 @@ def serve(listen_fd: int, control_fd: int) -> None:
         raise
 
 
-class _ServerProcess(Protocol):
-    pid: int
-
-    @property
-    def returncode(self) -> int | None: ...
-
-    async def wait(self) -> int: ...
-
-    def kill(self) -> None: ...
-
-
-class Forkserver:
+class Forkserver(HelperProcess):
     """The root's handle on its forkserver process.
+
+    ``aclose()`` stops it: it kills and reaps any child still running, then exits.
 
     Attributes:
         path: the forkserver's listening socket.
@@ -334,27 +325,10 @@ class Forkserver:
         pid: its process id.
     """
 
-    def __init__(self, proc: _ServerProcess, control_w: int, path: str, *, forked: bool) -> None:
-        self._proc = proc
-        self._control_w: int | None = control_w
+    def __init__(self, proc: ProcessLike, control_w: int, path: str, *, forked: bool) -> None:
+        super().__init__(proc, control_w, stop_timeout=_STOP_TIMEOUT)
         self.path = path
         self.forked = forked
-
-    @property
-    def pid(self) -> int:
-        return self._proc.pid
-
-    async def aclose(self) -> None:
-        """Stop the forkserver (it kills and reaps any child still running) and wait."""
-        if self._control_w is not None:
-            os.close(self._control_w)
-            self._control_w = None
-        with trio.CancelScope(shield=True):
-            with trio.move_on_after(_STOP_TIMEOUT):
-                await self._proc.wait()
-            if self._proc.returncode is None:
-                self._proc.kill()
-                await self._proc.wait()
 
 
 async def start_forkserver(tmpdir: str) -> Forkserver:
@@ -375,7 +349,7 @@ async def start_forkserver(tmpdir: str) -> Forkserver:
         listener.listen(128)
         keep = (listener.fileno(), control_r)
         if fork_refusal() is None:
-            proc: _ServerProcess = ForkedServerProcess(fork_forkserver(keep, serve, child_env()))
+            proc: ProcessLike = ForkedServerProcess(fork_forkserver(keep, serve, child_env()))
             forked = True
         else:
             with _sigint_ignored_from_birth():

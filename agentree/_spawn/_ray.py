@@ -41,14 +41,14 @@ from typing import Any
 
 import trio
 
-from .._exceptions import AgentreeError, SpawnError, TransportClosed
+from .._exceptions import AgentreeError, SpawnError
 from .._runtime import Actor, Conn
-from .._runtime._boxing import unbox_error
 from .._runtime._lookup import wire_module_name
 from .._runtime._registry import child_failed, child_started
 from .._runtime._serve import HANDSHAKE_TIMEOUT
 from .._runtime._tcp import LISTEN_NS, listen_tcp, tcp_side
-from ..msg import Aid, Error, SpawnSpec
+from ..msg import SpawnSpec
+from ._handshake import handshake
 from ._placement import RayPlacement
 
 __all__ = ["NO_RAY", "RayHostedProcess", "RayPlacement", "spawn_ray_actor"]
@@ -288,26 +288,16 @@ async def spawn_ray_actor(
             raise SpawnError(f"Ray could not start actor {name!r}: {exc}") from exc
         raise
     spec = _spec(parent, name, uuid, enable_modules, debug_mode, loglevel, infect_asyncio)
-    try:
-        await chan.send(spec)
-        with trio.fail_after(HANDSHAKE_TIMEOUT):
-            reply = await chan.recv()
-        if isinstance(reply, Error):
-            cause = unbox_error(reply)
-            raise SpawnError(f"actor {name!r} failed to start: {cause.args[0]}") from cause
-        if not isinstance(reply, Aid) or reply.uuid != uuid:
-            raise SpawnError(f"actor {name!r} answered the handshake with {type(reply).__name__}")
-    except BaseException as exc:
-        with trio.CancelScope(shield=True):
-            proc.kill_host()
-            await proc.wait()
-            await chan.aclose()
-        child_failed(parent, uuid)
-        if isinstance(exc, TransportClosed):
-            raise SpawnError(f"actor {name!r} (ray) exited during its handshake") from exc
-        if isinstance(exc, trio.TooSlowError):
-            raise SpawnError(f"actor {name!r} did not finish its handshake in time") from exc
-        raise
+    hosted = proc
+
+    async def stop() -> None:
+        hosted.kill_host()
+        await hosted.wait()
+        await chan.aclose()
+
+    await handshake(
+        parent, chan, spec, stop=stop, describe=lambda: "(ray) exited during its handshake"
+    )
     chan.name = f"actor {name!r} (ray, {proc.node})"
     conn = Conn(parent, chan, (name, uuid))
     child = Child(name, uuid, proc, conn, reaps_orphans=False)

@@ -28,17 +28,16 @@ from typing import Any
 
 import trio
 
-from .._exceptions import ActorDied, AgentreeError, SpawnError, TransportClosed
+from .._exceptions import ActorDied, AgentreeError, TransportClosed
 from .._exit import ChildExit, ExitReason
 from .._ipc import Channel, socketpair
 from .._runtime import Actor, Conn, run_stop_guards
-from .._runtime._boxing import unbox_error
 from .._runtime._lookup import wire_module_name
 from .._runtime._reaper import kill_orphans, live_child_tags, own_tag
-from .._runtime._registry import child_ended, child_failed, child_started
-from .._runtime._serve import HANDSHAKE_TIMEOUT
-from ..msg import Aid, Error, SpawnSpec
+from .._runtime._registry import child_ended, child_started
+from ..msg import SpawnSpec
 from ._forkserver import fork_child
+from ._handshake import handshake
 from ._proc import ProcessHandle, spawn_subprocess
 
 __all__ = ["REAP_GRACE", "Child", "serve_child", "spawn_actor", "stop_child"]
@@ -251,31 +250,23 @@ async def spawn_actor(
         path=parent.child_path(name),
         proxy_tty=opts.proxy_tty,
     )
-    try:
-        await chan.send(spec)
-        with trio.fail_after(HANDSHAKE_TIMEOUT):
-            reply = await chan.recv()
-        if isinstance(reply, Error):
-            cause = unbox_error(reply)
-            raise SpawnError(f"actor {name!r} failed to start: {cause.args[0]}") from cause
-        if not isinstance(reply, Aid) or reply.uuid != uuid:
-            raise SpawnError(f"actor {name!r} answered the handshake with {reply!r}")
-    except BaseException as exc:
-        with trio.CancelScope(shield=True):
-            await _kill(proc)
-            await chan.aclose()
-            if ours_to_reap:
-                live_child_tags.discard(uuid)
-                await kill_orphans(own_tag())
-        child_failed(parent, uuid)
-        if isinstance(exc, TransportClosed):
-            raise SpawnError(
-                f"actor {name!r} (pid {proc.pid}) exited during its handshake "
-                f"with code {proc.returncode}"
-            ) from exc
-        if isinstance(exc, trio.TooSlowError):
-            raise SpawnError(f"actor {name!r} did not finish its handshake in time") from exc
-        raise
+
+    async def stop() -> None:
+        await _kill(proc)
+        await chan.aclose()
+        if ours_to_reap:
+            live_child_tags.discard(uuid)
+            await kill_orphans(own_tag())
+
+    await handshake(
+        parent,
+        chan,
+        spec,
+        stop=stop,
+        describe=lambda: (
+            f"(pid {proc.pid}) exited during its handshake with code {proc.returncode}"
+        ),
+    )
     conn = Conn(parent, chan, (name, uuid))
     child = Child(name, uuid, proc, conn, reaps_orphans=ours_to_reap)
     conn.explain_end = child._explain_end

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import trio
 
@@ -27,6 +27,7 @@ from .._exceptions import (
     TransportClosed,
 )
 from .._runtime._ping import PING_NS
+from ._calls import MethodCaller
 from ._convert import Converter, result_converter
 from ._host import CALL_NS, CTX_NS, ctx_call
 from ._spec import Agent, MethodSpec
@@ -34,14 +35,13 @@ from ._spec import Agent, MethodSpec
 if TYPE_CHECKING:
     from .._runtime import Conn
 
-__all__ = ["AgentRef"]
+__all__ = ["AgentRef", "death_of"]
 
 A = TypeVar("A", bound=Agent)
 P = ParamSpec("P")
-R = TypeVar("R")
 
 
-class AgentRef(Generic[A]):
+class AgentRef(MethodCaller[A]):
     """A handle on a running agent. Get one from ``start_agent`` or ``find_agent``.
 
     Attributes:
@@ -90,35 +90,10 @@ class AgentRef(Generic[A]):
         assert self._cls is not None
         return self._cls
 
-    @overload
-    async def call(
-        self,
-        fn: Callable[Concatenate[A, P], Coroutine[Any, Any, R]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> R: ...
-    @overload
-    async def call(
-        self, fn: Callable[Concatenate[A, P], R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R: ...
-    async def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Call ``fn(agent, *args, **kwargs)`` in the agent and return its result.
-
-        ``fn`` is the method as an attribute of the class (``Planner.plan``). It
-        runs in its mode (async, thread or process) under the agent's caps.
-        Cancelling the caller cancels the call.
-
-        Raises:
-            FunctionNotFound: ``fn`` is not a public method of the agent's class, or
-                is a context method (nothing was sent).
-            MsgTypeError: an argument or the result does not match the method's
-                annotations (arguments and results are converted to them:
-                a ``msgspec.Struct`` parameter receives that Struct).
-            RemoteActorError: the method raised; the agent keeps serving.
-            AgentCrashed: the agent died (or crashed) before answering.
-            MsgEncodeError: an argument cannot be sent (nothing was sent).
-        """
+    async def _call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """``call``: to the agent's actor, on this ref's connection."""
         known = self._names.get(fn)
         if known is None:
             known = self._check(fn, context=False)
@@ -170,20 +145,27 @@ class AgentRef(Generic[A]):
         """A sign of life from the agent's actor; the round trip in seconds.
 
         Answered by the actor's runtime without running user code, so it bypasses
-        every cap: it goes unanswered only when the agent's loop is blocked.
+        every cap: it goes unanswered only when the agent's loop is blocked. A
+        ``SupervisedRef`` pings the running incarnation; while the agent restarts
+        it waits for the next one (``timeout`` included), like a call.
 
         Raises:
             ActorTooSlowError: no answer within ``timeout`` seconds.
-            AgentCrashed: the agent died.
+            AgentCrashed: the agent died (the incarnation, before answering).
+            AgentRestarting, AgentBusy, AgentUnavailable: as for a supervised call.
         """
         start = time.perf_counter()
         with trio.move_on_after(math.inf if timeout is None else timeout):
-            try:
-                await self._conn.call(PING_NS, {})
-            except TransportClosed as exc:
-                raise self._crashed(exc, "ping") from exc
+            await self._ping()
             return time.perf_counter() - start
         raise ActorTooSlowError(f"agent {self.path!r} did not answer a ping within {timeout} s")
+
+    async def _ping(self) -> None:
+        """Send one ping where this ref's calls go, and wait for the answer."""
+        try:
+            await self._conn.call(PING_NS, {})
+        except TransportClosed as exc:
+            raise self._crashed(exc, "ping") from exc
 
     # -- checks and errors ------------------------------------------------------------
 
@@ -214,13 +196,16 @@ class AgentRef(Generic[A]):
         return known
 
     def _crashed(self, exc: TransportClosed, name: str) -> AgentCrashed:
-        cause: Any = exc.exit if isinstance(exc, ActorDied) else exc
-        how = exc.exit.describe() if isinstance(exc, ActorDied) else str(exc)
+        how, cause = death_of(exc)
+        return self._died(name, self.incarnation, how, cause)
+
+    def _died(self, name: str, incarnation: int, how: str, cause: Any) -> AgentCrashed:
+        """The error of a call to ``name`` whose agent (that incarnation) died: ``how``."""
         return AgentCrashed(
-            f"agent {self.path!r} (incarnation {self.incarnation}) died during "
+            f"agent {self.path!r} (incarnation {incarnation}) died during "
             f"{self.agent_class.__qualname__}.{name}(): {how}",
             path=self.path,
-            incarnation=self.incarnation,
+            incarnation=incarnation,
             cause=cause,
         )
 
@@ -240,3 +225,15 @@ class AgentRef(Generic[A]):
         if exc.args and isinstance(exc.args[0], str):
             exc.args = (exc.args[0].replace(f"{ns}()", f"{where}()"), *exc.args[1:])
         return exc
+
+
+def death_of(exc: TransportClosed) -> tuple[str, Any]:
+    """How an agent's actor ended, told by the end of its channel, and the cause to chain.
+
+    Returns:
+        The description (the exit code or signal of a child that died) and the
+        cause: the child's ``ChildExit``, else the error itself.
+    """
+    if isinstance(exc, ActorDied):
+        return exc.exit.describe(), exc.exit
+    return str(exc), exc

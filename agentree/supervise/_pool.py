@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Callable, Coroutine, Iterable
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, overload
 
 import trio
 
 from .._exceptions import AgentUnavailable
+from ..agents._calls import MethodCaller
 from ..agents._spec import Agent
 from ..msg import encode
 from ._ref import SupervisedRef
@@ -27,14 +28,13 @@ if TYPE_CHECKING:
 __all__ = ["ROUTINGS", "Pool", "PoolMap", "Routing"]
 
 A = TypeVar("A", bound=Agent)
-P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
 Routing = Literal["least_busy", "key"]
 ROUTINGS = ("least_busy", "key")
 
 
-class Pool(Generic[A]):
+class Pool(MethodCaller[A]):
     """A pool of identical supervised agents. Get one from ``Supervisor.start_pool``.
 
     Attributes:
@@ -83,22 +83,13 @@ class Pool(Generic[A]):
         """
         return self.members[zlib.crc32(encode(key)) % len(self.members)]
 
-    @overload
-    async def call(
-        self,
-        fn: Callable[Concatenate[A, P], Coroutine[Any, Any, R]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> R: ...
-    @overload
-    async def call(
-        self, fn: Callable[Concatenate[A, P], R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R: ...
-    async def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Call ``fn`` in the least busy member (routing "key": the first argument's member).
+    async def _call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """``call``: in the least busy member (routing "key": the first argument's member).
 
-        Raises: as ``SupervisedRef.call``.
+        Raises: as ``SupervisedRef.call``, and ``TypeError`` when the pool routes by
+        key and there is no argument.
         """
         if self.routing == "key":
             if not args:

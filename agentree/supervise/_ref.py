@@ -13,17 +13,15 @@ next incarnation: it was not run, and waiting never uses up the retry.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import trio
 
 from .._context import Context, open_context
 from .._exceptions import (
     ActorDied,
-    ActorTooSlowError,
     AgentCrashed,
     MsgEncodeError,
     RemoteActorError,
@@ -31,7 +29,7 @@ from .._exceptions import (
 )
 from .._runtime import PING_NS
 from ..agents._host import CALL_NS, CTX_NS, ctx_call
-from ..agents._ref import AgentRef
+from ..agents._ref import AgentRef, death_of
 from ..agents._spec import Agent
 from ..msg import Start, find_unencodable
 from ._health import limit_error
@@ -44,7 +42,6 @@ __all__ = ["SupervisedRef"]
 
 A = TypeVar("A", bound=Agent)
 P = ParamSpec("P")
-R = TypeVar("R")
 
 
 class SupervisedRef(AgentRef[A]):
@@ -115,20 +112,10 @@ class SupervisedRef(AgentRef[A]):
             max_pending=self._max_pending if max_pending is None else max_pending,
         )
 
-    @overload
-    async def call(
-        self,
-        fn: Callable[Concatenate[A, P], Coroutine[Any, Any, R]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> R: ...
-    @overload
-    async def call(
-        self, fn: Callable[Concatenate[A, P], R], /, *args: P.args, **kwargs: P.kwargs
-    ) -> R: ...
-    async def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Call ``fn(agent, *args, **kwargs)`` in the running incarnation.
+    async def _call(
+        self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """``call``: to the running incarnation (else it waits for the next one).
 
         Raises:
             FunctionNotFound: ``fn`` is not a public method of the agent's class.
@@ -238,34 +225,24 @@ class SupervisedRef(AgentRef[A]):
         finally:
             run.end(token)
 
-    async def ping(self, timeout: float | None = None) -> float:  # noqa: ASYNC109
-        """A sign of life from the running incarnation; the round trip in seconds.
+    async def _ping(self) -> None:
+        """``ping``: to the running incarnation, past every cap and ahead of queued calls.
 
-        Answered by the agent's runtime, past every cap and ahead of queued calls.
-        While the agent restarts it waits for the next incarnation (``timeout``
-        included), like a call.
-
-        Raises:
-            ActorTooSlowError: no answer within ``timeout`` seconds.
-            AgentCrashed: the incarnation died before answering.
-            AgentRestarting / AgentBusy / AgentUnavailable: as for :meth:`call`.
+        While the agent restarts it waits for the next incarnation (within the
+        ping's ``timeout``), like a call, and raises what a call raises then
+        (``AgentRestarting``, ``AgentBusy``, ``AgentUnavailable``).
         """
-        start = time.perf_counter()
-        with trio.move_on_after(math.inf if timeout is None else timeout):
-            slot = self._slot
-            run: Any = slot.usable()
-            if run is None:
-                run = await slot.acquire(fail_fast=self._fail_fast, max_pending=self._max_pending)
-            try:
-                await run.conn.call(PING_NS, {})
-            except TransportClosed as exc:
-                raise self._lost(run, exc, "ping") from exc
-            return time.perf_counter() - start
-        raise ActorTooSlowError(f"agent {self.path!r} did not answer a ping within {timeout} s")
+        slot = self._slot
+        run: Any = slot.usable()
+        if run is None:
+            run = await slot.acquire(fail_fast=self._fail_fast, max_pending=self._max_pending)
+        try:
+            await run.conn.call(PING_NS, {})
+        except TransportClosed as exc:
+            raise self._lost(run, exc, "ping") from exc
 
     def _lost(self, run: AgentRun, exc: TransportClosed, name: str) -> AgentCrashed:
-        cause: Any = exc.exit if isinstance(exc, ActorDied) else exc
-        how = exc.exit.describe() if isinstance(exc, ActorDied) else str(exc)
+        how, cause = death_of(exc)
         limit = _limit_signal(self._slot, exc.exit) if isinstance(exc, ActorDied) else None
         if limit is not None:
             how = limit
@@ -275,13 +252,7 @@ class SupervisedRef(AgentRef[A]):
             how = f"killed by its supervisor: {why}"
             if kind == "limit":
                 cause = limit_error(self.path, run.number, why)
-        return AgentCrashed(
-            f"agent {self.path!r} (incarnation {run.number}) died during "
-            f"{self.agent_class.__qualname__}.{name}(): {how}",
-            path=self.path,
-            incarnation=run.number,
-            cause=cause,
-        )
+        return self._died(name, run.number, how, cause)
 
 
 async def _note_dead(run: AgentRun) -> None:

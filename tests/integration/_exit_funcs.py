@@ -142,6 +142,13 @@ def spin(seconds: float) -> None:
         pass
 
 
+def spin_until(path: str, seconds: float) -> None:
+    """Hog the actor's loop until file ``path`` exists, at most ``seconds``."""
+    end = time.monotonic() + seconds
+    while not os.path.exists(path) and time.monotonic() < end:
+        pass
+
+
 async def release() -> None:
     """Let :func:`hold_then_return` return."""
     _STATE.setdefault("release", trio.Event()).set()

@@ -362,8 +362,17 @@ async def test_actor_died_arrives_within_tens_of_ms(start_method: str) -> None:
     latencies = []
     with trio.fail_after(90):
         async with agentree.open_nursery(report_exits=True, start_method=start_method) as an:
-            for i in range(20):
-                portal = await an.start_actor(f"victim{i}", enable_modules=[MODULE])
+            # The 20 victims start together (their interpreters start in parallel);
+            # then they are killed one at a time.
+            portals: list[agentree.Portal] = []
+
+            async def start(i: int) -> None:
+                portals.append(await an.start_actor(f"victim{i}", enable_modules=[MODULE]))
+
+            async with trio.open_nursery() as starting:
+                for i in range(20):
+                    starting.start_soon(start, i)
+            for portal in portals:
                 killed_at: list[float] = []
                 async with trio.open_nursery() as tn:
 

@@ -7,14 +7,17 @@ pending", "coroutine ... was never awaited" and any traceback would show there.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 import trio
 
@@ -294,13 +297,43 @@ AIO_TREE = Path(__file__).parent / "scripts" / "aio_tree.py"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-async def test_sigint_to_infected_root(tmp_path: Path) -> None:
-    """Ctrl-C in an asyncio-hosted root tears down its tree, infected children too."""
+def _default_sigint() -> None:
+    """Run in the new process before its exec: it takes Ctrl-C as a terminal's program does.
+
+    A signal ignored by this test process would be ignored by the root too (its
+    interpreter then installs no ``KeyboardInterrupt`` handler, nor does asyncio),
+    and a background job of a non-interactive shell ignores SIGINT.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def _sigint_ignored(ignored: bool) -> Iterator[None]:
+    """Ignore SIGINT in this process within the block (as a background job does)."""
+    if not ignored:
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.parametrize(
+    "test_ignores_sigint", [False, True], ids=["sigint-default-here", "sigint-ignored-here"]
+)
+async def test_sigint_to_infected_root(tmp_path: Path, test_ignores_sigint: bool) -> None:
+    """Ctrl-C in an asyncio-hosted root tears down its tree, infected children too.
+
+    Also when the test run itself ignores SIGINT (started as a background job): the
+    root is started the way a terminal starts a program, SIGINT at its default.
+    """
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     stderr_path = tmp_path / "aio_tree.stderr"
     with trio.fail_after(TIMEOUT):
-        with stderr_path.open("wb") as stderr:
+        with stderr_path.open("wb") as stderr, _sigint_ignored(test_ignores_sigint):
             proc = await trio.lowlevel.open_process(
                 [sys.executable, str(AIO_TREE)],
                 stdout=subprocess.PIPE,
@@ -308,6 +341,7 @@ async def test_sigint_to_infected_root(tmp_path: Path) -> None:
                 env=env,
                 cwd=str(tmp_path),
                 start_new_session=True,
+                preexec_fn=_default_sigint,
             )
         tree: list[Any] = []
         try:
@@ -330,7 +364,9 @@ async def test_sigint_to_infected_root(tmp_path: Path) -> None:
             await _checks.wait_gone(tree)
         finally:
             for leftover in _checks.alive(tree):
-                leftover.kill()
+                # It may end between the two calls: that must not hide the test's error.
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    leftover.kill()
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 from functools import partial
+from pathlib import Path
 
 import pytest
 import trio
@@ -37,6 +38,13 @@ async def test_ping_from_a_child_to_its_parent() -> None:
 
 @pytest.mark.parametrize("infect_asyncio", [False, True], ids=["trio", "asyncio"])
 async def test_ping_answers_with_50_calls_in_flight(infect_asyncio: bool) -> None:
+    """The pings are answered while 50 calls are in flight, and the calls stay blocked.
+
+    The calls never return, so a ping that waited behind them (or for a free slot)
+    would never be answered: that the pings come back at all is the property. How
+    fast they come back is the benchmarks' business (``bench/``): a wall-clock bound
+    here would only measure the machine's load.
+    """
     with trio.fail_after(30):
         async with agentree.open_nursery() as an:
             portal = await an.start_actor(
@@ -46,12 +54,13 @@ async def test_ping_answers_with_50_calls_in_flight(infect_asyncio: bool) -> Non
                 for _ in range(50):
                     tn.start_soon(portal.run, funcs.hold)
                 await portal.run(funcs.wait_holders, count=50)
-                rtts = [await portal.ping(timeout=5) for _ in range(20)]
-                # The 50 calls are still blocked: the pings went past them.
+                rtts = [await portal.ping() for _ in range(20)]
+                # The 50 calls are still blocked (none returned): the pings went past them.
                 assert await portal.run(funcs.wait_holders, count=50) > 0
+                assert len(tn.child_tasks) == 50
                 tn.cancel_scope.cancel()
+            assert all(rtt > 0 for rtt in rtts)
             print(f"ping with 50 calls in flight: max {max(rtts) * 1000:.2f} ms")
-            assert max(rtts) < 2
 
 
 async def test_ping_answers_while_a_user_function_streams() -> None:
@@ -95,16 +104,19 @@ async def test_ping_times_out_on_a_stopped_actor() -> None:
             assert await portal.ping(timeout=5) < 5
 
 
-async def test_ping_times_out_on_a_blocked_loop() -> None:
+async def test_ping_times_out_on_a_blocked_loop(tmp_path: Path) -> None:
+    release = tmp_path / "release"
     with trio.fail_after(30):
         async with agentree.open_nursery() as an:
             portal = await an.start_actor("hog", enable_modules=[MODULE])
             async with trio.open_nursery() as tn:
-                tn.start_soon(partial(portal.run, funcs.spin, seconds=2.0))
+                # Its loop is blocked until the file exists (20 s at the most).
+                tn.start_soon(partial(portal.run, funcs.spin_until, path=str(release), seconds=20))
                 # Its request is out (ahead of the ping's on the channel).
                 await trio.testing.wait_all_tasks_blocked()
                 with pytest.raises(agentree.ActorTooSlowError):
                     await portal.ping(timeout=0.3)
+                release.touch()
             assert await portal.ping(timeout=5) < 5
 
 

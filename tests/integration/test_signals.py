@@ -35,6 +35,11 @@ async def _read_line(stream: trio.abc.ReceiveStream) -> bytes:
     return data
 
 
+def _default_sigint() -> None:
+    """Before its exec: the root takes SIGINT even if this test run ignores it (in background)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def _start_tree(
     tmp_path: Path, start_method: str = "forkserver"
 ) -> tuple[trio.Process, dict[str, Any], Path]:
@@ -59,6 +64,7 @@ async def _start_tree(
             env=env,
             cwd=str(tmp_path),
             start_new_session=True,
+            preexec_fn=_default_sigint,
         )
     assert proc.stdout is not None
     line = await _read_line(proc.stdout)

@@ -48,6 +48,12 @@ class Echo(agentree.Agent):
     async def hang_loop(self, seconds: float) -> None:
         time.sleep(seconds)  # noqa: ASYNC251 - blocks the loop on purpose (watchdog)
 
+    async def hang_loop_until(self, path: str, seconds: float) -> None:
+        """Block the loop until file ``path`` exists, at most ``seconds``."""
+        end = time.monotonic() + seconds
+        while not os.path.exists(path) and time.monotonic() < end:  # noqa: ASYNC240
+            time.sleep(0.005)  # noqa: ASYNC251 - blocks the loop on purpose
+
     def burn(self) -> None:
         while True:
             pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from pathlib import Path
 
 import pytest
 import trio
@@ -196,7 +197,8 @@ async def test_terminate_and_restart_a_nested_supervisor() -> None:
         assert [e async for e in team_events]
 
 
-async def test_ping_reaches_the_running_incarnation() -> None:
+async def test_ping_reaches_the_running_incarnation(tmp_path: Path) -> None:
+    release = tmp_path / "release"
     with trio.fail_after(TIMEOUT):
         async with agentree.open_supervisor("app", backoff=FAST) as sup:
             ref = await sup.start_agent(Echo, name="a")
@@ -207,9 +209,10 @@ async def test_ping_reaches_the_running_incarnation() -> None:
             # Not the dead first incarnation: the ref resolves the running one.
             assert await ref.ping(timeout=10) >= 0
             async with trio.open_nursery() as tn:
-                tn.start_soon(ref.call, Echo.hang_loop, 2.0)
+                tn.start_soon(ref.call, Echo.hang_loop_until, str(release), 20.0)
                 # While this round trip waits, the hang_loop call goes out; the agent
                 # serves calls in order, so its loop is blocked once echo returns.
                 await ref.call(Echo.echo, 0)
                 with pytest.raises(agentree.ActorTooSlowError):
                     await ref.ping(timeout=0.2)
+                release.touch()

@@ -103,7 +103,8 @@ async def test_without_a_hook_the_end_is_transport_closed() -> None:
             await server.chan.aclose()
 
 
-async def test_a_failed_send_waits_for_the_reason() -> None:
+async def test_a_failed_send_waits_for_the_reason(autojump_clock: trio.testing.MockClock) -> None:
+    # In-memory streams only: the bounded wait (2 s) passes on the mock clock, at once.
     async def explain(reason: AgentreeError) -> AgentreeError:
         return agentree.ActorDied(EXIT.describe(), exit=EXIT)
 
