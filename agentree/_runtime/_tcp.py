@@ -58,9 +58,12 @@ __all__ = [
     "connect_tcp_peer",
     "expect_child",
     "format_tcp",
+    "listen_soon",
     "listen_tcp",
+    "locate",
     "open_tcp_channel",
     "parse_tcp",
+    "tcp_interface",
     "tcp_side",
     "wants_tcp",
 ]
@@ -121,6 +124,8 @@ class TcpSide:
         self._lock = trio.Lock()
         self._scope: trio.CancelScope | None = None
         self.closed = False
+        # The interface this actor's children listen on (see ``tcp_interface``).
+        self.interface = ""
 
     async def listen(self, host: str, port: int = 0) -> TcpAddress:
         """Listen on ``(host, port)`` unless already listening; the bound address."""
@@ -338,13 +343,13 @@ async def connect_registered(
 
     Over its UDS socket when it runs on this host; over TCP when it listens on TCP
     and runs on another host (or has no UDS socket). An actor on another host that
-    does not listen on TCP yet (one spawned the default way) is asked to, through
-    this actor's parent when that is a TCP connection (the parent's ``locate``:
-    the actor then listens on the parent's interface).
+    does not listen on TCP (one spawned the default way under the root) is located
+    through this actor's parent (:func:`_locate`): the request climbs the tree to
+    an actor on its host, which asks it to listen.
 
     Raises:
         TransportClosed: the actor cannot be reached (it ended, or it is on another
-            host and cannot be asked to listen on TCP).
+            host and cannot be located).
         AuthenticationError: the handshake failed.
     """
     conn = find_conn(actor, uid)
@@ -352,17 +357,18 @@ async def connect_registered(
         return conn
     if wants_tcp(addr, tcp, host):
         return await connect_tcp_peer(actor, uid, tcp)
-    parent = actor.parent_conn
-    sock = None if parent is None else getattr(parent.chan.stream, "socket", None)
-    elsewhere = not addr or (bool(host) and host != host_id())
-    if elsewhere and parent is not None and sock is not None and sock.family != socket.AF_UNIX:
-        where = await parent.call(LOCATE_NS, {"name": key})
+    if not addr or (bool(host) and host != host_id()):
+        parent = actor.parent_conn
+        if parent is None:
+            where = await locate(actor, key, None)
+        else:
+            where = _seen_through(await parent.call(LOCATE_NS, {"name": key}), parent)
         if where["here"]:
+            if parent is None:
+                raise AgentreeError(f"actor {actor.name!r} looked itself up as {key!r}")
             return parent
-        there = str(where.get("host") or sock.getpeername()[0])
-        if there in _WILDCARDS:
-            there = str(sock.getpeername()[0])
         found = (str(where["uid"][0]), str(where["uid"][1]))
+        there = str(where["host"]) or "127.0.0.1"
         return await connect_tcp_peer(actor, found, format_tcp(there, int(where["port"])))
     return await connect_peer(actor, uid, addr)
 
@@ -465,37 +471,154 @@ async def _join(port: int = 0, host: str = "", advertise: str = "", **_: Any) ->
     }
 
 
-async def _locate(name: str) -> dict[str, Any]:
-    """Where a TCP peer reaches the actor ``name``: here, or another listener's port.
+def _tcp_sock(conn: Conn | None) -> socket.socket | None:
+    """The socket of ``conn`` when it is a TCP connection."""
+    sock = None if conn is None else getattr(conn.chan.stream, "socket", None)
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    return sock  # type: ignore[no-any-return]
 
-    The actor found is asked to listen on TCP (on the interface this actor
-    listens on) if it does not yet.
+
+def tcp_interface(actor: Actor) -> str:
+    """The interface ``actor``'s default-way children listen on TCP on (``""``: none).
+
+    An actor reached over TCP (a Ray-hosted actor, a joined program) has a tree
+    that may span hosts below it: its children listen on the interface of its TCP
+    link to its parent, and pass it on to theirs. A tree that never touches TCP
+    gets ``""``: its children do not listen.
     """
-    actor = current_actor()
-    side = tcp_side(actor)
-    if name == actor.name:
-        return {"here": True}
+    side: TcpSide | None = actor.tcp
+    if side is not None and side.interface:
+        return side.interface
+    sock = _tcp_sock(actor.parent_conn)
+    return "" if sock is None else str(sock.getsockname()[0])
+
+
+def listen_soon(actor: Actor, host: str) -> None:
+    """Make ``actor`` listen on TCP on ``host`` in the background (see :func:`tcp_interface`).
+
+    Its children inherit ``host``. A failure to listen is a logged warning: the
+    actor runs on, reachable by its parent and on its own host.
+    """
+    tcp_side(actor).interface = host
+    tcp_side(actor)._start(_listen_quietly, actor, host)
+
+
+async def _listen_quietly(actor: Actor, host: str) -> None:
+    try:
+        await listen_tcp(actor, host)
+    except (AgentreeError, OSError) as exc:
+        log.warning("actor %r does not listen on tcp at %s: %s", actor.name, host, exc)
+
+
+def _on_this_host(entry: RegistryEntry) -> bool:
+    return bool(entry.addr) and (not entry.host or entry.host == host_id())
+
+
+async def _lookup(actor: Actor, name: str) -> RegistryEntry:
     found = await registry_call(actor, "lookup", {"key": name})
     if found is None:
         raise AgentreeError(f"no actor named {name!r} is registered in this tree")
-    entry = found if isinstance(found, RegistryEntry) else RegistryEntry(**found)
+    return found if isinstance(found, RegistryEntry) else RegistryEntry(**found)
+
+
+async def _tcp_registered(actor: Actor, name: str, entry: RegistryEntry) -> RegistryEntry:
+    """In the registrar: ``entry`` once its actor, on another host, registers its TCP address.
+
+    Such an actor listens (it descends from an actor reached over TCP), but it
+    registers its address right after it starts: a lookup may come first.
+    """
+    registry = actor.registry
+    if registry is None:
+        return entry
+    with trio.move_on_after(PEER_HANDSHAKE_TIMEOUT):
+        while not entry.tcp:
+            await registry.changed(name)
+            found = registry.lookup(name)
+            if found is None or found.uid != entry.uid:
+                break
+            entry = found
+    return entry
+
+
+async def locate(actor: Actor, name: str, calling: Conn | None) -> dict[str, Any]:
+    """Where a TCP peer reaches the actor ``name``: here, or at ``host:port``.
+
+    ``calling``: the connection the question came on. An actor on this host is
+    asked to listen on TCP (on the interface ``calling`` reached this actor at);
+    one on another host that does not listen is located by this actor's parent,
+    and the root waits for it to register its TCP address (see
+    :func:`tcp_interface`). A ``host`` of ``""`` is the host the asker reached
+    this actor at.
+
+    Raises:
+        AgentreeError: no actor is registered as ``name``.
+        TransportClosed: it runs on another host and cannot be located.
+    """
+    if name == actor.name:
+        return {"here": True}
+    entry = await _lookup(actor, name)
     uid = (entry.uid[0], entry.uid[1])
     if uid == actor.uid:
         return {"here": True}
+    if not entry.tcp and not _on_this_host(entry):
+        entry = await _tcp_registered(actor, name, entry)
     if entry.tcp:
         where = parse_tcp(entry.tcp)
         return {"here": False, "host": where.host, "port": where.port, "uid": list(uid)}
-    host = side.address.host if side.address is not None else "0.0.0.0"
-    target = await connect_peer(actor, uid, entry.addr)
+    if _on_this_host(entry):
+        return await _ask_to_listen(actor, uid, entry.addr, _tcp_sock(calling))
+    parent = actor.parent_conn
+    if parent is None:
+        raise TransportClosed(
+            f"actor {name!r} runs on another host ({entry.host}) and does not listen on TCP"
+        )
+    return _seen_through(await parent.call(LOCATE_NS, {"name": name}), parent)
+
+
+async def _ask_to_listen(
+    actor: Actor, uid: Uid, addr: str, calling: socket.socket | None
+) -> dict[str, Any]:
+    """Ask the actor ``uid`` of this host to listen on TCP; where it listens."""
+    side = tcp_side(actor)
+    if calling is not None:
+        host = str(calling.getsockname()[0])
+    elif side.address is not None:
+        host = side.address.host
+    else:
+        host = tcp_interface(actor) or "0.0.0.0"
+    target = await connect_peer(actor, uid, addr)
     bound = await target.call(LISTEN_NS, {"host": host})
     there = str(bound[0])
     if there in _WILDCARDS:
-        # Listening on every interface: the address this actor reaches it at, if it
-        # is over TCP; over UDS it is on this host ("": the asker uses ours).
-        sock = getattr(target.chan.stream, "socket", None)
-        tcp = sock is not None and sock.family != socket.AF_UNIX
-        there = str(sock.getpeername()[0]) if tcp else ""  # type: ignore[union-attr]
+        # Listening on every interface: the address this actor reaches it at, if
+        # that is over TCP; else where the asker reached this actor ("": unknown).
+        via = _tcp_sock(target)
+        if via is not None:
+            there = str(via.getpeername()[0])
+        else:
+            there = "" if calling is None else str(calling.getsockname()[0])
     return {"here": False, "host": there, "port": int(bound[1]), "uid": list(uid)}
+
+
+def _seen_through(where: dict[str, Any], parent: Conn) -> dict[str, Any]:
+    """``where`` (the parent's answer to ``locate``) as seen from this actor."""
+    sock = _tcp_sock(parent)
+    if sock is None:
+        return where
+    if where["here"]:
+        ip, port = sock.getpeername()[:2]
+        return {"here": False, "host": str(ip), "port": int(port), "uid": list(parent.peer_uid)}
+    if not where.get("host") or where["host"] in _WILDCARDS:
+        return {**where, "host": str(sock.getpeername()[0])}
+    return where
+
+
+async def _locate(name: str) -> dict[str, Any]:
+    """The ``locate`` endpoint (see :func:`locate`)."""
+    actor = current_actor()
+    peer = serving_peer.get()
+    return await locate(actor, name, None if peer is None else find_conn(actor, peer))
 
 
 async def _listen(host: str = "") -> list[Any]:

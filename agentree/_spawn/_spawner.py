@@ -37,6 +37,7 @@ from .._runtime._lookup import wire_module_name
 from .._runtime._reaper import kill_orphans, live_child_tags, own_tag
 from .._runtime._registry import child_ended, child_failed, child_started
 from .._runtime._serve import HANDSHAKE_TIMEOUT
+from .._runtime._tcp import tcp_interface
 from ..msg import Aid, Error, SpawnSpec
 from ._forkserver import fork_child
 from ._proc import ProcessHandle, spawn_subprocess
@@ -250,6 +251,7 @@ async def spawn_actor(
         secret=opts.secret,
         path=parent.child_path(name),
         proxy_tty=opts.proxy_tty,
+        tcp_interface=tcp_interface(parent),
     )
     try:
         await chan.send(spec)
