@@ -1,0 +1,18 @@
+"""Functions the reachability tests call in actors (test_ray_reach)."""
+
+from __future__ import annotations
+
+import trio
+
+import agentree
+
+FUNCS = ["tests.integration._tcp_funcs", "tests.integration._reach_funcs"]
+
+
+@agentree.context
+async def hold_child(ctx: agentree.Context, name: str) -> None:
+    """Spawn ``name`` the default way and keep it until the context ends."""
+    async with agentree.open_nursery() as an:
+        await an.start_actor(name, enable_modules=FUNCS)
+        await ctx.started()
+        await trio.sleep_forever()
