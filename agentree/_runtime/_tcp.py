@@ -35,13 +35,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._exceptions import AgentreeError, AuthenticationError, ProtocolError, TransportClosed
+from .._exceptions import AgentreeError, AuthenticationError, TransportClosed
 from .._ipc import Channel, TcpAddress, authenticate_client, open_listener
 from .._ipc._heartbeat import set_heartbeat
 from .._ipc._hostid import host_id
 from ..msg import Aid
 from ._conn import Conn
 from ._hooks import register_endpoint, register_runtime_hook
+from ._links import Links, swap_aids
 from ._peers import PEER_HANDSHAKE_TIMEOUT, connect_peer, find_conn
 from ._registry import RegistryEntry, _note, registry_call
 from ._state import current_actor, serving_peer
@@ -106,7 +107,7 @@ def wants_tcp(addr: str, tcp: str, host: str) -> bool:
     return not addr or (bool(host) and host != host_id())
 
 
-class TcpSide:
+class TcpSide(Links):
     """One actor's TCP listener, its joined children and its TCP clients.
 
     Attributes:
@@ -114,16 +115,15 @@ class TcpSide:
         joined: the connections of programs that joined this actor as its children.
     """
 
+    _kind = "tcp connection"
+
     def __init__(self, actor: Actor) -> None:
-        self.actor = actor
+        super().__init__(actor)
         self.address: TcpAddress | None = None
         self.joined: set[Conn] = set()
-        self._conns: set[Conn] = set()
         self._pending: dict[str, trio.MemorySendChannel[Channel]] = {}
-        self._connecting: dict[Uid, trio.Lock] = {}
         self._lock = trio.Lock()
         self._scope: trio.CancelScope | None = None
-        self.closed = False
         # The interface this actor's children listen on (see ``tcp_interface``).
         self.interface = ""
 
@@ -136,7 +136,7 @@ class TcpSide:
                 service = self.actor._service
                 if service is None:
                     raise AgentreeError(f"actor {self.actor.name!r} is not running")
-                self.address = await service.start(self._serve, TcpAddress(host, port))
+                self.address = await service.start(self._accept_loop, TcpAddress(host, port))
                 if self.address.host not in _WILDCARDS:
                     tcp = format_tcp(self.address.host, self.address.port)
                     await _note(
@@ -146,7 +146,9 @@ class TcpSide:
                     )
         return self.address
 
-    async def _serve(self, address: TcpAddress, task_status: trio.TaskStatus[TcpAddress]) -> None:
+    async def _accept_loop(
+        self, address: TcpAddress, task_status: trio.TaskStatus[TcpAddress]
+    ) -> None:
         opts = self.actor.options
         with trio.CancelScope() as self._scope:
             async with open_listener(
@@ -160,92 +162,31 @@ class TcpSide:
                     if not self._start(self._admit, chan):
                         await trio.aclose_forcefully(chan.stream)
 
-    def _start(self, fn: Any, *args: Any) -> bool:
-        service = self.actor._service
-        if service is None or self.closed:
-            return False
-        try:
-            service.start_soon(fn, *args)
-        except RuntimeError:
-            return False
-        return True
-
     async def _admit(self, chan: Channel) -> None:
         """A peer that passed the secret's handshake: a remote child, a joiner, a client."""
         actor = self.actor
         set_heartbeat(chan.stream.socket)  # type: ignore[attr-defined]
-        try:
-            with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
-                hello = await chan.recv()
-            if not isinstance(hello, Aid):
-                raise ProtocolError(f"expected an Aid, got {type(hello).__name__}")
-            spawn = self._pending.pop(hello.uuid, None)
-            if spawn is not None:
-                # A child this actor spawns elsewhere: its spawn takes the channel on.
-                spawn.send_nowait(chan)
-                return
-            await chan.send(actor.aid)
-        except (AgentreeError, trio.TooSlowError) as exc:
-            log.warning("actor %r refused a tcp connection: %s", actor.name, exc)
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
+        hello = await self._greet(chan)
+        if hello is None:
             return
-        except BaseException:
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
-            raise
         chan.name = f"actor {hello.name!r} (tcp)"
         conn = Conn(actor, chan, (hello.name, hello.uuid))
-        await self._serve_conn(conn)
+        await self._serve(conn)
 
-    async def _serve_conn(self, conn: Conn) -> None:
-        """Serve a TCP connection until it ends (shielded, like the parent's)."""
-        chan = conn.chan
-        self._conns.add(conn)
-        try:
-            if self.closed:
-                return
-            with trio.CancelScope(shield=True):
-                await conn.process_messages()
-        finally:
-            self._conns.discard(conn)
-            self.joined.discard(conn)
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
+    def _hand_over(self, hello: Aid, chan: Channel) -> bool:
+        spawn = self._pending.pop(hello.uuid, None)
+        if spawn is None:
+            return False
+        # A child this actor spawns elsewhere: its spawn takes the channel on.
+        spawn.send_nowait(chan)
+        return True
 
-    async def connect(self, uid: Uid, tcp: str) -> Conn:
-        """A connection to actor ``uid`` listening on TCP at ``tcp`` (cached per uid)."""
-        lock = self._connecting.get(uid)
-        if lock is None:
-            lock = self._connecting[uid] = trio.Lock()
-        try:
-            async with lock:
-                conn = find_conn(self.actor, uid)
-                if conn is None:
-                    conn = await self._connect(uid, tcp)
-                return conn
-        finally:
-            if not lock.statistics().tasks_waiting and not lock.locked():
-                self._connecting.pop(uid, None)
+    def _ended(self, conn: Conn) -> None:
+        self.joined.discard(conn)
 
-    async def _connect(self, uid: Uid, tcp: str) -> Conn:
-        actor = self.actor
-        if self.closed:
-            raise TransportClosed(f"actor {actor.name!r} is shutting down")
-        chan, hello = await open_tcp_channel(parse_tcp(tcp), actor)
-        if (hello.name, hello.uuid) != tuple(uid):
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
-            raise AgentreeError(
-                f"the actor at {tcp} is {hello.name!r} ({hello.uuid}), not {uid[0]!r} ({uid[1]})"
-            )
-        conn = Conn(actor, chan, (hello.name, hello.uuid))
-        if not self._start(self._serve_conn, conn):
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
-            conn._shut(TransportClosed(f"actor {actor.name!r} is shutting down"))
-            raise TransportClosed(f"actor {actor.name!r} is shutting down")
-        return conn
+    async def _dial(self, uid: Uid, tcp: str) -> Conn:
+        chan, hello = await open_tcp_channel(parse_tcp(tcp), self.actor)
+        return Conn(self.actor, chan, (hello.name, hello.uuid))
 
     def expect(self, uuid: str) -> trio.MemoryReceiveChannel[Channel]:
         """Wait for the child ``uuid`` spawned elsewhere: its channel arrives here."""
@@ -288,8 +229,7 @@ class TcpSide:
                     async with trio.open_nursery() as nursery:
                         for conn in list(self.joined):
                             nursery.start_soon(_stop_joined, conn)
-            for conn in list(self._conns):
-                await conn.chan.aclose()
+        await self._close_conns()
 
 
 async def _stop_joined(conn: Conn) -> None:
@@ -404,22 +344,7 @@ async def open_tcp_channel(addr: TcpAddress, actor: Actor) -> tuple[Channel, Aid
             ) from exc
         raise
     set_heartbeat(sock)
-    try:
-        with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
-            await chan.send(actor.aid)
-            hello = await chan.recv()
-        if not isinstance(hello, Aid):
-            raise ProtocolError(
-                f"the actor at {addr.host}:{addr.port} answered with {type(hello).__name__}"
-            )
-    except BaseException as exc:
-        with trio.CancelScope(shield=True):
-            await chan.aclose()
-        if isinstance(exc, trio.TooSlowError):
-            raise TransportClosed(
-                f"the actor at {addr.host}:{addr.port} did not answer in time"
-            ) from exc
-        raise
+    hello = await swap_aids(chan, actor, f"the actor at {addr.host}:{addr.port}", TransportClosed)
     chan.name = f"actor {hello.name!r} at {addr.host}:{addr.port}"
     return chan, hello
 

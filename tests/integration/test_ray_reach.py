@@ -16,6 +16,7 @@ import agentree
 
 from . import _reach_funcs, _tcp_funcs
 from .test_ray_spawn import agentree_leak_check, ray_session  # noqa: F401  (fixtures)
+from .test_tcp_reach import check_direct
 
 TIMEOUT = 60
 
@@ -33,15 +34,11 @@ async def test_a_default_way_child_of_a_ray_hosted_actor_is_reached_from_another
             )
             async with r.open_context(_reach_funcs.hold_child, name="C") as (ctx, _):
                 found = await x.run(_tcp_funcs.call_by_name, name="C")
-                callee, caller = found["callee"], found["caller"]
-                assert callee["me"] == "C"
-                assert callee["peer"] == "X"
                 # Over TCP (C is on another host), on a connection of X's own.
-                assert callee["family"] == caller["family"] == "AF_INET"
-                assert callee["remote"] == caller["local"]
+                check_direct(found, "C", "X")
                 entry = await agentree._discovery.lookup("C")
                 assert entry is not None
                 assert entry.host == "ray-node-test"
-                assert entry.tcp == found["addr"] == "{}:{}".format(*caller["remote"])
+                assert entry.tcp == found["addr"]
                 await ctx.cancel()
             await an.cancel()
