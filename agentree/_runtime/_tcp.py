@@ -2,7 +2,7 @@
 
 An actor listens on TCP when it is the root of a tree opened with
 ``open_root_actor(bind=(host, port))``, when a program asks to join it (the root
-then asks it to listen, see :func:`_locate`), or when it spawns a child through Ray
+then asks it to listen, see :func:`locate`), or when it spawns a child through Ray
 (the child connects back). Every connection must first pass the tree's HMAC
 handshake (``agentree._ipc._auth``): nothing of an unauthenticated peer is decoded.
 Then the peer sends its ``Aid``, and one of three things follows:
@@ -15,10 +15,11 @@ Then the peer sends its ``Aid``, and one of three things follows:
   cancel when this actor ends, and dropped from the registry when its connection
   ends. A program that does not is a plain client (``agentree.connect``).
 
-Actors that can only be reached over TCP (joined programs, Ray-hosted actors, any
-actor asked to by ``locate``) listen here too and register that address with their
-host id (``set_tcp``); :func:`connect_registered` picks UDS or TCP for an asker from
-a registry entry.
+Actors that can only be reached over TCP (joined programs, Ray-hosted actors, the
+default-way descendants of those, see :func:`tcp_interface`, and any actor asked to
+by :func:`locate`) listen here too and register that address with their host id
+(``set_tcp``); :func:`connect_registered` picks UDS or TCP for an asker from a
+registry entry, and locates an actor on another host that does not listen yet.
 
 Every TCP channel carries the kernel heartbeat of ``agentree._ipc._heartbeat``: a
 peer that vanishes (cable cut, host down) is noticed within ``LOST_PEER_DEADLINE``.
