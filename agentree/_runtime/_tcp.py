@@ -285,7 +285,7 @@ async def connect_registered(
     Over its UDS socket when it runs on this host; over TCP when it listens on TCP
     and runs on another host (or has no UDS socket). An actor on another host that
     does not listen on TCP (one spawned the default way under the root) is located
-    through this actor's parent (:func:`_locate`): the request climbs the tree to
+    through this actor's parent (:func:`locate`): the request climbs the tree to
     an actor on its host, which asks it to listen.
 
     Raises:
