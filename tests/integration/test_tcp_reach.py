@@ -160,3 +160,37 @@ async def test_default_way_children_on_two_hosts_find_and_call_each_other(
         if j is not None:
             with trio.CancelScope(shield=True):
                 await j.stop()
+
+
+async def test_a_child_told_to_listen_registers_its_address_and_a_failure_only_warns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agentree._ipc._hostid import host_id
+    from agentree._spawn import _spawner
+
+    from . import _reach_funcs
+
+    with trio.fail_after(60):
+        async with agentree.open_nursery() as an:
+            # A local tree: its children do not listen on TCP.
+            local = await an.start_actor("local", enable_modules=_reach_funcs.FUNCS)
+            assert await local.run(_reach_funcs.tcp_state) == {"interface": "", "address": None}
+            # As if this actor were reached over TCP: its children listen on its interface.
+            monkeypatch.setattr(_spawner, "tcp_interface", lambda parent: "127.0.0.1")
+            told = await an.start_actor("told", enable_modules=_reach_funcs.FUNCS)
+            state = await told.run(_reach_funcs.tcp_state)
+            assert state["interface"] == "127.0.0.1"
+            registry = agentree.current_actor().registry
+            assert registry is not None
+            while not (entry := await agentree._discovery.wait_for("told")).tcp:
+                await registry.changed("told")
+            assert entry.tcp == "127.0.0.1:{}".format(state["address"][1])  # type: ignore[index]
+            assert entry.host == host_id()
+            # An interface it cannot listen on: a warning in its log, and it serves on.
+            monkeypatch.setattr(_spawner, "tcp_interface", lambda parent: "192.0.2.77")
+            stray = await an.start_actor("stray", enable_modules=_reach_funcs.FUNCS)
+            state = await stray.run(_reach_funcs.tcp_state)
+            assert state == {"interface": "192.0.2.77", "address": None}
+            assert await stray.run(_tcp_funcs.whoami) == "stray"
+            assert (await agentree._discovery.lookup("stray")).tcp == ""  # type: ignore[union-attr]
+            await an.cancel()
