@@ -555,9 +555,8 @@ async def _listen(host: str = "") -> list[Any]:
     """
     actor = current_actor()
     if not host:
-        parent = actor.parent_conn
-        sock = None if parent is None else getattr(parent.chan.stream, "socket", None)
-        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        sock = _tcp_sock(actor.parent_conn)
+        if sock is None:
             raise AgentreeError(f"actor {actor.name!r} is not connected to its parent over TCP")
         host = str(sock.getsockname()[0])
     bound = await listen_tcp(actor, host)
