@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from .._exceptions import AgentreeError, AuthenticationError, ProtocolError, TransportClosed
+from .._exceptions import AgentreeError, AuthenticationError, TransportClosed
 from .._ipc import Channel, authenticate_client, authenticate_server
-from ..msg import Aid
 from ._conn import Conn
+from ._links import PEER_HANDSHAKE_TIMEOUT, Links, find_conn, swap_aids
 
 if TYPE_CHECKING:
     from ._actor import Actor
@@ -50,7 +50,6 @@ log = logging.getLogger("agentree.runtime")
 
 Uid = tuple[str, str]
 
-PEER_HANDSHAKE_TIMEOUT = 5.0
 _BACKLOG = 128
 # After an accept() error such as EMFILE: wait a little before accepting again.
 _ACCEPT_BACKOFF = 0.1
@@ -61,7 +60,7 @@ def socket_path(tmpdir: str, uuid: str) -> str:
     return os.path.join(tmpdir, f"{uuid[:16]}.sock")
 
 
-class Peers:
+class Peers(Links):
     """One actor's listener and its direct connections to other actors.
 
     Attributes:
@@ -71,13 +70,10 @@ class Peers:
     """
 
     def __init__(self, actor: Actor, sock: socket.socket, path: str) -> None:
-        self.actor = actor
+        super().__init__(actor)
         self.path = path
         self._sock = sock
-        self._chans: set[Channel] = set()
-        self._connecting: dict[Uid, trio.Lock] = {}
         self.children: dict[Conn, Uid] = {}
-        self.closed = False
 
     # -- listening -------------------------------------------------------------------
 
@@ -106,56 +102,22 @@ class Peers:
     def _listening(self) -> bool:
         return not self.closed
 
-    def _start(self, fn: object, *args: object) -> bool:
-        service = self.actor._service
-        if service is None or self.closed:
-            return False
-        try:
-            service.start_soon(fn, *args)  # type: ignore[arg-type]
-        except RuntimeError:
-            return False
-        return True
-
     async def _admit(self, sock: socket.socket) -> None:
         """Authenticate a new connection and serve it; refuse it on any failure."""
         actor = self.actor
         chan = Channel.from_socket(
             sock, max_frame_size=actor.options.max_frame_size, name="peer connection"
         )
-        try:
-            await authenticate_server(chan.stream, actor.options.secret)
-            with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
-                hello = await chan.recv()
-                if not isinstance(hello, Aid):
-                    raise ProtocolError(f"expected an Aid, got {type(hello).__name__}")
-                await chan.send(actor.aid)
-        except (AgentreeError, trio.TooSlowError) as exc:
-            log.warning("actor %r refused a connection: %s", actor.name, exc)
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
+        hello = await self._greet(chan)
+        if hello is None:
             return
-        except BaseException:
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
-            raise
         chan.name = f"actor {hello.name!r}"
         conn = Conn(actor, chan, (hello.name, hello.uuid))
         conn.peer_pid = hello.pid
         await self._serve(conn)
 
-    async def _serve(self, conn: Conn) -> None:
-        """Serve a peer connection until it ends (shielded, like the parent's)."""
-        self._chans.add(conn.chan)
-        try:
-            if self.closed:
-                conn._shut(TransportClosed(f"actor {self.actor.name!r} is shutting down"))
-                return
-            with trio.CancelScope(shield=True):
-                await conn.process_messages()
-        finally:
-            self._chans.discard(conn.chan)
-            with trio.CancelScope(shield=True):
-                await conn.chan.aclose()
+    async def _authenticate(self, chan: Channel) -> None:
+        await authenticate_server(chan.stream, self.actor.options.secret)
 
     async def aclose(self) -> None:
         """Stop listening, remove the socket file and close every peer connection."""
@@ -163,9 +125,7 @@ class Peers:
             return
         self.closed = True
         self.close_listener()
-        with trio.CancelScope(shield=True):
-            for chan in list(self._chans):
-                await chan.aclose()
+        await self._close_conns()
 
     def close_listener(self) -> None:
         """Close the listening socket and remove its file (idempotent)."""
@@ -179,25 +139,9 @@ class Peers:
 
     # -- connecting ------------------------------------------------------------------
 
-    async def connect(self, uid: Uid, addr: str) -> Conn:
-        """Connect to the actor ``uid`` listening at ``addr`` (see :func:`connect_peer`)."""
-        lock = self._connecting.get(uid)
-        if lock is None:
-            lock = self._connecting[uid] = trio.Lock()
-        try:
-            async with lock:
-                conn = find_conn(self.actor, uid)
-                if conn is None:
-                    conn = await self._connect(uid, addr)
-                return conn
-        finally:
-            if not lock.statistics().tasks_waiting and not lock.locked():
-                self._connecting.pop(uid, None)
-
-    async def _connect(self, uid: Uid, addr: str) -> Conn:
+    async def _dial(self, uid: Uid, addr: str) -> Conn:
+        """Connect to the UDS socket at ``addr``, pass the handshake, swap ``Aid`` messages."""
         actor = self.actor
-        if self.closed:
-            raise TransportClosed(f"actor {actor.name!r} is shutting down")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setblocking(False)
         tsock = trio.socket.from_stdlib_socket(sock)
@@ -220,33 +164,13 @@ class Peers:
         )
         try:
             await authenticate_client(chan.stream, actor.options.secret)
-            with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
-                await chan.send(actor.aid)
-                hello = await chan.recv()
-            if not isinstance(hello, Aid):
-                raise ProtocolError(
-                    f"actor {uid[0]!r} answered the handshake with {type(hello).__name__}"
-                )
-            if (hello.name, hello.uuid) != tuple(uid):
-                raise AgentreeError(
-                    f"the actor at {addr} is {hello.name!r} ({hello.uuid}), "
-                    f"not {uid[0]!r} ({uid[1]})"
-                )
-        except BaseException as exc:
+        except BaseException:
             with trio.CancelScope(shield=True):
                 await chan.aclose()
-            if isinstance(exc, trio.TooSlowError):
-                raise AuthenticationError(
-                    f"actor {uid[0]!r} did not finish the handshake in time"
-                ) from exc
             raise
+        hello = await swap_aids(chan, actor, f"actor {uid[0]!r}", AuthenticationError)
         conn = Conn(actor, chan, (hello.name, hello.uuid))
         conn.peer_pid = hello.pid
-        if not self._start(self._serve, conn):
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
-            conn._shut(TransportClosed(f"actor {actor.name!r} is shutting down"))
-            raise TransportClosed(f"actor {actor.name!r} is shutting down")
         return conn
 
     # -- children --------------------------------------------------------------------
@@ -257,14 +181,6 @@ class Peers:
         if tmpdir is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(socket_path(tmpdir, uuid))
-
-
-def find_conn(actor: Actor, uid: Uid) -> Conn | None:
-    """An open connection of ``actor`` to ``uid``, if it has one (any kind)."""
-    for conn in actor._conns:
-        if conn.peer_uid == uid and not conn.closed.is_set():
-            return conn
-    return None
 
 
 async def connect_peer(actor: Actor, uid: Uid, addr: str) -> Conn:

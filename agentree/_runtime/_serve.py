@@ -30,6 +30,7 @@ from ._peers import bind_peer_listener
 from ._reaper import end_descendants, has_children
 from ._registry import serve_discovery
 from ._state import reset_actor, set_actor
+from ._tcp import listen_soon
 
 __all__ = ["HANDSHAKE_TIMEOUT", "actor_runtime", "receive_spec", "run_child"]
 
@@ -164,6 +165,8 @@ async def run_child(sock: socket.socket, spec: SpawnSpec | None = None) -> int:
             await _refuse_start(chan, exc, actor.uid, spec.max_frame_size)
             return 1
         await chan.send(actor.aid)
+        if spec.tcp_interface:
+            listen_soon(actor, spec.tcp_interface)
         # The parent channel outlives the runtime: every call's final reply (a
         # CancelAck too) goes out before the channel closes.
         nursery.start_soon(_serve_parent, actor, conn)

@@ -2,7 +2,7 @@
 
 An actor listens on TCP when it is the root of a tree opened with
 ``open_root_actor(bind=(host, port))``, when a program asks to join it (the root
-then asks it to listen, see :func:`_locate`), or when it spawns a child through Ray
+then asks it to listen, see :func:`locate`), or when it spawns a child through Ray
 (the child connects back). Every connection must first pass the tree's HMAC
 handshake (``agentree._ipc._auth``): nothing of an unauthenticated peer is decoded.
 Then the peer sends its ``Aid``, and one of three things follows:
@@ -15,10 +15,11 @@ Then the peer sends its ``Aid``, and one of three things follows:
   cancel when this actor ends, and dropped from the registry when its connection
   ends. A program that does not is a plain client (``agentree.connect``).
 
-Actors that can only be reached over TCP (joined programs, Ray-hosted actors, any
-actor asked to by ``locate``) listen here too and register that address with their
-host id (``set_tcp``); :func:`connect_registered` picks UDS or TCP for an asker from
-a registry entry.
+Actors that can only be reached over TCP (joined programs, Ray-hosted actors, the
+default-way descendants of those, see :func:`tcp_interface`, and any actor asked to
+by :func:`locate`) listen here too and register that address with their host id
+(``set_tcp``); :func:`connect_registered` picks UDS or TCP for an asker from a
+registry entry, and locates an actor on another host that does not listen yet.
 
 Every TCP channel carries the kernel heartbeat of ``agentree._ipc._heartbeat``: a
 peer that vanishes (cable cut, host down) is noticed within ``LOST_PEER_DEADLINE``.
@@ -35,13 +36,14 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from .._exceptions import AgentreeError, AuthenticationError, ProtocolError, TransportClosed
+from .._exceptions import AgentreeError, AuthenticationError, TransportClosed
 from .._ipc import Channel, TcpAddress, authenticate_client, open_listener
 from .._ipc._heartbeat import set_heartbeat
 from .._ipc._hostid import host_id
 from ..msg import Aid
 from ._conn import Conn
 from ._hooks import register_endpoint, register_runtime_hook
+from ._links import Links, swap_aids
 from ._peers import PEER_HANDSHAKE_TIMEOUT, connect_peer, find_conn
 from ._registry import RegistryEntry, _note, registry_call
 from ._state import current_actor, serving_peer
@@ -58,9 +60,12 @@ __all__ = [
     "connect_tcp_peer",
     "expect_child",
     "format_tcp",
+    "listen_soon",
     "listen_tcp",
+    "locate",
     "open_tcp_channel",
     "parse_tcp",
+    "tcp_interface",
     "tcp_side",
     "wants_tcp",
 ]
@@ -103,7 +108,7 @@ def wants_tcp(addr: str, tcp: str, host: str) -> bool:
     return not addr or (bool(host) and host != host_id())
 
 
-class TcpSide:
+class TcpSide(Links):
     """One actor's TCP listener, its joined children and its TCP clients.
 
     Attributes:
@@ -111,16 +116,17 @@ class TcpSide:
         joined: the connections of programs that joined this actor as its children.
     """
 
+    _kind = "tcp connection"
+
     def __init__(self, actor: Actor) -> None:
-        self.actor = actor
+        super().__init__(actor)
         self.address: TcpAddress | None = None
         self.joined: set[Conn] = set()
-        self._conns: set[Conn] = set()
         self._pending: dict[str, trio.MemorySendChannel[Channel]] = {}
-        self._connecting: dict[Uid, trio.Lock] = {}
         self._lock = trio.Lock()
         self._scope: trio.CancelScope | None = None
-        self.closed = False
+        # The interface this actor's children listen on (see ``tcp_interface``).
+        self.interface = ""
 
     async def listen(self, host: str, port: int = 0) -> TcpAddress:
         """Listen on ``(host, port)`` unless already listening; the bound address."""
@@ -131,7 +137,7 @@ class TcpSide:
                 service = self.actor._service
                 if service is None:
                     raise AgentreeError(f"actor {self.actor.name!r} is not running")
-                self.address = await service.start(self._serve, TcpAddress(host, port))
+                self.address = await service.start(self._accept_loop, TcpAddress(host, port))
                 if self.address.host not in _WILDCARDS:
                     tcp = format_tcp(self.address.host, self.address.port)
                     await _note(
@@ -141,7 +147,9 @@ class TcpSide:
                     )
         return self.address
 
-    async def _serve(self, address: TcpAddress, task_status: trio.TaskStatus[TcpAddress]) -> None:
+    async def _accept_loop(
+        self, address: TcpAddress, task_status: trio.TaskStatus[TcpAddress]
+    ) -> None:
         opts = self.actor.options
         with trio.CancelScope() as self._scope:
             async with open_listener(
@@ -155,92 +163,31 @@ class TcpSide:
                     if not self._start(self._admit, chan):
                         await trio.aclose_forcefully(chan.stream)
 
-    def _start(self, fn: Any, *args: Any) -> bool:
-        service = self.actor._service
-        if service is None or self.closed:
-            return False
-        try:
-            service.start_soon(fn, *args)
-        except RuntimeError:
-            return False
-        return True
-
     async def _admit(self, chan: Channel) -> None:
         """A peer that passed the secret's handshake: a remote child, a joiner, a client."""
         actor = self.actor
         set_heartbeat(chan.stream.socket)  # type: ignore[attr-defined]
-        try:
-            with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
-                hello = await chan.recv()
-            if not isinstance(hello, Aid):
-                raise ProtocolError(f"expected an Aid, got {type(hello).__name__}")
-            spawn = self._pending.pop(hello.uuid, None)
-            if spawn is not None:
-                # A child this actor spawns elsewhere: its spawn takes the channel on.
-                spawn.send_nowait(chan)
-                return
-            await chan.send(actor.aid)
-        except (AgentreeError, trio.TooSlowError) as exc:
-            log.warning("actor %r refused a tcp connection: %s", actor.name, exc)
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
+        hello = await self._greet(chan)
+        if hello is None:
             return
-        except BaseException:
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
-            raise
         chan.name = f"actor {hello.name!r} (tcp)"
         conn = Conn(actor, chan, (hello.name, hello.uuid))
-        await self._serve_conn(conn)
+        await self._serve(conn)
 
-    async def _serve_conn(self, conn: Conn) -> None:
-        """Serve a TCP connection until it ends (shielded, like the parent's)."""
-        chan = conn.chan
-        self._conns.add(conn)
-        try:
-            if self.closed:
-                return
-            with trio.CancelScope(shield=True):
-                await conn.process_messages()
-        finally:
-            self._conns.discard(conn)
-            self.joined.discard(conn)
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
+    def _hand_over(self, hello: Aid, chan: Channel) -> bool:
+        spawn = self._pending.pop(hello.uuid, None)
+        if spawn is None:
+            return False
+        # A child this actor spawns elsewhere: its spawn takes the channel on.
+        spawn.send_nowait(chan)
+        return True
 
-    async def connect(self, uid: Uid, tcp: str) -> Conn:
-        """A connection to actor ``uid`` listening on TCP at ``tcp`` (cached per uid)."""
-        lock = self._connecting.get(uid)
-        if lock is None:
-            lock = self._connecting[uid] = trio.Lock()
-        try:
-            async with lock:
-                conn = find_conn(self.actor, uid)
-                if conn is None:
-                    conn = await self._connect(uid, tcp)
-                return conn
-        finally:
-            if not lock.statistics().tasks_waiting and not lock.locked():
-                self._connecting.pop(uid, None)
+    def _ended(self, conn: Conn) -> None:
+        self.joined.discard(conn)
 
-    async def _connect(self, uid: Uid, tcp: str) -> Conn:
-        actor = self.actor
-        if self.closed:
-            raise TransportClosed(f"actor {actor.name!r} is shutting down")
-        chan, hello = await open_tcp_channel(parse_tcp(tcp), actor)
-        if (hello.name, hello.uuid) != tuple(uid):
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
-            raise AgentreeError(
-                f"the actor at {tcp} is {hello.name!r} ({hello.uuid}), not {uid[0]!r} ({uid[1]})"
-            )
-        conn = Conn(actor, chan, (hello.name, hello.uuid))
-        if not self._start(self._serve_conn, conn):
-            with trio.CancelScope(shield=True):
-                await chan.aclose()
-            conn._shut(TransportClosed(f"actor {actor.name!r} is shutting down"))
-            raise TransportClosed(f"actor {actor.name!r} is shutting down")
-        return conn
+    async def _dial(self, uid: Uid, tcp: str) -> Conn:
+        chan, hello = await open_tcp_channel(parse_tcp(tcp), self.actor)
+        return Conn(self.actor, chan, (hello.name, hello.uuid))
 
     def expect(self, uuid: str) -> trio.MemoryReceiveChannel[Channel]:
         """Wait for the child ``uuid`` spawned elsewhere: its channel arrives here."""
@@ -283,8 +230,7 @@ class TcpSide:
                     async with trio.open_nursery() as nursery:
                         for conn in list(self.joined):
                             nursery.start_soon(_stop_joined, conn)
-            for conn in list(self._conns):
-                await conn.chan.aclose()
+        await self._close_conns()
 
 
 async def _stop_joined(conn: Conn) -> None:
@@ -338,13 +284,13 @@ async def connect_registered(
 
     Over its UDS socket when it runs on this host; over TCP when it listens on TCP
     and runs on another host (or has no UDS socket). An actor on another host that
-    does not listen on TCP yet (one spawned the default way) is asked to, through
-    this actor's parent when that is a TCP connection (the parent's ``locate``:
-    the actor then listens on the parent's interface).
+    does not listen on TCP (one spawned the default way under the root) is located
+    through this actor's parent (:func:`locate`): the request climbs the tree to
+    an actor on its host, which asks it to listen.
 
     Raises:
         TransportClosed: the actor cannot be reached (it ended, or it is on another
-            host and cannot be asked to listen on TCP).
+            host and cannot be located).
         AuthenticationError: the handshake failed.
     """
     conn = find_conn(actor, uid)
@@ -352,17 +298,18 @@ async def connect_registered(
         return conn
     if wants_tcp(addr, tcp, host):
         return await connect_tcp_peer(actor, uid, tcp)
-    parent = actor.parent_conn
-    sock = None if parent is None else getattr(parent.chan.stream, "socket", None)
-    elsewhere = not addr or (bool(host) and host != host_id())
-    if elsewhere and parent is not None and sock is not None and sock.family != socket.AF_UNIX:
-        where = await parent.call(LOCATE_NS, {"name": key})
+    if not addr or (bool(host) and host != host_id()):
+        parent = actor.parent_conn
+        if parent is None:
+            where = await locate(actor, key, None)
+        else:
+            where = _seen_through(await parent.call(LOCATE_NS, {"name": key}), parent)
         if where["here"]:
+            if parent is None:
+                raise AgentreeError(f"actor {actor.name!r} looked itself up as {key!r}")
             return parent
-        there = str(where.get("host") or sock.getpeername()[0])
-        if there in _WILDCARDS:
-            there = str(sock.getpeername()[0])
         found = (str(where["uid"][0]), str(where["uid"][1]))
+        there = str(where["host"]) or "127.0.0.1"
         return await connect_tcp_peer(actor, found, format_tcp(there, int(where["port"])))
     return await connect_peer(actor, uid, addr)
 
@@ -398,22 +345,7 @@ async def open_tcp_channel(addr: TcpAddress, actor: Actor) -> tuple[Channel, Aid
             ) from exc
         raise
     set_heartbeat(sock)
-    try:
-        with trio.fail_after(PEER_HANDSHAKE_TIMEOUT):
-            await chan.send(actor.aid)
-            hello = await chan.recv()
-        if not isinstance(hello, Aid):
-            raise ProtocolError(
-                f"the actor at {addr.host}:{addr.port} answered with {type(hello).__name__}"
-            )
-    except BaseException as exc:
-        with trio.CancelScope(shield=True):
-            await chan.aclose()
-        if isinstance(exc, trio.TooSlowError):
-            raise TransportClosed(
-                f"the actor at {addr.host}:{addr.port} did not answer in time"
-            ) from exc
-        raise
+    hello = await swap_aids(chan, actor, f"the actor at {addr.host}:{addr.port}", TransportClosed)
     chan.name = f"actor {hello.name!r} at {addr.host}:{addr.port}"
     return chan, hello
 
@@ -465,37 +397,154 @@ async def _join(port: int = 0, host: str = "", advertise: str = "", **_: Any) ->
     }
 
 
-async def _locate(name: str) -> dict[str, Any]:
-    """Where a TCP peer reaches the actor ``name``: here, or another listener's port.
+def _tcp_sock(conn: Conn | None) -> socket.socket | None:
+    """The socket of ``conn`` when it is a TCP connection."""
+    sock = None if conn is None else getattr(conn.chan.stream, "socket", None)
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    return sock  # type: ignore[no-any-return]
 
-    The actor found is asked to listen on TCP (on the interface this actor
-    listens on) if it does not yet.
+
+def tcp_interface(actor: Actor) -> str:
+    """The interface ``actor``'s default-way children listen on TCP on (``""``: none).
+
+    An actor reached over TCP (a Ray-hosted actor, a joined program) has a tree
+    that may span hosts below it: its children listen on the interface of its TCP
+    link to its parent, and pass it on to theirs. A tree that never touches TCP
+    gets ``""``: its children do not listen.
     """
-    actor = current_actor()
-    side = tcp_side(actor)
-    if name == actor.name:
-        return {"here": True}
+    side: TcpSide | None = actor.tcp
+    if side is not None and side.interface:
+        return side.interface
+    sock = _tcp_sock(actor.parent_conn)
+    return "" if sock is None else str(sock.getsockname()[0])
+
+
+def listen_soon(actor: Actor, host: str) -> None:
+    """Make ``actor`` listen on TCP on ``host`` in the background (see :func:`tcp_interface`).
+
+    Its children inherit ``host``. A failure to listen is a logged warning: the
+    actor runs on, reachable by its parent and on its own host.
+    """
+    tcp_side(actor).interface = host
+    tcp_side(actor)._start(_listen_quietly, actor, host)
+
+
+async def _listen_quietly(actor: Actor, host: str) -> None:
+    try:
+        await listen_tcp(actor, host)
+    except (AgentreeError, OSError) as exc:
+        log.warning("actor %r does not listen on tcp at %s: %s", actor.name, host, exc)
+
+
+def _on_this_host(entry: RegistryEntry) -> bool:
+    return bool(entry.addr) and (not entry.host or entry.host == host_id())
+
+
+async def _lookup(actor: Actor, name: str) -> RegistryEntry:
     found = await registry_call(actor, "lookup", {"key": name})
     if found is None:
         raise AgentreeError(f"no actor named {name!r} is registered in this tree")
-    entry = found if isinstance(found, RegistryEntry) else RegistryEntry(**found)
+    return found if isinstance(found, RegistryEntry) else RegistryEntry(**found)
+
+
+async def _tcp_registered(actor: Actor, name: str, entry: RegistryEntry) -> RegistryEntry:
+    """In the registrar: ``entry`` once its actor, on another host, registers its TCP address.
+
+    Such an actor listens (it descends from an actor reached over TCP), but it
+    registers its address right after it starts: a lookup may come first.
+    """
+    registry = actor.registry
+    if registry is None:
+        return entry
+    with trio.move_on_after(PEER_HANDSHAKE_TIMEOUT):
+        while not entry.tcp:
+            await registry.changed(name)
+            found = registry.lookup(name)
+            if found is None or found.uid != entry.uid:
+                break
+            entry = found
+    return entry
+
+
+async def locate(actor: Actor, name: str, calling: Conn | None) -> dict[str, Any]:
+    """Where a TCP peer reaches the actor ``name``: here, or at ``host:port``.
+
+    ``calling``: the connection the question came on. An actor on this host is
+    asked to listen on TCP (on the interface ``calling`` reached this actor at);
+    one on another host that does not listen is located by this actor's parent,
+    and the root waits for it to register its TCP address (see
+    :func:`tcp_interface`). A ``host`` of ``""`` is the host the asker reached
+    this actor at.
+
+    Raises:
+        AgentreeError: no actor is registered as ``name``.
+        TransportClosed: it runs on another host and cannot be located.
+    """
+    if name == actor.name:
+        return {"here": True}
+    entry = await _lookup(actor, name)
     uid = (entry.uid[0], entry.uid[1])
     if uid == actor.uid:
         return {"here": True}
+    if not entry.tcp and not _on_this_host(entry):
+        entry = await _tcp_registered(actor, name, entry)
     if entry.tcp:
         where = parse_tcp(entry.tcp)
         return {"here": False, "host": where.host, "port": where.port, "uid": list(uid)}
-    host = side.address.host if side.address is not None else "0.0.0.0"
-    target = await connect_peer(actor, uid, entry.addr)
+    if _on_this_host(entry):
+        return await _ask_to_listen(actor, uid, entry.addr, _tcp_sock(calling))
+    parent = actor.parent_conn
+    if parent is None:
+        raise TransportClosed(
+            f"actor {name!r} runs on another host ({entry.host}) and does not listen on TCP"
+        )
+    return _seen_through(await parent.call(LOCATE_NS, {"name": name}), parent)
+
+
+async def _ask_to_listen(
+    actor: Actor, uid: Uid, addr: str, calling: socket.socket | None
+) -> dict[str, Any]:
+    """Ask the actor ``uid`` of this host to listen on TCP; where it listens."""
+    side = tcp_side(actor)
+    if calling is not None:
+        host = str(calling.getsockname()[0])
+    elif side.address is not None:
+        host = side.address.host
+    else:
+        host = tcp_interface(actor) or "0.0.0.0"
+    target = await connect_peer(actor, uid, addr)
     bound = await target.call(LISTEN_NS, {"host": host})
     there = str(bound[0])
     if there in _WILDCARDS:
-        # Listening on every interface: the address this actor reaches it at, if it
-        # is over TCP; over UDS it is on this host ("": the asker uses ours).
-        sock = getattr(target.chan.stream, "socket", None)
-        tcp = sock is not None and sock.family != socket.AF_UNIX
-        there = str(sock.getpeername()[0]) if tcp else ""  # type: ignore[union-attr]
+        # Listening on every interface: the address this actor reaches it at, if
+        # that is over TCP; else where the asker reached this actor ("": unknown).
+        via = _tcp_sock(target)
+        if via is not None:
+            there = str(via.getpeername()[0])
+        else:
+            there = "" if calling is None else str(calling.getsockname()[0])
     return {"here": False, "host": there, "port": int(bound[1]), "uid": list(uid)}
+
+
+def _seen_through(where: dict[str, Any], parent: Conn) -> dict[str, Any]:
+    """``where`` (the parent's answer to ``locate``) as seen from this actor."""
+    sock = _tcp_sock(parent)
+    if sock is None:
+        return where
+    if where["here"]:
+        ip, port = sock.getpeername()[:2]
+        return {"here": False, "host": str(ip), "port": int(port), "uid": list(parent.peer_uid)}
+    if not where.get("host") or where["host"] in _WILDCARDS:
+        return {**where, "host": str(sock.getpeername()[0])}
+    return where
+
+
+async def _locate(name: str) -> dict[str, Any]:
+    """The ``locate`` endpoint (see :func:`locate`)."""
+    actor = current_actor()
+    peer = serving_peer.get()
+    return await locate(actor, name, None if peer is None else find_conn(actor, peer))
 
 
 async def _listen(host: str = "") -> list[Any]:
@@ -506,9 +555,8 @@ async def _listen(host: str = "") -> list[Any]:
     """
     actor = current_actor()
     if not host:
-        parent = actor.parent_conn
-        sock = None if parent is None else getattr(parent.chan.stream, "socket", None)
-        if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        sock = _tcp_sock(actor.parent_conn)
+        if sock is None:
             raise AgentreeError(f"actor {actor.name!r} is not connected to its parent over TCP")
         host = str(sock.getsockname()[0])
     bound = await listen_tcp(actor, host)

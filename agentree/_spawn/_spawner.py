@@ -35,6 +35,7 @@ from .._runtime import Actor, Conn, run_stop_guards
 from .._runtime._lookup import wire_module_name
 from .._runtime._reaper import kill_orphans, live_child_tags, own_tag
 from .._runtime._registry import child_ended, child_started
+from .._runtime._tcp import tcp_interface
 from ..msg import SpawnSpec
 from ._forkserver import fork_child
 from ._handshake import handshake
@@ -249,6 +250,7 @@ async def spawn_actor(
         secret=opts.secret,
         path=parent.child_path(name),
         proxy_tty=opts.proxy_tty,
+        tcp_interface=tcp_interface(parent),
     )
 
     async def stop() -> None:

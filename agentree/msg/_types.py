@@ -78,6 +78,9 @@ class SpawnSpec(_Base, tag="spec"):
     # No access to the tree's terminal (Ray-hosted, or below such an actor): its
     # REPLs talk through the terminal-lock dialog (``agentree.devx._proxy``).
     proxy_tty: bool = False
+    # Where the child listens on TCP once started ("": it does not), for a tree
+    # that spans hosts below an actor reached over TCP (see ``_runtime._tcp``).
+    tcp_interface: str = ""
 
 
 FuncKind = Literal["func", "ctx", "gen"]
