@@ -36,19 +36,16 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import sys
 from typing import Any
 
 import trio
 
 from .._exceptions import AgentreeError, SpawnError
 from .._runtime import Actor, Conn
-from .._runtime._lookup import wire_module_name
 from .._runtime._registry import child_failed, child_started
 from .._runtime._serve import HANDSHAKE_TIMEOUT
 from .._runtime._tcp import LISTEN_NS, listen_tcp, tcp_side
-from ..msg import SpawnSpec
-from ._handshake import handshake
+from ._handshake import child_spec, handshake
 from ._placement import RayPlacement
 
 __all__ = ["NO_RAY", "RayHostedProcess", "RayPlacement", "spawn_ray_actor"]
@@ -187,43 +184,6 @@ async def _listen_for_children(parent: Actor, ray: Any) -> tuple[str, int]:
     return _advertised(side.address.host, ray), side.address.port
 
 
-def _spec(
-    parent: Actor,
-    name: str,
-    uuid: str,
-    enable_modules: list[str],
-    debug_mode: bool | None,
-    loglevel: str | None,
-    infect_asyncio: bool,
-) -> SpawnSpec:
-    opts = parent.options
-    return SpawnSpec(
-        name=name,
-        uuid=uuid,
-        parent_uid=parent.uid,
-        enable_modules=[wire_module_name(m) for m in enable_modules],
-        sys_path=list(sys.path),
-        main_path=opts.main_path,
-        main_name=opts.main_name,
-        loglevel=loglevel or opts.loglevel,
-        debug_mode=opts.debug_mode if debug_mode is None else debug_mode,
-        # Its stdin is the host's pipe: its REPLs use the root's terminal through
-        # the terminal lock, and so do those of its own children.
-        proxy_tty=True,
-        # Its own children are started on its node, as fresh interpreters.
-        start_method="subprocess",
-        forkserver_path=None,
-        tmpdir=opts.tmpdir,
-        transport="tcp",
-        max_frame_size=opts.max_frame_size,
-        cancel_timeout=opts.cancel_timeout,
-        terminate_timeout=opts.terminate_timeout,
-        infect_asyncio=infect_asyncio,
-        secret=opts.secret,
-        path=parent.child_path(name),
-    )
-
-
 async def spawn_ray_actor(
     parent: Actor,
     name: str,
@@ -287,7 +247,22 @@ async def spawn_ray_actor(
         if isinstance(exc, Exception) and type(exc).__module__.startswith("ray"):
             raise SpawnError(f"Ray could not start actor {name!r}: {exc}") from exc
         raise
-    spec = _spec(parent, name, uuid, enable_modules, debug_mode, loglevel, infect_asyncio)
+    spec = child_spec(
+        parent,
+        name,
+        uuid,
+        enable_modules=enable_modules,
+        debug_mode=debug_mode,
+        loglevel=loglevel,
+        infect_asyncio=infect_asyncio,
+        # Its stdin is the host's pipe: its REPLs use the root's terminal through
+        # the terminal lock, and so do those of its own children.
+        proxy_tty=True,
+        # Its own children are started on its node, as fresh interpreters.
+        start_method="subprocess",
+        forkserver_path=None,
+        transport="tcp",
+    )
     hosted = proc
 
     async def stop() -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,13 +31,11 @@ from .._exceptions import ActorDied, AgentreeError, TransportClosed
 from .._exit import ChildExit, ExitReason
 from .._ipc import Channel, socketpair
 from .._runtime import Actor, Conn, run_stop_guards
-from .._runtime._lookup import wire_module_name
 from .._runtime._reaper import kill_orphans, live_child_tags, own_tag
 from .._runtime._registry import child_ended, child_started
 from .._runtime._tcp import tcp_interface
-from ..msg import SpawnSpec
 from ._forkserver import fork_child
-from ._handshake import handshake
+from ._handshake import child_spec, handshake
 from ._proc import ProcessHandle, spawn_subprocess
 
 __all__ = ["REAP_GRACE", "Child", "serve_child", "spawn_actor", "stop_child"]
@@ -230,25 +227,16 @@ async def spawn_actor(
     finally:
         theirs.close()
     chan = Channel.from_socket(ours, max_frame_size=opts.max_frame_size, name=f"actor {name!r}")
-    spec = SpawnSpec(
-        name=name,
-        uuid=uuid,
-        parent_uid=parent.uid,
-        enable_modules=[wire_module_name(m) for m in enable_modules],
-        sys_path=list(sys.path),
-        main_path=opts.main_path,
-        main_name=opts.main_name,
-        loglevel=loglevel or opts.loglevel,
-        debug_mode=opts.debug_mode if debug_mode is None else debug_mode,
+    spec = child_spec(
+        parent,
+        name,
+        uuid,
+        enable_modules=enable_modules,
+        debug_mode=debug_mode,
+        loglevel=loglevel,
+        infect_asyncio=infect_asyncio,
         start_method=opts.start_method,
         forkserver_path=opts.forkserver_path,
-        tmpdir=opts.tmpdir,
-        max_frame_size=opts.max_frame_size,
-        cancel_timeout=opts.cancel_timeout,
-        terminate_timeout=opts.terminate_timeout,
-        infect_asyncio=infect_asyncio,
-        secret=opts.secret,
-        path=parent.child_path(name),
         proxy_tty=opts.proxy_tty,
         tcp_interface=tcp_interface(parent),
     )
