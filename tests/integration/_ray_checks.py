@@ -25,8 +25,12 @@ def live_hosts(ray: Any) -> list[str]:
     ]
 
 
-def agentree_processes(before: set[int]) -> list[psutil.Process]:
-    """New descendants of this process that run agentree code (or host it for Ray)."""
+def agentree_processes(before: set[int]) -> list[str]:
+    """New live descendants of this process that run agentree code (or host it for Ray).
+
+    Each as ``"pid N: command line"``, read once: a process that ends (or becomes a
+    zombie) between the listing and a later read must not fail the check.
+    """
     found = []
     for proc in psutil.Process().children(recursive=True):
         if proc.pid in before:
@@ -38,7 +42,7 @@ def agentree_processes(before: set[int]) -> list[psutil.Process]:
         except psutil.NoSuchProcess:
             continue
         if any(mark in line for mark in _OURS):
-            found.append(proc)
+            found.append(f"pid {proc.pid}: {line}")
     return found
 
 
@@ -51,7 +55,7 @@ def wait_all_gone(ray: Any, before: set[int], timeout: float = 15.0) -> list[str
     deadline = time.monotonic() + timeout
     while True:
         left = [f"ray host actor {a}" for a in live_hosts(ray)]
-        left += [f"pid {p.pid}: {' '.join(p.cmdline())}" for p in agentree_processes(before)]
+        left += agentree_processes(before)
         if not left or time.monotonic() > deadline:
             return left
         time.sleep(0.05)
