@@ -190,17 +190,22 @@ def fork_forkserver(
         with contextlib.suppress(Exception):
             stream.flush()
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _BLOCKED)
+    root_name = process_name()
+    # The copy is born with its name (``ps``, ``/proc/PID/comm``), not given it a
+    # moment later: whoever lists the processes right after sees what it is.
+    set_process_name(FORKSERVER_NAME)
     try:
         pid = os.fork()
         if pid == 0:
-            _become_forkserver(keep, serve, env)
+            _become_forkserver(keep, serve, env, root_name)
     finally:
+        set_process_name(root_name)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     return pid
 
 
 def _become_forkserver(
-    keep: tuple[int, int], serve: Callable[[int, int], None], env: dict[str, str]
+    keep: tuple[int, int], serve: Callable[[int, int], None], env: dict[str, str], root_name: str
 ) -> None:
     code = 1
     try:
@@ -210,7 +215,7 @@ def _become_forkserver(
         ctx = _trio_run_context()
         _set_aside.append(dict(ctx.__dict__))
         ctx.__dict__.clear()
-        _root_name.append(process_name())
+        _root_name.append(root_name)
         # Before the environment changes: setproctitle finds the command line's
         # memory from the environment's, as the process started with it.
         set_title(actor_title("forkserver", os.getppid()))
