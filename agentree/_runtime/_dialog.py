@@ -33,7 +33,7 @@ class Dialog:
 
     __slots__ = (
         "_closed",
-        "_credit_waiter",
+        "_credit_waiters",
         "_on_over",
         "_queue",
         "_waiter",
@@ -53,7 +53,9 @@ class Dialog:
         self._closed: BaseException | None = None
         self.credit = 0
         self.granted = False
-        self._credit_waiter: trio.lowlevel.Task | None = None
+        # The tasks waiting for credit, first come first served (several tasks may
+        # send on one stream); made on the first wait.
+        self._credit_waiters: deque[trio.lowlevel.Task] | None = None
         self.final: Msg | None = None
         self._on_over: Callable[[], None] | None = None
 
@@ -103,11 +105,12 @@ class Dialog:
     def grant(self, n: int) -> None:
         self.credit += n
         self.granted = True
-        self._wake_sender()
+        if self.credit > 0:
+            self._wake_senders(1)
 
     def note_final(self, msg: Msg) -> None:
         self.final = msg
-        self._wake_sender()
+        self._wake_senders(None)
         self._notify_over()
 
     def on_over(self, callback: Callable[[], None] | None) -> None:
@@ -133,28 +136,60 @@ class Dialog:
         return self._closed
 
     async def take_credit(self) -> bool:
-        """Wait for one unit of send credit; ``False`` if the dialog ended instead."""
+        """Wait for one unit of send credit; ``False`` if the dialog ended instead.
+
+        Several tasks may wait at once, served in the order they came: a grant
+        wakes the first, which wakes the next if credit is left, and so on; the
+        dialog's end wakes them all.
+        """
+        woken = False
         while self.credit <= 0:
             if self.over:
                 return False
-            self._credit_waiter = trio.lowlevel.current_task()
-            await trio.lowlevel.wait_task_rescheduled(self._abort_credit)
+            # Woken, but a sender that did not wait took the credit: still first.
+            await self._wait_for_credit(first=woken)
+            woken = True
         if self.over:
             return False
         self.credit -= 1
+        if self.credit > 0:
+            self._wake_senders(1)
         return True
 
-    def _abort_credit(self, raise_cancel: object) -> trio.lowlevel.Abort:
-        self._credit_waiter = None
-        return trio.lowlevel.Abort.SUCCEEDED
+    async def _wait_for_credit(self, *, first: bool) -> None:
+        waiters = self._credit_waiters
+        if waiters is None:
+            waiters = self._credit_waiters = deque()
+        task = trio.lowlevel.current_task()
+        if first:
+            waiters.appendleft(task)
+        else:
+            waiters.append(task)
 
-    def _wake_sender(self) -> None:
-        if self._credit_waiter is not None:
-            trio.lowlevel.reschedule(self._credit_waiter)
-            self._credit_waiter = None
+        def abort(raise_cancel: object) -> trio.lowlevel.Abort:
+            waiters.remove(task)
+            if self.credit > 0:
+                # Credit this task may have been woken for goes to the next one.
+                self._wake_senders(1)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _wake_senders(self, n: int | None) -> None:
+        """Wake up to ``n`` waiting senders (``None``: all of them), oldest first."""
+        waiters = self._credit_waiters
+        if not waiters:
+            return
+        if n is None or n >= len(waiters):
+            self._credit_waiters = None
+            for task in waiters:
+                trio.lowlevel.reschedule(task)
+            return
+        for _ in range(n):
+            trio.lowlevel.reschedule(waiters.popleft())
 
     def _wake_all(self) -> None:
         if self._waiter is not None:
             trio.lowlevel.reschedule(self._waiter)
             self._waiter = None
-        self._wake_sender()
+        self._wake_senders(None)

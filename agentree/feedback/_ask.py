@@ -396,9 +396,7 @@ async def _asker(
                     await flush()
                 msg = await slot.get()
             except (trio.BrokenResourceError, trio.EndOfChannel):
-                raise FeedbackError(
-                    f"no answer to {params['key']!r}: the feedback level went away"
-                ) from None
+                raise _went_away(params) from None
             kind = msg[0]
             if kind == "answer":
                 try:
@@ -410,14 +408,12 @@ async def _asker(
                 try:
                     await send(reply)
                 except trio.BrokenResourceError:
-                    raise FeedbackError(
-                        f"no answer to {params['key']!r}: the feedback level went away"
-                    ) from None
+                    raise _went_away(params) from None
                 if reply[0] == "ok":
                     return value
                 continue
             if kind == "error":
-                raise FeedbackError(f"{params['asker']!r}: {msg[1]}")
+                raise FeedbackError(f"{params['asker']!r}, question {params['key']!r}: {msg[1]}")
             if (
                 kind == "route"
                 and route is not None
@@ -437,6 +433,13 @@ async def _asker(
             except Exception as exc:
                 log.debug("withdrawing %r: %s", params["key"], exc)
         raise
+
+
+def _went_away(params: dict[str, Any]) -> FeedbackError:
+    return FeedbackError(
+        f"{params['asker']!r}, question {params['key']!r}: no answer, the feedback level "
+        "went away (the link to it ended)"
+    )
 
 
 def answer_kind(tp: Any) -> list[str]:

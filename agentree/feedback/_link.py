@@ -31,7 +31,7 @@ from typing import Any
 import trio
 
 from .._context import Context, context, open_context
-from .._exceptions import TransportClosed
+from .._exceptions import AgentreeError, MsgEncodeError, TransportClosed
 from .._runtime import Actor, Conn
 from .._streaming import MsgStream
 from ..msg import Yield
@@ -237,6 +237,10 @@ async def send_item(stream: MsgStream, item: Any) -> None:
     level's task for the asker's reply, a reader for its next item), so the send
     need not be a schedule point of its own; it is one on the slow paths (no
     credit, a socket that does not take the frame at once).
+
+    Raises:
+        trio.BrokenResourceError: the link ended (also while the send waited for
+            credit, however its dialog ended).
     """
     ctx = stream.ctx
     dialog = ctx._dialog
@@ -247,7 +251,14 @@ async def send_item(stream: MsgStream, item: Any) -> None:
         except TransportClosed as exc:
             raise trio.BrokenResourceError(f"the feedback link ended: {exc}") from exc
         return
-    await stream.send(item)
+    try:
+        await stream.send(item)
+    except MsgEncodeError:
+        raise
+    except AgentreeError as exc:
+        # The dialog ended while this send waited for credit (the link's peer
+        # failed, was cancelled or went away): the link ended, whoever ended it.
+        raise trio.BrokenResourceError(f"the feedback link ended: {exc!r}") from exc
 
 
 def _well_formed(msg: Any) -> bool:

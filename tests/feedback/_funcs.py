@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 import trio
+import trio.testing
 
 import agentree
 
@@ -222,3 +223,82 @@ async def ask_at_depth(depth: int) -> list[Any]:
     async with agentree.open_nursery() as an:
         portal = await an.run_in_actor(ask_at_depth, name=f"depth-{depth - 1}", depth=depth - 1)
         return list(await portal.wait_for_result())
+
+
+class _HeldGrants:
+    """Hold back the credit grants this actor receives (its new link's first one)."""
+
+    def __init__(self) -> None:
+        from agentree._runtime import Dialog
+
+        self.grant = Dialog.grant
+        self.held: list[tuple[Any, int]] = []
+        self.arrived = trio.Event()
+
+    def __enter__(self) -> _HeldGrants:
+        from agentree._runtime import Dialog
+
+        def hold(dialog: Dialog, k: int) -> None:
+            self.held.append((dialog, k))
+            self.arrived.set()
+
+        setattr(Dialog, "grant", hold)  # noqa: B010
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from agentree._runtime import Dialog
+
+        setattr(Dialog, "grant", self.grant)  # noqa: B010
+
+    async def wait_all_asks_wait(self) -> None:
+        """Wait until the grant came and every task waits (the asks: for credit)."""
+        await self.arrived.wait()
+        await trio.testing.wait_all_tasks_blocked()
+
+
+async def ask_concurrently_before_credit(n: int) -> list[int]:
+    """``ask_concurrently``, with every ask waiting to send before the link has credit.
+
+    The first credit grant this actor receives (the one of its new feedback link) is
+    held back until all ``n`` asks wait for send credit, then given: the race that
+    load produced at random (the parent's grant read after the asks had flushed).
+    """
+    got = [-1] * n
+
+    async def one(i: int) -> None:
+        got[i] = await agentree.request_feedback(i, answer=int, key=f"k{i}")
+
+    async with trio.open_nursery() as tn:
+        with _HeldGrants() as grants:
+            for i in range(n):
+                tn.start_soon(one, i)
+            await grants.wait_all_asks_wait()
+        for dialog, k in grants.held:
+            dialog.grant(k)
+    return got
+
+
+async def ask_concurrently_then_lose_the_link(n: int) -> list[str]:
+    """Ask ``n`` questions at once, all waiting for the new link's credit, then end
+    the link (its dialog is cancelled); the text of each ask's ``FeedbackError``."""
+    from agentree._runtime import current_actor
+    from agentree.feedback._link import _uplinks
+
+    texts = [""] * n
+
+    async def one(i: int) -> None:
+        try:
+            await agentree.request_feedback(i, answer=int, key=f"k{i}")
+        except agentree.FeedbackError as exc:
+            texts[i] = str(exc)
+
+    async with trio.open_nursery() as tn:
+        with _HeldGrants() as grants:
+            for i in range(n):
+                tn.start_soon(one, i)
+            await grants.wait_all_asks_wait()
+        conn = current_actor().parent_conn
+        assert conn is not None
+        stream = _uplinks[conn]._stream
+        await conn.cancel_dialog(stream.ctx.cid)
+    return texts

@@ -1,0 +1,18 @@
+"""A context function for the concurrent-senders stream test."""
+
+from __future__ import annotations
+
+import agentree
+
+
+@agentree.context
+async def collect(ctx: agentree.Context, n: int, window: int) -> list[int]:
+    """Open a stream with a small receive window; return the first ``n`` items."""
+    await ctx.started(None)
+    got: list[int] = []
+    async with ctx.open_stream(msg_buffer_size=window) as stream:
+        async for item in stream:
+            got.append(item)
+            if len(got) == n:
+                break
+    return got
