@@ -199,6 +199,10 @@ class MsgStream:
             except trio.EndOfChannel:
                 self._eof = True
                 raise
+            finally:
+                if msg is not None:
+                    # Other tasks receiving on this stream end with it too.
+                    dialog.pass_on(msg)
         try:
             value = decode_payload(msg.pld, ctx._spec)
         except MsgTypeError as exc:

@@ -34,6 +34,7 @@ class Dialog:
     __slots__ = (
         "_closed",
         "_credit_waiters",
+        "_more_waiters",
         "_on_over",
         "_queue",
         "_waiter",
@@ -50,6 +51,9 @@ class Dialog:
         self.on_wake = on_wake
         self._queue: deque[Msg] = deque()
         self._waiter: trio.lowlevel.Task | None = None
+        # Further tasks waiting for a message at the same time (several tasks may
+        # receive on one stream), after ``_waiter``; made on the first such wait.
+        self._more_waiters: deque[trio.lowlevel.Task] | None = None
         self._closed: BaseException | None = None
         self.credit = 0
         self.granted = False
@@ -65,11 +69,29 @@ class Dialog:
         """Queue ``msg``; whether that woke the owner's task (which then calls
         ``on_wake`` first thing, before it goes on)."""
         self._queue.append(msg)
+        return self._wake_receiver()
+
+    def _wake_receiver(self) -> bool:
+        """Wake the first task waiting in :meth:`get`, if any; whether one was."""
+        waiter = self._waiter
+        if waiter is None:
+            return False
+        trio.lowlevel.reschedule(waiter)
+        more = self._more_waiters
+        self._waiter = more.popleft() if more else None
+        return True
+
+    def pass_on(self, msg: Msg) -> None:
+        """Hand ``msg``, just taken, to the next task waiting for a message, if any.
+
+        Several tasks may receive on one stream: the message that ends it (its
+        ``Stop`` or the dialog's final message) must reach each of them, not only
+        the first. Each one that gets it passes it on; when nobody waits it is
+        dropped (it was handled already).
+        """
         if self._waiter is not None:
-            trio.lowlevel.reschedule(self._waiter)
-            self._waiter = None
-            return True
-        return False
+            self._queue.appendleft(msg)
+            self._wake_receiver()
 
     def close(self, exc: BaseException) -> None:
         """The connection ended: fail readers (after what is queued) and senders."""
@@ -90,15 +112,29 @@ class Dialog:
         while not self._queue:
             if self._closed is not None:
                 raise self._closed
-            self._waiter = trio.lowlevel.current_task()
-            await trio.lowlevel.wait_task_rescheduled(self._abort_get)
+            await self._wait_for_message()
             if self.on_wake is not None:
                 self.on_wake()
         return self._queue.popleft()
 
-    def _abort_get(self, raise_cancel: object) -> trio.lowlevel.Abort:
-        self._waiter = None
-        return trio.lowlevel.Abort.SUCCEEDED
+    async def _wait_for_message(self) -> None:
+        task = trio.lowlevel.current_task()
+        if self._waiter is None:
+            self._waiter = task
+        else:
+            if self._more_waiters is None:
+                self._more_waiters = deque()
+            self._more_waiters.append(task)
+
+        def abort(raise_cancel: object) -> trio.lowlevel.Abort:
+            more = self._more_waiters
+            if self._waiter is task:
+                self._waiter = more.popleft() if more else None
+            elif more is not None:
+                more.remove(task)
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     # -- out of band: credit and the final message -----------------------------------
 
@@ -192,4 +228,7 @@ class Dialog:
         if self._waiter is not None:
             trio.lowlevel.reschedule(self._waiter)
             self._waiter = None
+        more, self._more_waiters = self._more_waiters, None
+        for task in more or ():
+            trio.lowlevel.reschedule(task)
         self._wake_senders(None)

@@ -16,3 +16,12 @@ async def collect(ctx: agentree.Context, n: int, window: int) -> list[int]:
             if len(got) == n:
                 break
     return got
+
+
+@agentree.context
+async def send_range(ctx: agentree.Context, n: int) -> None:
+    """Send ``0 .. n-1`` on a stream, then end it."""
+    await ctx.started(None)
+    async with ctx.open_stream() as stream:
+        for i in range(n):
+            await stream.send(i)

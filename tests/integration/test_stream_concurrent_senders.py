@@ -1,4 +1,4 @@
-"""Several tasks send on one stream at once, more than the peer's window holds."""
+"""Several tasks send, or receive, on one stream at once."""
 
 from __future__ import annotations
 
@@ -29,3 +29,29 @@ async def test_every_task_waiting_for_credit_gets_to_send() -> None:
                 got = await ctx.wait_for_result()
             await portal.cancel_actor()
     assert sorted(got) == list(range(n))
+
+
+async def test_several_tasks_receive_from_one_stream() -> None:
+    n, readers = 200, 4
+    got: list[list[int]] = [[] for _ in range(readers)]
+
+    async def read(stream: agentree.MsgStream, mine: list[int]) -> None:
+        # Each reader waits on the same stream at once; an item goes to one of them.
+        # The inbox used to keep one waiting task: the others slept forever.
+        async for item in stream:
+            mine.append(item)
+
+    with trio.fail_after(TIMEOUT):
+        async with agentree.open_nursery() as an:
+            portal = await an.start_actor("producer", enable_modules=[funcs.__name__])
+            async with (
+                portal.open_context(funcs.send_range, n=n) as (ctx, _),
+                ctx.open_stream(msg_buffer_size=4) as stream,
+                trio.open_nursery() as tn,
+            ):
+                for mine in got:
+                    tn.start_soon(read, stream, mine)
+            await portal.cancel_actor()
+    assert sorted(i for mine in got for i in mine) == list(range(n))
+    for mine in got:
+        assert mine == sorted(mine)

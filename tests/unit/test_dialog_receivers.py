@@ -1,0 +1,84 @@
+"""Several tasks waiting for a message on one dialog's inbox: each message wakes one."""
+
+from __future__ import annotations
+
+import trio
+import trio.testing
+
+from agentree._exceptions import TransportClosed
+from agentree._runtime import Dialog
+from agentree.msg import Yield
+
+TIMEOUT = 10
+
+
+def _item(i: int) -> Yield:
+    return Yield(cid=1, pld=bytes([i]))
+
+
+async def test_each_message_wakes_one_of_several_waiting_receivers() -> None:
+    dialog = Dialog(1)
+    got: list[bytes] = []
+
+    async def receive() -> None:
+        msg = await dialog.get()
+        assert isinstance(msg, Yield)
+        got.append(msg.pld)
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as tn:
+            for _ in range(4):
+                tn.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            # Before the fix the inbox kept one waiting task: each new receiver took
+            # the place of the one before, which then slept forever.
+            for i in range(4):
+                dialog.put(_item(i))
+                await trio.testing.wait_all_tasks_blocked()
+                assert len(got) == i + 1
+    assert sorted(got) == [bytes([i]) for i in range(4)]
+
+
+async def test_cancelled_receivers_leave_the_messages_to_the_others() -> None:
+    dialog = Dialog(1)
+    got: list[str] = []
+    scopes = {name: trio.CancelScope() for name in ("first", "second", "third", "fourth")}
+
+    async def receive(name: str) -> None:
+        with scopes[name]:
+            await dialog.get()
+            got.append(name)
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as tn:
+            for name in scopes:
+                tn.start_soon(receive, name)
+                await trio.testing.wait_all_tasks_blocked()
+            # The one a message would wake first, and one behind it, give up.
+            scopes["first"].cancel()
+            scopes["third"].cancel()
+            await trio.testing.wait_all_tasks_blocked()
+            dialog.put(_item(1))
+            await trio.testing.wait_all_tasks_blocked()
+            assert got == ["second"]
+            dialog.put(_item(2))
+    assert got == ["second", "fourth"]
+
+
+async def test_the_end_of_the_dialog_fails_every_waiting_receiver() -> None:
+    dialog = Dialog(1)
+    failed: list[BaseException] = []
+
+    async def receive() -> None:
+        try:
+            await dialog.get()
+        except TransportClosed as exc:
+            failed.append(exc)
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as tn:
+            for _ in range(3):
+                tn.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            dialog.close(TransportClosed("gone"))
+    assert len(failed) == 3
