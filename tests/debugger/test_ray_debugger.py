@@ -122,6 +122,13 @@ def test_ray_hosted_actors_debug_through_the_root_terminal(session: Start) -> No
     term.sendline("c")
     term.expect("grandchild returned DEEP", timeout=STEP)
 
+    # An infected-asyncio actor (trio a guest of asyncio) pauses by proxy too.
+    term.expect(r"Paused in actor 'aio'", timeout=SLOW)
+    term.expect(prompt("aio"), timeout=STEP)
+    assert answer(term, "aio", "p fetched") == "'from asyncio'"
+    term.sendline("c")
+    term.expect("aio returned 'from asyncio'", timeout=STEP)
+
     status, tail = term.wait_exit(timeout=SLOW)
     assert "tree closed" in tail
     assert status == 0

@@ -9,9 +9,11 @@ reached over TCP (``SpawnSpec.tcp_interface``); ``Y`` is asked to by the root wh
 ``C``'s question climbs the tree to it (``_runtime._tcp.locate``).
 
 "Another host" is a network namespace (joined to this one by a veth pair) in a
-mount namespace of its own with a private ``/tmp``: its UDS socket files cannot
-be reached from here, as on another machine; ``AGENTREE_HOST_ID`` gives it another
-host id. The test needs root, ``ip netns`` and ``unshare`` (skipped otherwise).
+mount namespace of its own with a private temp dir (a tmpfs over this session's
+``TMPDIR``, where every actor's private dir is; not over ``/tmp``, which may hold
+the checkout itself): its UDS socket files cannot be reached from here, as on
+another machine; ``AGENTREE_HOST_ID`` gives it another host id. The test needs
+root, ``ip netns`` and ``unshare`` (skipped otherwise).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -40,18 +43,18 @@ OTHER_HOST = "host-b"
 
 @dataclass
 class OtherHost:
-    """A network namespace reached from here over a veth pair, with a private /tmp."""
+    """A network namespace reached from here over a veth pair, with a private temp dir."""
 
     ns: str
     ip_here: str
     ip_there: str
 
     def prefix(self) -> list[str]:
-        private_tmp = 'mount -t tmpfs tmpfs /tmp && exec "$@"'
+        private_tmp = 'mount -t tmpfs tmpfs "$1" && shift && exec "$@"'
         return [
             *("ip", "netns", "exec", self.ns),
             *("unshare", "--mount", "--propagation", "private"),
-            *("sh", "-c", private_tmp, "sh"),
+            *("sh", "-c", private_tmp, "sh", tempfile.gettempdir()),
         ]
 
 

@@ -15,7 +15,9 @@ own, removed at the end), opens a tree in debug mode and runs, in order:
 4. ``victim`` (Ray-hosted) pauses and is killed (by the test) holding the
    terminal: the root gets it back;
 5. ``gkid``, a default-way child of the Ray-hosted ``rparent``, pauses with
-   ``y = "deep"``: its REPL goes through the relay in ``rparent``.
+   ``y = "deep"``: its REPL goes through the relay in ``rparent``;
+6. ``aio``, a Ray-hosted infected-asyncio actor, awaits an asyncio task and
+   pauses with ``fetched = "from asyncio"``.
 
 Each step prints what it got. Run by ``tests/debugger/test_ray_debugger.py``::
 
@@ -24,6 +26,7 @@ Each step prints what it got. Run by ``tests/debugger/test_ray_debugger.py``::
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
@@ -86,6 +89,12 @@ async def grandchild_pauses() -> str:
     return got
 
 
+async def fetch_and_pause() -> str:
+    fetched = await agentree.to_asyncio.run_task(asyncio.sleep, delay=0.01, result="from asyncio")
+    await agentree.pause()
+    return str(fetched)
+
+
 async def main() -> None:
     mods = [__name__]
     async with agentree.open_nursery(debug_mode=True, start_method="ray") as an:
@@ -136,6 +145,10 @@ async def main() -> None:
         rparent = await an.start_actor("rparent", enable_modules=mods)
         print("grandchild returned", await rparent.run(grandchild_pauses), flush=True)
         await rparent.cancel_actor()
+
+        aio = await an.start_actor("aio", enable_modules=mods, infect_asyncio=True)
+        print("aio returned", repr(await aio.run(fetch_and_pause)), flush=True)
+        await aio.cancel_actor()
     print("tree closed", flush=True)
 
 
