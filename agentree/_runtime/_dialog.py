@@ -38,6 +38,7 @@ class Dialog:
         "_on_over",
         "_queue",
         "_waiter",
+        "_woken",
         "cid",
         "credit",
         "final",
@@ -54,6 +55,9 @@ class Dialog:
         # Further tasks waiting for a message at the same time (several tasks may
         # receive on one stream), after ``_waiter``; made on the first such wait.
         self._more_waiters: deque[trio.lowlevel.Task] | None = None
+        # How many receivers were woken and have not run yet: they will look at the
+        # inbox again, though they no longer wait.
+        self._woken = 0
         self._closed: BaseException | None = None
         self.credit = 0
         self.granted = False
@@ -77,6 +81,7 @@ class Dialog:
         if waiter is None:
             return False
         trio.lowlevel.reschedule(waiter)
+        self._woken += 1
         more = self._more_waiters
         self._waiter = more.popleft() if more else None
         return True
@@ -86,10 +91,11 @@ class Dialog:
 
         Several tasks may receive on one stream: the message that ends it (its
         ``Stop`` or the dialog's final message) must reach each of them, not only
-        the first. Each one that gets it passes it on; when nobody waits it is
-        dropped (it was handled already).
+        the first. Each one that gets it passes it on, to a task waiting or to one
+        woken but not yet run (a message it was woken for may have gone to a task that
+        did not wait); when there is neither it is dropped (it was handled already).
         """
-        if self._waiter is not None:
+        if self._waiter is not None or self._woken:
             self._queue.appendleft(msg)
             self._wake_receiver()
 
@@ -113,6 +119,7 @@ class Dialog:
             if self._closed is not None:
                 raise self._closed
             await self._wait_for_message()
+            self._woken -= 1
             if self.on_wake is not None:
                 self.on_wake()
         return self._queue.popleft()
@@ -227,8 +234,10 @@ class Dialog:
     def _wake_all(self) -> None:
         if self._waiter is not None:
             trio.lowlevel.reschedule(self._waiter)
+            self._woken += 1
             self._waiter = None
         more, self._more_waiters = self._more_waiters, None
         for task in more or ():
             trio.lowlevel.reschedule(task)
+            self._woken += 1
         self._wake_senders(None)

@@ -11,7 +11,6 @@ from agentree.msg import Return
 TIMEOUT = 10
 
 
-
 async def test_a_grant_wakes_as_many_waiting_senders_as_it_has_credit_for() -> None:
     dialog = Dialog(1)
     got: list[int] = []

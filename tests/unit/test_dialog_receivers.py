@@ -7,7 +7,7 @@ import trio.testing
 
 from agentree._exceptions import TransportClosed
 from agentree._runtime import Dialog
-from agentree.msg import Yield
+from agentree.msg import Stop, Yield
 
 TIMEOUT = 10
 
@@ -82,3 +82,38 @@ async def test_the_end_of_the_dialog_fails_every_waiting_receiver() -> None:
             await trio.testing.wait_all_tasks_blocked()
             dialog.close(TransportClosed("gone"))
     assert len(failed) == 3
+
+
+async def test_the_end_reaches_receivers_woken_for_messages_another_task_took() -> None:
+    """The race behind a hang of ``test_several_tasks_receive_from_one_stream``.
+
+    Two receivers wait; the last item and the stream's end each wake one of them. A
+    third task that did not wait runs first and takes both. When it passes the end
+    on, the two woken ones no longer wait but have not run yet: the end used to be
+    dropped then, and both went back to wait for good.
+    """
+    dialog = Dialog(1)
+    ended: list[str] = []
+
+    async def receive(name: str) -> None:
+        while True:
+            msg = await dialog.get()
+            if not isinstance(msg, Yield):
+                ended.append(name)
+                dialog.pass_on(msg)
+                return
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as tn:
+            tn.start_soon(receive, "first")
+            tn.start_soon(receive, "second")
+            await trio.testing.wait_all_tasks_blocked()
+            dialog.put(_item(1))
+            dialog.put(Stop(cid=1))
+            assert dialog.get_nowait() == _item(1)
+            end = dialog.get_nowait()
+            assert isinstance(end, Stop)
+            ended.append("third")
+            dialog.pass_on(end)
+            await trio.testing.wait_all_tasks_blocked()
+            assert sorted(ended) == ["first", "second", "third"]
