@@ -71,6 +71,11 @@ _KILL_WAIT = 2.0
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
 _TAG_PREFIX = TAG_ENV.encode() + b"="
+# A process in the middle of an exec shows an empty environment for a moment: how
+# often, and how far apart, its environment is read again before it counts as empty.
+_EXEC_RETRIES = 200
+_EXEC_RETRY_WAIT = 0.0005
+_PF_KTHREAD = 0x00200000
 
 # The tags of this process's child actors that are starting or running (subprocess
 # start method). Process-wide on purpose: OS children belong to the process.
@@ -164,16 +169,55 @@ def descendants_of(pid: int) -> list[int]:
 
 
 def env_tag(pid: int) -> str | None:
-    """The ``AGENTREE_ACTOR`` tag of process ``pid``'s initial environment, if any."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            environ = f.read()
-    except OSError:
+    """The ``AGENTREE_ACTOR`` tag of process ``pid``'s initial environment, if any.
+
+    A process that is in the middle of an ``exec`` has no environment to show until
+    its new image is set up: it is read again until it has one (or ends).
+    """
+    for _ in range(_EXEC_RETRIES):
+        environ = _environ(pid)
+        if environ:
+            break
+        if not _may_be_execing(pid):
+            # Once more: its exec may have ended since the first read.
+            environ = _environ(pid)
+            break
+        time.sleep(_EXEC_RETRY_WAIT)
+    if environ is None:
         return None
     for item in environ.split(b"\0"):
         if item.startswith(_TAG_PREFIX):
             return item[len(_TAG_PREFIX) :].decode(errors="replace")
     return None
+
+
+def _environ(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _may_be_execing(pid: int) -> bool:
+    """Whether a process with an empty environment may be in the middle of an exec.
+
+    Its command line is empty then too; one started with an empty environment has a
+    command line. Kernel threads and zombies have neither, for good.
+    """
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if f.read(1):
+                return False
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    # After "(comm) ": state ppid pgrp session tty_nr tpgid flags ...
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if len(fields) < 7 or fields[0] in (b"Z", b"X"):
+        return False
+    return not int(fields[6]) & _PF_KTHREAD
 
 
 def own_tag() -> str | None:
