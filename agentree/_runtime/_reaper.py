@@ -71,9 +71,10 @@ _KILL_WAIT = 2.0
 _PR_SET_CHILD_SUBREAPER = 36
 _PR_GET_CHILD_SUBREAPER = 37
 _TAG_PREFIX = TAG_ENV.encode() + b"="
-# A process in the middle of an exec shows an empty environment for a moment: how
-# often, and how far apart, its environment is read again before it counts as empty.
-_EXEC_RETRIES = 200
+# A process in the middle of an exec shows an empty environment for a moment: for how
+# long at most its environment is read again (and how far apart) before it counts
+# as empty.
+_EXEC_WAIT = 0.1
 _EXEC_RETRY_WAIT = 0.0005
 _PF_KTHREAD = 0x00200000
 
@@ -172,18 +173,13 @@ def env_tag(pid: int) -> str | None:
     """The ``AGENTREE_ACTOR`` tag of process ``pid``'s initial environment, if any.
 
     A process that is in the middle of an ``exec`` has no environment to show until
-    its new image is set up: it is read again until it has one (or ends).
+    its new image is set up: it is read again until it has one (or ends), within
+    bounds.
     """
-    for _ in range(_EXEC_RETRIES):
-        environ = _environ(pid)
-        if environ:
-            break
-        if not _may_be_execing(pid):
-            # Once more: its exec may have ended since the first read.
-            environ = _environ(pid)
-            break
-        time.sleep(_EXEC_RETRY_WAIT)
-    if environ is None:
+    environ = _environ(pid)
+    if environ == b"":
+        environ = _environ_after_exec(pid)
+    if not environ:
         return None
     for item in environ.split(b"\0"):
         if item.startswith(_TAG_PREFIX):
@@ -199,25 +195,39 @@ def _environ(pid: int) -> bytes | None:
         return None
 
 
+def _environ_after_exec(pid: int) -> bytes | None:
+    """The environment of a process that showed none, once any exec it is in ends."""
+    deadline = time.monotonic() + _EXEC_WAIT
+    while True:
+        execing = _may_be_execing(pid)
+        # Read after that look: an exec that ended since the last read shows now.
+        environ = _environ(pid)
+        if environ or not execing or time.monotonic() > deadline:
+            return environ
+        time.sleep(_EXEC_RETRY_WAIT)
+
+
 def _may_be_execing(pid: int) -> bool:
     """Whether a process with an empty environment may be in the middle of an exec.
 
-    Its command line is empty then too; one started with an empty environment has a
-    command line. Kernel threads and zombies have neither, for good.
+    Until its new image has a command line it is; after that, only while it runs
+    (its environment is being laid out, in the kernel). A process started with an
+    empty environment usually sleeps. Zombies and kernel threads never exec.
     """
     try:
+        # The command line first: the state read after it is as new (an exec that
+        # slept in its early part may have got to laying out its environment since).
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if f.read(1):
-                return False
+            cmdline = f.read(1)
         with open(f"/proc/{pid}/stat", "rb") as f:
             stat = f.read()
     except OSError:
         return False
     # After "(comm) ": state ppid pgrp session tty_nr tpgid flags ...
     fields = stat[stat.rfind(b")") + 2 :].split()
-    if len(fields) < 7 or fields[0] in (b"Z", b"X"):
+    if len(fields) < 7 or fields[0] in (b"Z", b"X") or int(fields[6]) & _PF_KTHREAD:
         return False
-    return not int(fields[6]) & _PF_KTHREAD
+    return not cmdline or fields[0] == b"R"
 
 
 def own_tag() -> str | None:

@@ -186,9 +186,13 @@ async def context_and_stream_over_peer(name: str) -> list[Any]:
 
 
 async def sleep_until_cancelled(key: str) -> None:
-    """Register ``key``, sleep; once cancelled register ``key + ":cancelled"``."""
-    await _discovery.register(key)
+    """Register ``key``, sleep; once cancelled register ``key + ":cancelled"``.
+
+    The cancel may come while the registration's answer is on its way (the caller
+    saw the key already): that counts as cancelled too.
+    """
     try:
+        await _discovery.register(key)
         await trio.sleep_forever()
     finally:
         with trio.CancelScope(shield=True):
